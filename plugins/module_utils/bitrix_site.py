@@ -155,12 +155,16 @@ def read_settings(docroot: str, php: str = "php") -> Dict[str, object]:
     extra_path = os.path.join(docroot, "bitrix", ".settings_extra.php")
     if not os.path.isfile(settings_path):
         return {}
-    proc = subprocess.run(
-        [php, "-n", "-r", script, settings_path, extra_path],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        check=False,
-    )
+    # PHP 7.4 packages json as an extension that -n leaves out: retry with it loaded.
+    for extra in ([], ["-d", "extension=json"]):
+        proc = subprocess.run(
+            [php, "-n"] + extra + ["-r", script, settings_path, extra_path],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+        if proc.returncode == 0:
+            break
     if proc.returncode != 0:
         raise RuntimeError("cannot read bitrix/.settings.php with %s (exit %d)" % (php, proc.returncode))
     data = json.loads(proc.stdout.decode("utf-8") or "{}")

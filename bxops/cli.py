@@ -1,0 +1,431 @@
+"""The command line: `runner.py run | balance | log | adjust | correct | history | contract`."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from sqlalchemy.exc import SQLAlchemyError
+
+from bxops.accounted_run import RunRequest, execute_run, prepare
+from bxops.bookkeeping import bill, client_balance, open_and_recover
+from bxops.clients import find_client
+from bxops.durations import clock, hours, parse_duration
+from bxops.errors import BxopsError, RunRefused
+from bxops.ledger.database import Ledger
+from bxops.ledger.entries import (
+    Correction,
+    HistoryFilter,
+    ManualWork,
+    add_correction,
+    add_manual,
+    get_entry,
+    history,
+    utcnow,
+)
+from bxops.ledger.models import EntryKind, EntryStatus
+from bxops.periods import Month
+from bxops.reports import balance_to_dict, entry_to_dict, print_balance, print_history, to_json
+from bxops.settings import Settings, load_settings
+
+EXIT_ERROR = 1
+EXIT_REFUSED = 3
+
+app = typer.Typer(
+    name="bxops",
+    help="Run maintenance playbooks for a client and keep the hour ledger: every run becomes billable time.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True)
+
+
+def _open(settings: Settings) -> Ledger:
+    ledger, recovered = open_and_recover(settings)
+    for entry in recovered:
+        err.print(
+            f"[magenta]note:[/] run #{entry.id} ({entry.client} {entry.playbook}) had lost its runner: "
+            f"recorded as interrupted after {clock(entry.raw_seconds)} (up to its last heartbeat)"
+        )
+    return ledger
+
+
+def _parse_day(text: str | None) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise BxopsError(f"invalid date {text!r}: expected YYYY-MM-DD") from None
+
+
+@app.command()
+def run(
+    client: Annotated[str, typer.Argument(help="Client: a folder under inventories/.")],
+    environment: Annotated[str, typer.Argument(metavar="ENV", help="staging or production.")],
+    playbook: Annotated[
+        str, typer.Argument(help="A playbook in playbooks/, e.g. audit → playbooks/audit.yml.")
+    ],
+    tags: Annotated[str | None, typer.Option("--tags", "-t", help="Only tasks with these tags.")] = None,
+    skip_tags: Annotated[str | None, typer.Option("--skip-tags", help="Skip tasks with these tags.")] = None,
+    limit: Annotated[
+        str | None, typer.Option("--limit", "-l", help="Narrow the hosts further (within ENV).")
+    ] = None,
+    check: Annotated[bool, typer.Option("--check", "-C", help="Ansible check mode: change nothing.")] = False,
+    diff: Annotated[bool, typer.Option("--diff", "-D", help="Show differences in changed files.")] = False,
+    extra_vars: Annotated[
+        list[str] | None,
+        typer.Option("--extra-vars", "-e", help="name=value, @file.yml or a YAML mapping; repeatable."),
+    ] = None,
+    vault_password_file: Annotated[
+        Path | None, typer.Option("--vault-password-file", help="Password file for the client's vault.")
+    ] = None,
+    ticket: Annotated[str | None, typer.Option("--ticket", help="Tracker reference, e.g. BX-123.")] = None,
+    note: Annotated[str | None, typer.Option("--note", help="A note kept with the entry.")] = None,
+    work_type: Annotated[
+        str | None,
+        typer.Option("--work-type", help="Override the work type found from the playbook's roles."),
+    ] = None,
+    allow_overage: Annotated[
+        bool,
+        typer.Option("--allow-overage", help="Run even when the contract refuses the overage (recorded)."),
+    ] = False,
+    engineer: Annotated[
+        str | None, typer.Option("--engineer", help="Who runs it (default: login name).")
+    ] = None,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="Ansible verbosity.")] = 0,
+) -> None:
+    """Run a playbook for a client and an environment, and record it in the ledger."""
+    settings = load_settings()
+    request = RunRequest(
+        client=client,
+        environment=environment,
+        playbook=playbook,
+        engineer=engineer or settings.engineer,
+        tags=tags,
+        skip_tags=skip_tags,
+        limit=limit,
+        check=check,
+        diff=diff,
+        extra_vars=extra_vars or [],
+        vault_password_file=vault_password_file,
+        ticket=ticket,
+        note=note,
+        work_type=work_type,
+        allow_overage=allow_overage,
+        verbosity=verbose,
+    )
+    prepared = prepare(settings, request)
+    ledger = _open(settings)
+    try:
+        code = execute_run(settings, ledger, request, prepared, out, err)
+    finally:
+        ledger.dispose()
+    raise typer.Exit(code)
+
+
+@app.command()
+def balance(
+    client: Annotated[str, typer.Argument(help="Client: a folder under inventories/.")],
+    month: Annotated[str | None, typer.Option("--month", "-m", help="YYYY-MM (default: this month).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """The hour pool of a month: allotment, carried in, used by work type, remaining, overage, expiry."""
+    settings = load_settings()
+    wanted = Month.parse(month) if month else Month.current()
+    contract = find_client(settings.inventories_dir, client).contract()
+    contract.term_for(wanted)
+    ledger = _open(settings)
+    try:
+        result = client_balance(ledger, contract, wanted)
+    finally:
+        ledger.dispose()
+    if as_json:
+        out.print_json(to_json(balance_to_dict(result)))
+    else:
+        print_balance(out, result)
+
+
+@app.command("log")
+def log_work(
+    client: Annotated[str, typer.Argument(help="Client: a folder under inventories/.")],
+    duration: Annotated[
+        str, typer.Option("--duration", "-d", help="Time spent: 90m, 1.5h, 1h30m, 45 (minutes).")
+    ],
+    work_type: Annotated[str, typer.Option("--work-type", "-w", help="One of the contract's work types.")],
+    note: Annotated[str, typer.Option("--note", "-n", help="What was done.")],
+    ticket: Annotated[str | None, typer.Option("--ticket", help="Tracker reference, e.g. BX-123.")] = None,
+    on: Annotated[str | None, typer.Option("--date", help="Day the work was done, YYYY-MM-DD (UTC).")] = None,
+    environment: Annotated[
+        str | None, typer.Option("--env", help="staging or production, if relevant.")
+    ] = None,
+    engineer: Annotated[
+        str | None, typer.Option("--engineer", help="Who did it (default: login name).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the new entry as JSON.")] = False,
+) -> None:
+    """Add a manual entry for work no playbook did (editor support, a bug fix, documentation)."""
+    settings = load_settings()
+    contract = find_client(settings.inventories_dir, client).contract()
+    raw = parse_duration(duration)
+    if raw <= 0:
+        raise BxopsError("duration must be more than zero")
+    day = _parse_day(on)
+    started = (
+        datetime.combine(day, time(9, 0), tzinfo=UTC)
+        if day is not None
+        else utcnow() - timedelta(seconds=raw)
+    )
+    term = contract.term_for(Month.of(started))
+    if work_type not in term.work_types:
+        raise BxopsError(f"unknown work type {work_type!r} (known: {', '.join(term.work_types)})")
+    if environment is not None and environment not in ("staging", "production"):
+        raise BxopsError(f"environment must be staging or production, got {environment!r}")
+    billed, term_date = bill(contract, started, raw)
+    ledger = _open(settings)
+    try:
+        entry = add_manual(
+            ledger,
+            ManualWork(
+                client=client,
+                engineer=engineer or settings.engineer,
+                work_type=work_type,
+                started_at=started,
+                raw_seconds=raw,
+                billed_seconds=billed,
+                contract_term=term_date,
+                ticket=ticket,
+                note=note,
+                environment=environment,
+            ),
+        )
+        after = client_balance(ledger, contract, Month.of(started))
+    finally:
+        ledger.dispose()
+    if as_json:
+        out.print_json(to_json(entry_to_dict(entry)))
+        return
+    out.print(f"entry #{entry.id}: {clock(raw)} of {term.work_types[work_type]}, billed {hours(billed)}")
+    out.print(
+        f"{client} {after.month}: {hours(after.remaining_seconds)} remaining, "
+        f"overage {hours(after.overage_seconds)}"
+    )
+
+
+@app.command()
+def adjust(
+    client: Annotated[str, typer.Argument(help="Client: a folder under inventories/.")],
+    hours_: Annotated[
+        float, typer.Option("--hours", help="Signed hours: positive bills more, negative credits the pool.")
+    ],
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (required).")],
+    month: Annotated[str | None, typer.Option("--month", "-m", help="YYYY-MM (default: this month).")] = None,
+    work_type: Annotated[str | None, typer.Option("--work-type", "-w", help="Work type, if any.")] = None,
+    ticket: Annotated[str | None, typer.Option("--ticket", help="Tracker reference.")] = None,
+    engineer: Annotated[str | None, typer.Option("--engineer", help="Who (default: login name).")] = None,
+) -> None:
+    """Add a signed adjustment of billed hours, with a reason."""
+    settings = load_settings()
+    contract = find_client(settings.inventories_dir, client).contract()
+    if not reason.strip():
+        raise BxopsError("an adjustment needs a reason")
+    seconds = round(hours_ * 3600)
+    if seconds == 0 or abs(hours_) > 744:
+        raise BxopsError(f"adjustment must be non-zero and at most 744 hours, got {hours_}")
+    wanted = Month.parse(month) if month else Month.current()
+    started = (
+        utcnow() if wanted == Month.current() else datetime.combine(wanted.first_day, time(0, 0), tzinfo=UTC)
+    )
+    term = contract.term_for(wanted)
+    if work_type is not None and work_type not in term.work_types:
+        raise BxopsError(f"unknown work type {work_type!r} (known: {', '.join(term.work_types)})")
+    ledger = _open(settings)
+    try:
+        entry = add_manual(
+            ledger,
+            ManualWork(
+                client=client,
+                engineer=engineer or settings.engineer,
+                work_type=work_type,
+                started_at=started,
+                raw_seconds=0,
+                billed_seconds=seconds,
+                contract_term=term.effective_from.isoformat(),
+                ticket=ticket,
+                reason=reason,
+                kind=EntryKind.ADJUSTMENT,
+            ),
+        )
+    finally:
+        ledger.dispose()
+    out.print(f"entry #{entry.id}: adjustment of {hours_:+.2f} h in {wanted} ({reason})")
+
+
+@app.command()
+def correct(
+    entry_id: Annotated[int, typer.Argument(metavar="ENTRY", help="The entry to correct (see history).")],
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (required).")],
+    duration: Annotated[
+        str | None, typer.Option("--duration", "-d", help="Manual entries only: the right time spent.")
+    ] = None,
+    billed: Annotated[
+        str | None, typer.Option("--billed", help="Billed time to use instead, e.g. 30m.")
+    ] = None,
+    work_type: Annotated[str | None, typer.Option("--work-type", "-w", help="The right work type.")] = None,
+    ticket: Annotated[str | None, typer.Option("--ticket", help="The right ticket.")] = None,
+    note: Annotated[str | None, typer.Option("--note", "-n", help="The right note.")] = None,
+    engineer: Annotated[str | None, typer.Option("--engineer", help="Who corrects (default: login).")] = None,
+) -> None:
+    """Correct an entry: a new entry replaces it in every sum; the old one stays as it was."""
+    settings = load_settings()
+    if not reason.strip():
+        raise BxopsError("a correction needs a reason")
+    ledger = _open(settings)
+    try:
+        original = get_entry(ledger, entry_id)
+        contract = find_client(settings.inventories_dir, original.client).contract()
+        term = contract.term_for(Month.from_key(original.month))
+        if work_type is not None and work_type not in term.work_types:
+            raise BxopsError(f"unknown work type {work_type!r} (known: {', '.join(term.work_types)})")
+        raw_seconds: int | None = None
+        billed_seconds = parse_duration(billed) if billed is not None else None
+        if duration is not None:
+            if original.kind != EntryKind.MANUAL.value:
+                raise BxopsError("the raw time of a run or adjustment never changes; use --billed")
+            raw_seconds = parse_duration(duration)
+            if billed_seconds is None:
+                billed_seconds, _ = bill(contract, original.started_at, raw_seconds)
+        if all(value is None for value in (raw_seconds, billed_seconds, work_type, ticket, note)):
+            raise BxopsError("nothing to correct: give --duration, --billed, --work-type, --ticket or --note")
+        entry = add_correction(
+            ledger,
+            entry_id,
+            Correction(
+                reason=reason,
+                engineer=engineer or settings.engineer,
+                work_type=work_type,
+                ticket=ticket,
+                note=note,
+                raw_seconds=raw_seconds,
+                billed_seconds=billed_seconds,
+            ),
+        )
+    finally:
+        ledger.dispose()
+    out.print(f"entry #{entry.id} corrects #{entry_id}: billed {hours(entry.billed_seconds)} ({reason})")
+
+
+@app.command("history")
+def show_history(
+    client: Annotated[str | None, typer.Argument(help="Only this client.")] = None,
+    month: Annotated[str | None, typer.Option("--month", "-m", help="YYYY-MM.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="From this day on, YYYY-MM-DD.")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Before this day, YYYY-MM-DD.")] = None,
+    work_type: Annotated[str | None, typer.Option("--work-type", "-w", help="Only this work type.")] = None,
+    status: Annotated[
+        list[str] | None, typer.Option("--status", "-s", help="Only these statuses; repeatable.")
+    ] = None,
+    kind: Annotated[list[str] | None, typer.Option("--kind", "-k", help="run, manual or adjustment.")] = None,
+    playbook: Annotated[str | None, typer.Option("--playbook", "-p", help="Only this playbook.")] = None,
+    environment: Annotated[str | None, typer.Option("--env", help="staging or production.")] = None,
+    ticket: Annotated[str | None, typer.Option("--ticket", help="Only this ticket.")] = None,
+    engineer: Annotated[str | None, typer.Option("--engineer", help="Only this engineer.")] = None,
+    include_corrected: Annotated[
+        bool, typer.Option("--all", help="Also entries replaced by corrections.")
+    ] = False,
+    limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="At most this many.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List ledger entries, newest first."""
+    settings = load_settings()
+    for value, allowed in (
+        (status or [], [s.value for s in EntryStatus]),
+        (kind or [], [k.value for k in EntryKind]),
+    ):
+        for item in value:
+            if item not in allowed:
+                raise BxopsError(f"unknown value {item!r} (expected one of: {', '.join(allowed)})")
+    since_day, until_day = _parse_day(since), _parse_day(until)
+    wanted = HistoryFilter(
+        client=client,
+        month=Month.parse(month) if month else None,
+        since=datetime.combine(since_day, time(0), tzinfo=UTC) if since_day else None,
+        until=datetime.combine(until_day, time(0), tzinfo=UTC) if until_day else None,
+        work_type=work_type,
+        statuses=status or [],
+        kinds=kind or [],
+        playbook=playbook,
+        environment=environment,
+        ticket=ticket,
+        engineer=engineer,
+        include_corrected=include_corrected,
+        limit=limit,
+    )
+    if client is not None:
+        find_client(settings.inventories_dir, client)
+    ledger = _open(settings)
+    try:
+        entries = history(ledger, wanted)
+    finally:
+        ledger.dispose()
+    if as_json:
+        out.print_json(to_json([entry_to_dict(entry) for entry in entries]))
+    else:
+        print_history(out, entries)
+
+
+@app.command()
+def contract(
+    client: Annotated[str, typer.Argument(help="Client: a folder under inventories/.")],
+) -> None:
+    """Validate a client's contract and show its terms."""
+    settings = load_settings()
+    found = find_client(settings.inventories_dir, client).contract()
+    for term in found.terms:
+        carry = term.carry_over
+        extra = (
+            f" cap {carry.cap_hours} h"
+            if carry.cap_hours
+            else f" {carry.months} months"
+            if carry.months
+            else ""
+        )
+        out.print(
+            f"from {term.effective_from}: {term.hours_per_month:g} h/month, "
+            f"billed per {term.billing_period.value}, "
+            f"carry-over {carry.mode.value}{extra}, rounding {term.rounding.mode.value} to "
+            f"{term.rounding.increment_minutes} min (minimum {term.rounding.minimum_minutes} min), "
+            f"overage {term.overage.policy.value}"
+            + (f" up to {term.overage.limit_hours:g} h" if term.overage.limit_hours is not None else "")
+        )
+        for key, label in term.work_types.items():
+            roles = [role for role, work_type in term.roles.items() if work_type == key]
+            out.print(f"  {key}: {label}" + (f" (roles: {', '.join(roles)})" if roles else ""))
+    out.print(f"{found.path}: valid")
+
+
+def _fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+    err.print(f"bxops: error: {message}", markup=False, highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: bad input gives one line on stderr and a non-zero exit."""
+    try:  # typer handles usage errors, --help and typer.Exit itself (standalone mode)
+        app(args=argv, prog_name=Path(sys.argv[0]).name if argv is None else "bxops")
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except RunRefused as error:
+        _fail(str(error), EXIT_REFUSED)
+    except BxopsError as error:
+        _fail(str(error))
+    except SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()
+        _fail(f"ledger database error: {reason[0] if reason else type(error).__name__}")

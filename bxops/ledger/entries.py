@@ -1,0 +1,436 @@
+"""Writing and reading ledger entries. Every write is one short transaction; nothing is deleted."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, func, select, true, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
+
+from bxops.errors import BxopsError
+from bxops.ledger.database import Ledger
+from bxops.ledger.models import Entry, EntryKind, EntryStatus
+from bxops.periods import Month
+from bxops.pool import Usage
+
+#: A finished run older than this many missed heartbeats is taken for dead, wherever it ran.
+STALE_HEARTBEATS = 3
+STALE_GRACE_SECONDS = 10.0
+
+#: Turns (client, started_at, raw seconds) into (billed seconds, contract term date) or None.
+Biller = Callable[[str, datetime, int], tuple[int, str] | None]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_run_id(moment: datetime | None = None) -> str:
+    moment = moment or utcnow()
+    return f"{moment:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+def elapsed_seconds(start: datetime, end: datetime) -> int:
+    return max(0, round((end - start).total_seconds()))
+
+
+@dataclass
+class NewRun:
+    client: str
+    environment: str
+    playbook: str
+    engineer: str
+    ticket: str | None
+    note: str | None
+    work_type: str | None
+    options: dict[str, Any]
+    artifacts_dir: str
+    estimate_seconds: int | None
+    overage_override: bool
+    heartbeat_interval: float
+    run_id: str = field(default_factory=new_run_id)
+    started_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass
+class RunOutcome:
+    status: EntryStatus
+    ended_at: datetime
+    raw_seconds: int
+    billed_seconds: int
+    contract_term: str | None
+    return_code: int | None
+    work_type: str | None
+    hosts: list[str]
+    host_stats: dict[str, Any]
+    play_seconds: list[Any]
+    role_seconds: dict[str, Any]
+    changed: list[Any]
+    audit_data: dict[str, Any]
+    options: dict[str, Any] | None = None
+
+
+def start_run(ledger: Ledger, run: NewRun) -> Entry:
+    """Write the run as `running` before Ansible starts."""
+    entry = Entry(
+        run_id=run.run_id,
+        kind=EntryKind.RUN.value,
+        status=EntryStatus.RUNNING.value,
+        client=run.client,
+        environment=run.environment,
+        playbook=run.playbook,
+        hosts=[],
+        engineer=run.engineer,
+        ticket=run.ticket,
+        note=run.note,
+        work_type=run.work_type,
+        month=Month.of(run.started_at).key,
+        started_at=run.started_at,
+        heartbeat_at=run.started_at,
+        heartbeat_interval=run.heartbeat_interval,
+        raw_seconds=0,
+        host_stats={},
+        play_seconds=[],
+        role_seconds={},
+        changed=[],
+        audit_data={},
+        options=run.options,
+        artifacts_dir=run.artifacts_dir,
+        estimate_seconds=run.estimate_seconds,
+        overage_override=run.overage_override,
+        runner_host=socket.gethostname(),
+        runner_pid=os.getpid(),
+        created_at=utcnow(),
+    )
+    with ledger.transaction() as session:
+        session.add(entry)
+    return entry
+
+
+def beat(ledger: Ledger, entry_id: int, moment: datetime | None = None) -> None:
+    with ledger.transaction() as session:
+        session.execute(
+            update(Entry)
+            .where(Entry.id == entry_id, Entry.status == EntryStatus.RUNNING.value)
+            .values(heartbeat_at=moment or utcnow())
+        )
+
+
+def finish_run(ledger: Ledger, entry_id: int, outcome: RunOutcome) -> bool:
+    """Close a running entry; False when another process already closed it (as interrupted)."""
+    with ledger.transaction() as session:
+        result = session.execute(
+            update(Entry)
+            .where(Entry.id == entry_id, Entry.status == EntryStatus.RUNNING.value)
+            .values(
+                status=outcome.status.value,
+                ended_at=outcome.ended_at,
+                heartbeat_at=outcome.ended_at,
+                raw_seconds=outcome.raw_seconds,
+                billed_seconds=outcome.billed_seconds,
+                contract_term=outcome.contract_term,
+                return_code=outcome.return_code,
+                work_type=outcome.work_type,
+                hosts=outcome.hosts,
+                host_stats=outcome.host_stats,
+                play_seconds=outcome.play_seconds,
+                role_seconds=outcome.role_seconds,
+                changed=outcome.changed,
+                audit_data=outcome.audit_data,
+                **({"options": outcome.options} if outcome.options is not None else {}),
+            )
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is dead for our purposes
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _is_dead(entry: Entry, now: datetime) -> bool:
+    if entry.runner_host == socket.gethostname() and entry.runner_pid is not None:
+        if entry.runner_pid == os.getpid():
+            return False
+        if not _process_alive(entry.runner_pid):
+            return True
+    last = entry.heartbeat_at or entry.started_at
+    interval = entry.heartbeat_interval or 5.0
+    return (now - last).total_seconds() > STALE_HEARTBEATS * interval + STALE_GRACE_SECONDS
+
+
+def recover_interrupted(ledger: Ledger, bill: Biller) -> list[Entry]:
+    """Mark runs whose runner died as `interrupted`, timed up to their last heartbeat."""
+    now = utcnow()
+    with ledger.sessions() as session:
+        running = list(session.scalars(select(Entry).where(Entry.status == EntryStatus.RUNNING.value)))
+    recovered: list[Entry] = []
+    for entry in running:
+        if not _is_dead(entry, now):
+            continue
+        ended = entry.heartbeat_at or entry.started_at
+        raw = elapsed_seconds(entry.started_at, ended)
+        billing = bill(entry.client, entry.started_at, raw)
+        billed, term = billing if billing is not None else (raw, None)
+        with ledger.transaction() as session:
+            result = session.execute(
+                update(Entry)
+                .where(Entry.id == entry.id, Entry.status == EntryStatus.RUNNING.value)
+                .values(
+                    status=EntryStatus.INTERRUPTED.value,
+                    ended_at=ended,
+                    raw_seconds=raw,
+                    billed_seconds=billed,
+                    contract_term=term,
+                )
+            )
+        if getattr(result, "rowcount", 0):
+            entry.status, entry.ended_at, entry.raw_seconds, entry.billed_seconds = (
+                EntryStatus.INTERRUPTED.value,
+                ended,
+                raw,
+                billed,
+            )
+            recovered.append(entry)
+    return recovered
+
+
+@dataclass
+class ManualWork:
+    client: str
+    engineer: str
+    work_type: str | None
+    started_at: datetime
+    raw_seconds: int
+    billed_seconds: int
+    contract_term: str | None
+    ticket: str | None = None
+    note: str | None = None
+    environment: str | None = None
+    reason: str | None = None
+    kind: EntryKind = EntryKind.MANUAL
+    hosts: list[str] = field(default_factory=list)
+
+
+def add_manual(ledger: Ledger, work: ManualWork) -> Entry:
+    """A manual entry (work no playbook did) or, with kind ADJUSTMENT, a signed adjustment."""
+    now = utcnow()
+    entry = Entry(
+        run_id=new_run_id(now),
+        kind=work.kind.value,
+        status=EntryStatus.RECORDED.value,
+        client=work.client,
+        environment=work.environment,
+        playbook=None,
+        hosts=work.hosts,
+        engineer=work.engineer,
+        ticket=work.ticket,
+        note=work.note,
+        reason=work.reason,
+        work_type=work.work_type,
+        month=Month.of(work.started_at).key,
+        started_at=work.started_at,
+        ended_at=work.started_at + timedelta(seconds=max(0, work.raw_seconds)),
+        raw_seconds=work.raw_seconds,
+        billed_seconds=work.billed_seconds,
+        contract_term=work.contract_term,
+        host_stats={},
+        play_seconds=[],
+        role_seconds={},
+        changed=[],
+        audit_data={},
+        options={},
+        overage_override=False,
+        created_at=now,
+    )
+    with ledger.transaction() as session:
+        session.add(entry)
+    return entry
+
+
+def get_entry(ledger: Ledger, entry_id: int) -> Entry:
+    with ledger.sessions() as session:
+        entry = session.get(Entry, entry_id)
+    if entry is None:
+        raise BxopsError(f"no ledger entry #{entry_id}")
+    return entry
+
+
+@dataclass
+class Correction:
+    reason: str
+    engineer: str
+    work_type: str | None = None
+    ticket: str | None = None
+    note: str | None = None
+    raw_seconds: int | None = None
+    billed_seconds: int | None = None
+
+
+def add_correction(ledger: Ledger, original_id: int, correction: Correction) -> Entry:
+    """A new entry that replaces `original_id` in every sum; the original stays as it was."""
+    now = utcnow()
+    try:
+        with ledger.transaction() as session:
+            original = session.get(Entry, original_id)
+            if original is None:
+                raise BxopsError(f"no ledger entry #{original_id}")
+            if original.status == EntryStatus.RUNNING.value:
+                raise BxopsError(f"entry #{original_id} is still running; correct it once it has ended")
+            later = session.scalar(select(Entry.id).where(Entry.corrects_id == original_id))
+            if later is not None:
+                raise BxopsError(f"entry #{original_id} was already corrected by #{later}; correct #{later}")
+            raw = original.raw_seconds if correction.raw_seconds is None else correction.raw_seconds
+            entry = Entry(
+                **{
+                    column: getattr(original, column)
+                    for column in Entry.__table__.columns.keys()  # noqa: SIM118 - ColumnCollection
+                    if column not in ("id", "run_id", "created_at", "corrects_id", "reason", "engineer")
+                },
+            )
+            entry.run_id = new_run_id(now)
+            entry.created_at = now
+            entry.corrects_id = original.id
+            entry.reason = correction.reason
+            entry.engineer = correction.engineer
+            entry.raw_seconds = raw
+            if correction.billed_seconds is not None:
+                entry.billed_seconds = correction.billed_seconds
+            if correction.work_type is not None:
+                entry.work_type = correction.work_type
+            if correction.ticket is not None:
+                entry.ticket = correction.ticket
+            if correction.note is not None:
+                entry.note = correction.note
+            if correction.raw_seconds is not None and original.ended_at is not None:
+                entry.ended_at = original.started_at + timedelta(seconds=max(0, raw))
+            session.add(entry)
+    except IntegrityError:
+        raise BxopsError(f"entry #{original_id} was corrected at the same moment by someone else") from None
+    return entry
+
+
+def _not_corrected() -> ColumnElement[bool]:
+    later = aliased(Entry)
+    return ~exists().where(later.corrects_id == Entry.id)
+
+
+def monthly_usage(ledger: Ledger, client: str, through: Month) -> dict[Month, dict[str | None, Usage]]:
+    """Raw and billed seconds per month and work type, of the entries in force (corrections applied)."""
+    statement = (
+        select(
+            Entry.month,
+            Entry.work_type,
+            func.coalesce(func.sum(Entry.raw_seconds), 0),
+            func.coalesce(func.sum(Entry.billed_seconds), 0),
+            func.count(),
+        )
+        .where(
+            Entry.client == client,
+            Entry.month <= through.key,
+            Entry.status != EntryStatus.RUNNING.value,
+            _not_corrected(),
+        )
+        .group_by(Entry.month, Entry.work_type)
+    )
+    usage: dict[Month, dict[str | None, Usage]] = {}
+    with ledger.sessions() as session:
+        for month_key, work_type, raw, billed, count in session.execute(statement):
+            usage.setdefault(Month.from_key(int(month_key)), {})[work_type] = Usage(
+                raw_seconds=int(raw or 0), billed_seconds=int(billed or 0), entries=int(count)
+            )
+    return usage
+
+
+def running_entries(ledger: Ledger, client: str) -> list[Entry]:
+    with ledger.sessions() as session:
+        return list(
+            session.scalars(
+                select(Entry).where(Entry.client == client, Entry.status == EntryStatus.RUNNING.value)
+            )
+        )
+
+
+@dataclass
+class HistoryFilter:
+    client: str | None = None
+    month: Month | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    work_type: str | None = None
+    statuses: Sequence[str] = ()
+    kinds: Sequence[str] = ()
+    playbook: str | None = None
+    environment: str | None = None
+    ticket: str | None = None
+    engineer: str | None = None
+    include_corrected: bool = False
+    limit: int | None = None
+
+
+def history(ledger: Ledger, wanted: HistoryFilter) -> list[Entry]:
+    conditions: list[ColumnElement[bool]] = []
+    pairs: Iterable[tuple[Any, Any]] = (
+        (Entry.client, wanted.client),
+        (Entry.work_type, wanted.work_type),
+        (Entry.playbook, wanted.playbook),
+        (Entry.environment, wanted.environment),
+        (Entry.ticket, wanted.ticket),
+        (Entry.engineer, wanted.engineer),
+    )
+    for column, value in pairs:
+        if value is not None:
+            conditions.append(column == value)
+    if wanted.month is not None:
+        conditions.append(Entry.month == wanted.month.key)
+    if wanted.since is not None:
+        conditions.append(Entry.started_at >= wanted.since)
+    if wanted.until is not None:
+        conditions.append(Entry.started_at < wanted.until)
+    if wanted.statuses:
+        conditions.append(Entry.status.in_(list(wanted.statuses)))
+    if wanted.kinds:
+        conditions.append(Entry.kind.in_(list(wanted.kinds)))
+    if not wanted.include_corrected:
+        conditions.append(_not_corrected())
+    statement = select(Entry).where(and_(*conditions)).order_by(Entry.started_at.desc(), Entry.id.desc())
+    if wanted.limit is not None:
+        statement = statement.limit(wanted.limit)
+    with ledger.sessions() as session:
+        return list(session.scalars(statement))
+
+
+def earlier_run_seconds(
+    ledger: Ledger, client: str, playbook: str, environment: str, limit: int = 10
+) -> list[int]:
+    """Raw seconds of the latest finished runs of a playbook: this client first, then any client."""
+    finished = [EntryStatus.SUCCEEDED.value, EntryStatus.FAILED.value]
+    base = select(Entry.raw_seconds).where(
+        Entry.kind == EntryKind.RUN.value, Entry.playbook == playbook, Entry.status.in_(finished)
+    )
+    with ledger.sessions() as session:
+        for condition in (
+            and_(Entry.client == client, Entry.environment == environment),
+            Entry.client == client,
+            true(),
+        ):
+            rows = list(session.scalars(base.where(condition).order_by(Entry.started_at.desc()).limit(limit)))
+            if rows:
+                return [int(r or 0) for r in rows]
+    return []

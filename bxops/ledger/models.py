@@ -1,0 +1,98 @@
+"""ORM model of the ledger. Entries are only ever added; a correction is a new entry pointing at the old."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class EntryKind(StrEnum):
+    RUN = "run"
+    MANUAL = "manual"
+    ADJUSTMENT = "adjustment"
+
+
+class EntryStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+    RECORDED = "recorded"  # manual entries and adjustments
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the ledger")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Entry(Base):
+    __tablename__ = "entries"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    client: Mapped[str] = mapped_column(String(128))
+    environment: Mapped[str | None] = mapped_column(String(16))
+    playbook: Mapped[str | None] = mapped_column(String(255))
+    hosts: Mapped[list[str]] = mapped_column(JSON, default=list)
+    engineer: Mapped[str] = mapped_column(String(128))
+    ticket: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    work_type: Mapped[str | None] = mapped_column(String(64))
+    month: Mapped[int] = mapped_column(Integer)  # yyyymm (UTC) the entry counts in
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    heartbeat_interval: Mapped[float | None]
+    raw_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    billed_seconds: Mapped[int | None] = mapped_column(Integer)
+    contract_term: Mapped[str | None] = mapped_column(String(10))  # effective_from of the billing term
+    return_code: Mapped[int | None] = mapped_column(Integer)
+    host_stats: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    play_seconds: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    role_seconds: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    changed: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    audit_data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    artifacts_dir: Mapped[str | None] = mapped_column(Text)
+    estimate_seconds: Mapped[int | None] = mapped_column(Integer)
+    overage_override: Mapped[bool] = mapped_column(Boolean, default=False)
+    corrects_id: Mapped[int | None] = mapped_column(ForeignKey("entries.id"))
+    runner_host: Mapped[str | None] = mapped_column(String(255))
+    runner_pid: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_entries_client_month", "client", "month"),
+        Index("ix_entries_client_playbook", "client", "playbook", "status"),
+        Index("ix_entries_status", "status"),
+        Index("ix_entries_corrects_id", "corrects_id", unique=True),
+    )

@@ -1,0 +1,221 @@
+"""What the CLI shows: balances, history and run summaries as rich tables or as JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bxops.durations import clock, hours
+from bxops.ledger.models import Entry
+from bxops.pool import MonthBalance
+
+
+def _label(balance: MonthBalance, work_type: str | None) -> str:
+    if work_type is None:
+        return "(unclassified / adjustments)"
+    return balance.term.work_types.get(work_type, work_type)
+
+
+def balance_to_dict(balance: MonthBalance) -> dict[str, Any]:
+    term = balance.term
+    return {
+        "client": balance.client,
+        "month": str(balance.month),
+        "billing_period": balance.month.period_label(term.billing_period),
+        "contract_term": term.effective_from.isoformat(),
+        "allotment_seconds": balance.allotment_seconds,
+        "carried_in_seconds": balance.carried_in_seconds,
+        "carried_in": [
+            {
+                "from_month": str(lot.origin),
+                "seconds": lot.seconds,
+                "expires_after": str(lot.expires_after) if lot.expires_after else None,
+            }
+            for lot in balance.carried_in
+        ],
+        "used_raw_seconds": balance.used_raw_seconds,
+        "used_billed_seconds": balance.used_billed_seconds,
+        "by_work_type": [
+            {
+                "work_type": work_type,
+                "label": _label(balance, work_type),
+                "raw_seconds": usage.raw_seconds,
+                "billed_seconds": usage.billed_seconds,
+                "entries": usage.entries,
+            }
+            for work_type, usage in sorted(balance.usage_by_work_type.items(), key=lambda i: i[0] or "~")
+        ],
+        "remaining_seconds": balance.remaining_seconds,
+        "overage_seconds": balance.overage_seconds,
+        "overage_policy": term.overage.policy.value,
+        "overage_limit_seconds": balance.overage_limit_seconds,
+        "expiring_at_month_end_seconds": balance.expiring_at_month_end_seconds,
+        "carry_over": term.carry_over.mode.value,
+    }
+
+
+def print_balance(console: Console, balance: MonthBalance) -> None:
+    term = balance.term
+    period = balance.month.period_label(term.billing_period)
+    title = (
+        f"{balance.client} — {balance.month} (billing period {period}, contract from {term.effective_from})"
+    )
+    table = Table(title=title, title_justify="left", show_header=True)
+    table.add_column("")
+    table.add_column("raw", justify="right")
+    table.add_column("billed", justify="right")
+    table.add_column("entries", justify="right")
+    table.add_row("allotment", "", hours(balance.allotment_seconds), "")
+    for lot in balance.carried_in:
+        until = f"usable to end of {lot.expires_after}" if lot.expires_after else "no expiry"
+        table.add_row(f"carried in from {lot.origin} ({until})", "", hours(lot.seconds), "")
+    table.add_section()
+    for item in balance_to_dict(balance)["by_work_type"]:
+        table.add_row(
+            f"used: {item['label']}",
+            hours(item["raw_seconds"]),
+            hours(item["billed_seconds"]),
+            str(item["entries"]),
+        )
+    table.add_row(
+        "used in total", hours(balance.used_raw_seconds), hours(balance.used_billed_seconds), "", style="bold"
+    )
+    table.add_section()
+    table.add_row("remaining", "", hours(balance.remaining_seconds), "", style="bold green")
+    overage_note = term.overage.policy.value
+    if balance.overage_limit_seconds is not None:
+        overage_note += f" up to {hours(balance.overage_limit_seconds)}"
+    style = "bold red" if balance.overage_seconds else ""
+    table.add_row(f"overage (policy: {overage_note})", "", hours(balance.overage_seconds), "", style=style)
+    if balance.expiring_at_month_end_seconds:
+        table.add_row(
+            f"expires at the end of {balance.month}", "", hours(balance.expiring_at_month_end_seconds), ""
+        )
+    console.print(table)
+
+
+def entry_to_dict(entry: Entry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "run_id": entry.run_id,
+        "kind": entry.kind,
+        "status": entry.status,
+        "client": entry.client,
+        "environment": entry.environment,
+        "playbook": entry.playbook,
+        "hosts": entry.hosts,
+        "engineer": entry.engineer,
+        "ticket": entry.ticket,
+        "note": entry.note,
+        "reason": entry.reason,
+        "work_type": entry.work_type,
+        "month": f"{entry.month // 100:04d}-{entry.month % 100:02d}",
+        "started_at": entry.started_at.isoformat(),
+        "ended_at": entry.ended_at.isoformat() if entry.ended_at else None,
+        "raw_seconds": entry.raw_seconds,
+        "billed_seconds": entry.billed_seconds,
+        "contract_term": entry.contract_term,
+        "return_code": entry.return_code,
+        "host_stats": entry.host_stats,
+        "play_seconds": entry.play_seconds,
+        "role_seconds": entry.role_seconds,
+        "changed": entry.changed,
+        "audit_data": entry.audit_data,
+        "options": entry.options,
+        "artifacts_dir": entry.artifacts_dir,
+        "estimate_seconds": entry.estimate_seconds,
+        "overage_override": entry.overage_override,
+        "corrects_id": entry.corrects_id,
+        "created_at": entry.created_at.isoformat(),
+    }
+
+
+def to_json(data: object) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False)
+
+
+_STATUS_STYLE = {
+    "succeeded": "green",
+    "failed": "red",
+    "cancelled": "yellow",
+    "interrupted": "magenta",
+    "running": "cyan",
+}
+
+
+def print_history(console: Console, entries: list[Entry]) -> None:
+    table = Table(show_header=True, header_style="bold")
+    for column, justify in (
+        ("#", "right"),
+        ("started (UTC)", "left"),
+        ("client", "left"),
+        ("kind", "left"),
+        ("what", "left"),
+        ("work type", "left"),
+        ("status", "left"),
+        ("raw", "right"),
+        ("billed", "right"),
+        ("ticket", "left"),
+        ("engineer", "left"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for entry in entries:
+        what = entry.playbook or entry.note or entry.reason or ""
+        if entry.environment:
+            what = f"{what} @{entry.environment}"
+        if entry.corrects_id is not None:
+            what = f"{what} (corrects #{entry.corrects_id})"
+        table.add_row(
+            str(entry.id),
+            f"{entry.started_at:%Y-%m-%d %H:%M}",
+            entry.client,
+            entry.kind,
+            what,
+            entry.work_type or "—",
+            f"[{_STATUS_STYLE.get(entry.status, '')}]{entry.status}[/]"
+            if entry.status in _STATUS_STYLE
+            else entry.status,
+            clock(entry.raw_seconds),
+            hours(entry.billed_seconds),
+            entry.ticket or "",
+            entry.engineer,
+        )
+    if not entries:
+        console.print("no entries")
+        return
+    console.print(table)
+
+
+def print_run_summary(console: Console, entry: Entry) -> None:
+    console.print(
+        f"[bold]run #{entry.id}[/] {entry.client} {entry.playbook} @{entry.environment}: "
+        f"[{_STATUS_STYLE.get(entry.status, '')}]{entry.status}[/] "
+        f"in {clock(entry.raw_seconds)}, billed {hours(entry.billed_seconds)} "
+        f"as {entry.work_type or 'unclassified'}"
+    )
+    if entry.host_stats:
+        hosts = Table(box=None, show_header=True, header_style="bold")
+        hosts.add_column("host")
+        keys = ("ok", "changed", "failures", "unreachable", "skipped", "rescued", "ignored")
+        for key in keys:
+            hosts.add_column(key, justify="right")
+        for host, stats in sorted(entry.host_stats.items()):
+            hosts.add_row(host, *(str(stats.get(key, 0)) for key in keys))
+        console.print(hosts)
+    if entry.role_seconds:
+        roles = ", ".join(f"{role} {clock(seconds)}" for role, seconds in entry.role_seconds.items())
+        console.print(f"roles: {roles}")
+    if entry.play_seconds:
+        plays = ", ".join(f"{play['play']} {clock(play['seconds'])}" for play in entry.play_seconds)
+        console.print(f"plays: {plays}")
+    if entry.changed:
+        console.print(f"changed: {len(entry.changed)} task result(s)")
+        for item in entry.changed[:20]:
+            console.print(f"  {item['host']}: {item['task']} ({item['role']})")
+    if entry.audit_data:
+        console.print(f"audit data: {', '.join(sorted(entry.audit_data))}")
+    if entry.artifacts_dir:
+        console.print(f"artifacts: {entry.artifacts_dir}")

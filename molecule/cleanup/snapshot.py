@@ -1,0 +1,23 @@
+"""Runs on the test host: fingerprint of every file the cleanup could touch (path, size, mtime, sha256,
+owner, mode), written as JSON to argv[1]. Used to prove check mode and refused runs change nothing and
+that restored files come back exactly."""
+import hashlib
+import json
+import os
+import sys
+
+ROOTS = ["/home/bitrix/www", "/var/log/php", "/var/log/nginx", "/var/lib/bxops/quarantine"]
+out = {}
+for root in ROOTS:
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            digest = ""
+            if os.path.isfile(path) and not os.path.islink(path):
+                with open(path, "rb") as handle:
+                    digest = hashlib.sha256(handle.read()).hexdigest()
+            out[path] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "uid": st.st_uid, "gid": st.st_gid,
+                         "mode": "%04o" % (st.st_mode & 0o7777), "sha256": digest}
+with open(sys.argv[1], "w", encoding="utf-8") as handle:
+    json.dump(out, handle, sort_keys=True)

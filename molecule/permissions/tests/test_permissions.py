@@ -1,0 +1,157 @@
+"""The permissions role on a generated site: what truth.json planted is fixed on the real host, the 1C
+exchange can write again, check mode changes nothing, a second run changes nothing, bad input is refused."""
+
+from __future__ import annotations
+
+import json
+import stat
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+from bxops_testlib import PROJECT, run_playbook, truth  # noqa: E402
+
+HOSTNAME = "bxops-permissions-staging"
+RECORDS = "/var/lib/bxops-molecule"
+EXCHANGE = "http://localhost/bitrix/admin/1c_exchange.php?type=catalog"
+SECRETS_MODES = (0o600, 0o640)
+
+
+@pytest.fixture(scope="module")
+def planted() -> dict[str, Any]:
+    return truth(HOSTNAME)
+
+
+def _record(host, name: str) -> dict[str, Any]:
+    return json.loads(host.file(f"{RECORDS}/{name}").content_string)
+
+
+def _find(host, docroot: str, expression: str) -> list[str]:
+    out = host.check_output(f"find {docroot} {expression} -print")
+    return [line for line in out.splitlines() if line]
+
+
+def test_planted_wrong_owners_belong_to_the_site_user(host, planted):
+    wrong = planted["security"]["wrong_owner"]
+    assert wrong, "the generator planted no wrong owners: nothing to test"
+    for entry in wrong:
+        f = host.file(f"{planted['docroot']}/{entry['path']}")
+        assert (f.user, f.group) == (planted["site_user"], planted["site_user"]), entry["path"]
+
+
+def test_nothing_in_the_docroot_belongs_to_anyone_else(host, planted):
+    user = planted["site_user"]
+    assert _find(host, planted["docroot"], f"\\( ! -user {user} -o ! -group {user} \\)") == []
+
+
+def test_nothing_is_world_writable(host, planted):
+    assert planted["security"]["world_writable"], "the generator planted no world-writable file"
+    assert _find(host, planted["docroot"], "! -type l -perm -o+w") == []
+
+
+def test_secrets_are_not_readable_by_others(host, planted):
+    readable = planted["security"]["readable_configs"]
+    assert readable, "the generator planted no readable secret"
+    for rel in readable:
+        assert host.file(f"{planted['docroot']}/{rel}").mode in SECRETS_MODES, rel
+    assert host.file(f"{planted['docroot']}/bitrix/.settings.php").mode in SECRETS_MODES
+
+
+def test_modes_are_the_sites_own(host, planted):
+    docroot = planted["docroot"]
+    file_mode = int(planted["permissions"]["file_mode"], 8)
+    dir_mode = int(planted["permissions"]["dir_mode"], 8)
+    assert _find(host, docroot, f"-type d ! -perm {dir_mode:o}") == []
+    exec_mode = file_mode | ((file_mode & 0o444) >> 2)
+    others = _find(host, docroot, f"-type f ! -perm {file_mode:o} ! -perm {exec_mode:o}")
+    secrets = {f"{docroot}/{rel}" for rel in planted["security"]["readable_configs"]}
+    assert set(others) <= secrets | {f"{docroot}/bitrix/.settings.php", f"{docroot}/bitrix/license_key.php"}
+
+
+def test_1c_exchange_failed_before_and_writes_again(host, planted):
+    before = _record(host, "exchange-before.json")
+    assert before["init"].startswith("failure") or before["file"].startswith("failure"), before
+
+    init = host.check_output(f"curl -sS '{EXCHANGE}&mode=init'")
+    assert init.startswith("zip=no"), init
+    body = "<КоммерческаяИнформация ВерсияСхемы='2.10'/>"
+    answer = host.check_output(
+        f"curl -sS -X POST --data-binary \"{body}\" '{EXCHANGE}&mode=file&filename=import.xml'"
+    )
+    assert answer.strip() == "success", answer
+    uploaded = host.file(f"{planted['docroot']}/upload/1c_catalog/import.xml")
+    assert uploaded.user == planted["site_user"]
+    assert uploaded.content_string == body
+
+
+def test_check_mode_reported_the_fixes_and_changed_nothing(host, planted):
+    check = _record(host, "check.json")
+    fix = _record(host, "fix.json")
+    assert check["result"]["changed"] is True
+    assert check["result"]["counts"] == fix["counts"]
+    wrong = {e["path"]: e for e in planted["security"]["wrong_owner"]}
+    for entry in check["entries"]:
+        rel = entry["path"][len(planted["docroot"]) + 1 :]
+        if rel in wrong:  # still the planted owner after check mode
+            assert entry["pw_name"] == wrong[rel]["owner"], rel
+        if rel in planted["security"]["world_writable"]:
+            assert int(entry["mode"], 8) & stat.S_IWOTH, rel
+    assert set(wrong) <= set(check["result"]["samples"]["owner"])
+
+
+def test_fix_reports_counts_by_kind(host, planted):
+    fix = _record(host, "fix.json")
+    security = planted["security"]
+    counts = fix["counts"]
+    assert counts["owner"] >= len(security["wrong_owner"])
+    assert counts["world_writable"] >= len(security["world_writable"])
+    assert counts["secret"] + counts["world_writable"] >= len(security["readable_configs"])
+    assert set(security["world_writable"]) <= set(fix["samples"]["world_writable"])
+    assert fix["modes"]["file_mode"] == planted["permissions"]["file_mode"].rjust(4, "0")
+    assert fix["modes"]["dir_mode"] == planted["permissions"]["dir_mode"].rjust(4, "0")
+    journal = host.file(fix["journal"])
+    assert journal.exists and journal.mode == 0o600
+
+
+def test_second_run_changed_nothing(host):
+    second = _record(host, "second.json")
+    assert second["changed"] is False
+    assert second["counts"]["paths"] == 0
+
+
+def test_check_run_of_the_playbook_reports_without_changing(host, planted):
+    target = f"{planted['docroot']}/upload/1c_catalog"
+    host.check_output(f"chown root:root {target}")
+    try:
+        proc = run_playbook(PROJECT / "playbooks/permissions.yml", HOSTNAME, {"bxops_env": "staging"}, check=True)
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        assert "would fix 1 of" in proc.stdout
+        assert host.file(target).user == "root"
+    finally:
+        host.check_output(f"chown {planted['site_user']}:{planted['site_user']} {target}")
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ({"permissions_file_mode": "0999"}, "permissions_file_mode"),
+        ({"permissions_file_mode": "777"}, "permissions_file_mode"),
+        ({"permissions_dir_mode": "0777"}, "permissions_dir_mode"),
+        ({"permissions_secret_mode": "0644"}, "permissions_secret_mode"),
+        ({"permissions_file_mode": 420}, "permissions_file_mode"),
+        ({"permissions_owner": "nosuchuser"}, "permissions_owner"),
+    ],
+)
+def test_bad_input_is_refused_before_any_change(host, planted, extra, named):
+    target = f"{planted['docroot']}/index.php"
+    host.check_output(f"chmod 0664 {target}")  # a deviation the refused run must leave alone
+    try:
+        proc = run_playbook(PROJECT / "playbooks/permissions.yml", HOSTNAME, {"bxops_env": "staging", **extra})
+        assert proc.returncode != 0
+        assert named in proc.stdout
+        assert host.file(target).mode == 0o664
+    finally:
+        host.check_output(f"chmod {planted['permissions']['file_mode']} {target}")

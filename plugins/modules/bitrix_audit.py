@@ -1,0 +1,631 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: bxops maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: bitrix_audit
+short_description: Audit a 1C-Bitrix site in one pass on the host
+description:
+  - Collects, read-only, what the monthly audit reports for one site, and returns it as one document
+    following the versioned schema C(bxops.audit/1) (see the audit role's README and
+    C(roles/audit/files/audit-report.schema.json)).
+  - Core and module versions, PHP versions installed and serving, the php.ini settings Bitrix requires,
+    DB size, disk and inode use, disposable folder sizes, uploads and an orphan estimate, certificate
+    expiry per domain, home page status and response time, agents and cron mode, security findings.
+  - Walks the docroot once; never changes anything; safe in check mode.
+options:
+  docroot:
+    description: The site's document root.
+    type: path
+    required: true
+  domains:
+    description: The site's domain names (certificate expiry and the Host header of the page check).
+    type: list
+    elements: str
+    default: []
+  site_user:
+    description: The user the site runs as.
+    type: str
+    default: bitrix
+  home_url:
+    description: URL of the home page check, fetched from the host itself.
+    type: str
+    default: http://127.0.0.1/
+  page_timeout:
+    description: Seconds to wait for the home page.
+    type: float
+    default: 10
+  tls_port:
+    description: Port the site serves HTTPS on (certificate check).
+    type: int
+    default: 443
+  nginx_conf_dir:
+    description: Where nginx's configuration lives (to find the PHP-FPM socket serving the site).
+    type: path
+    default: /etc/nginx
+  php_conf_dir:
+    description: Where PHP versions keep their configuration (C(/etc/php/<version>)).
+    type: path
+    default: /etc/php
+  cron_dirs:
+    description: Folders of cron files searched for the agents' cron job.
+    type: list
+    elements: path
+    default: [/etc/cron.d, /var/spool/cron/crontabs]
+author: bxops maintainers
+"""
+
+EXAMPLES = r"""
+- name: Audit the site
+  bxops.bitrix.bitrix_audit:
+    docroot: /home/bitrix/www
+    domains: [www.example.com]
+  register: __audit_result
+"""
+
+RETURN = r"""
+report:
+  description: The audit document (schema bxops.audit/1).
+  type: dict
+  returned: success
+"""
+
+import glob
+import json
+import os
+import re
+import socket
+import ssl
+import stat
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime, timezone
+from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
+    MysqlClient,
+    NotABitrixSite,
+    db_credentials,
+    find_modules,
+    option_value,
+    read_core_version,
+    read_dbconn_constants,
+    version_tuple,
+)
+
+SCHEMA = "bxops.audit/1"
+
+DISPOSABLE = (
+    "bitrix/cache",
+    "bitrix/cache_image",
+    "bitrix/managed_cache",
+    "bitrix/managed_flags",
+    "bitrix/stack_cache",
+    "bitrix/html_pages",
+    "bitrix/tmp",
+    "bitrix/updates",
+    "bitrix/local_cache",
+    "bitrix/backup",
+    "upload/tmp",
+    "upload/resize_cache",
+)
+# Folders of upload/ that belong to the core's machinery, never orphan candidates.
+UPLOAD_SERVICE = ("tmp", "resize_cache", "1c_catalog", "1c_exchange")
+LEFTOVER_NAMES = (
+    "restore.php", "bitrix_server_test.php", "bitrixsetup.php", "bitrix_install.php", "bitrix_setup.php",
+    "bitrix6setup.php", "bitrix7setup.php", "bitrix8setup.php", "export_file.csv", "1c_bx_import.php",
+)
+SECRET_CONFIGS = (
+    "bitrix/.settings.php", "bitrix/.settings_extra.php", "bitrix/php_interface/dbconn.php",
+    "local/php_interface/dbconn.php", "local/.settings.php", "bitrix/license_key.php",
+)
+WORLD_WRITABLE_FLAGGED = (".php", ".js", ".htaccess", ".html", ".htm")
+VOTE_FIXED = (21, 0, 100)
+FILEMAN_WARN_BELOW = (20, 0, 0)  # inference: builds before 2020 carried the abused html_editor_action.php
+# Minimum PHP the site checker demands, by core version (brief section 5).
+PHP_MIN_BY_CORE = (((25, 100, 200), (8, 1)), ((23, 900, 550), (8, 0)), ((20, 100, 0), (7, 4)))
+PHP_EOL = {"7.4": "2022-11-28", "8.0": "2023-11-26", "8.1": "2025-12-31", "8.2": "2026-12-31",
+           "8.3": "2027-12-31", "8.4": "2028-12-31"}
+CONTENT_REF_RE = re.compile(rb"/upload/([^\s\"'<>()?#]+)")
+
+
+def _finding(fid: str, severity: str, title: str, detail: str, paths: Optional[List[str]] = None) -> Dict[str, Any]:
+    return {"id": fid, "severity": severity, "title": title, "detail": detail, "paths": sorted(paths or [])}
+
+
+class TreeWalk:
+    """One pass over the docroot: sizes per disposable folder, uploads, world-writable files, .git."""
+
+    def __init__(self, docroot: str, upload_dir: str) -> None:
+        self.docroot = docroot
+        self.upload_dir = upload_dir.strip("/")
+        self.disposable = {rel: {"files": 0, "bytes": 0, "exists": False} for rel in DISPOSABLE}
+        self.upload = {"files": 0, "bytes": 0}
+        self.upload_files: Dict[str, int] = {}
+        self.world_writable: List[str] = []
+        self.total = {"files": 0, "dirs": 0, "bytes": 0}
+        self.content_files: List[str] = []
+
+    def _category(self, rel: str) -> Optional[str]:
+        for prefix in DISPOSABLE:
+            if rel == prefix or rel.startswith(prefix + "/"):
+                return prefix
+        return None
+
+    def run(self) -> None:
+        upload_prefix = self.upload_dir + "/"
+        stack = [""]
+        while stack:
+            rel_dir = stack.pop()
+            try:
+                entries = os.scandir(os.path.join(self.docroot, rel_dir))
+            except OSError:
+                continue
+            with entries:
+                for entry in entries:
+                    rel = entry.name if not rel_dir else rel_dir + "/" + entry.name
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    if stat.S_ISDIR(st.st_mode):
+                        self.total["dirs"] += 1
+                        if rel in self.disposable:
+                            self.disposable[rel]["exists"] = True
+                        stack.append(rel)
+                        continue
+                    if not stat.S_ISREG(st.st_mode):
+                        continue
+                    self.total["files"] += 1
+                    self.total["bytes"] += st.st_size
+                    if st.st_mode & stat.S_IWOTH:
+                        self.world_writable.append(rel)
+                    category = self._category(rel)
+                    if category:
+                        self.disposable[category]["files"] += 1
+                        self.disposable[category]["bytes"] += st.st_size
+                        continue
+                    if rel.startswith(upload_prefix):
+                        self.upload["files"] += 1
+                        self.upload["bytes"] += st.st_size
+                        sub = rel[len(upload_prefix):]
+                        if sub.split("/", 1)[0] not in UPLOAD_SERVICE and "/" in sub:
+                            self.upload_files[sub] = st.st_size
+                    elif rel.endswith(".php") and not rel.startswith("bitrix/modules/"):
+                        self.content_files.append(rel)
+
+
+def _content_references(docroot: str, files: List[str], client: Optional[MysqlClient]) -> Set[str]:
+    """Upload paths (relative to the upload folder) referenced from pages, templates and iblock content."""
+    refs: Set[str] = set()
+    for rel in files:
+        try:
+            with open(os.path.join(docroot, rel), "rb") as handle:
+                refs.update(m.decode("utf-8", "replace") for m in CONTENT_REF_RE.findall(handle.read()))
+        except OSError:
+            continue
+    if client is not None:
+        try:
+            for (text,) in client.stream(
+                "SELECT CONCAT_WS(' ', PREVIEW_TEXT, DETAIL_TEXT) FROM b_iblock_element "
+                "WHERE PREVIEW_TEXT LIKE '%/upload/%' OR DETAIL_TEXT LIKE '%/upload/%'"
+            ):
+                refs.update(m.decode("utf-8", "replace") for m in CONTENT_REF_RE.findall((text or "").encode()))
+        except RuntimeError:
+            pass  # no iblock content table on this site
+    return refs
+
+
+def _registered_upload_paths(client: MysqlClient) -> Tuple[Set[str], int]:
+    """SUBDIR/FILE_NAME of every b_file row stored on disk; and the count of cloud rows."""
+    known: Set[str] = set()
+    cloud = 0
+    for subdir, name, handler in client.stream("SELECT SUBDIR, FILE_NAME, HANDLER_ID FROM b_file"):
+        if handler not in (None, "", "0"):
+            cloud += 1
+            continue
+        known.add(((subdir or "").strip("/") + "/" + (name or "")).lstrip("/"))
+    return known, cloud
+
+
+def _php_versions(php_conf_dir: str) -> List[str]:
+    versions = set()
+    for binary in glob.glob("/usr/bin/php[0-9].[0-9]*"):
+        match = re.search(r"php(\d+\.\d+)$", binary)
+        if match:
+            versions.add(match.group(1))
+    return sorted(versions, key=lambda v: tuple(int(p) for p in v.split(".")))
+
+
+def _serving_php(nginx_conf_dir: str, php_conf_dir: str) -> Dict[str, Any]:
+    """The PHP-FPM pool nginx hands the site's PHP to: socket from nginx, version from the pool file."""
+    sockets: Set[str] = set()
+    for path in glob.glob(os.path.join(nginx_conf_dir, "**", "*"), recursive=True):
+        if os.path.isfile(path) and "sites-available" not in path:
+            try:
+                with open(path, "r", encoding="utf-8", errors="replace") as handle:
+                    text = handle.read()
+            except OSError:
+                continue
+            text = re.sub(r"#[^\n]*", "", text)
+            sockets.update(re.findall(r"unix:(/[^\s;:]+)", text))
+    for pool in sorted(glob.glob(os.path.join(php_conf_dir, "*", "fpm", "pool.d", "*.conf"))):
+        try:
+            with open(pool, "r", encoding="utf-8", errors="replace") as handle:
+                text = handle.read()
+        except OSError:
+            continue
+        listen = re.search(r"^\s*listen\s*=\s*(\S+)", text, re.M)
+        user = re.search(r"^\s*user\s*=\s*(\S+)", text, re.M)
+        if listen and listen.group(1) in sockets:
+            version = pool.split(os.sep)[-4]
+            return {"version": version, "pool": pool, "socket": listen.group(1),
+                    "user": user.group(1) if user else None}
+    return {"version": None, "pool": None, "socket": None, "user": None}
+
+
+INI_SCRIPT = r"""
+$names = json_decode($argv[1], true); $out = array('ini' => array(), 'ext' => array());
+foreach ($names as $n) { $v = ini_get($n); $out['ini'][$n] = ($v === false) ? null : $v; }
+foreach (get_loaded_extensions() as $e) { $out['ext'][] = strtolower($e); }
+$out['gd'] = function_exists('gd_info') ? gd_info() : null; $out['version'] = PHP_VERSION;
+echo json_encode($out);
+"""
+INI_NAMES = ["opcache.revalidate_freq", "max_input_vars", "default_socket_timeout", "zend.multibyte",
+             "mbstring.func_overload", "session.auto_start", "file_uploads", "default_charset",
+             "allow_url_include", "display_errors", "session.cookie_httponly", "session.use_only_cookies",
+             "short_open_tag", "memory_limit", "date.timezone"]
+REQUIRED_EXTENSIONS = ["gd", "zlib", "hash", "openssl", "mbstring", "dom", "zip", "mysqli", "curl",
+                       "zend opcache"]
+
+
+def _on(value: Optional[str]) -> bool:
+    return str(value or "").strip().lower() in ("1", "on", "yes", "true")
+
+
+def _php_settings(version: Optional[str], php_conf_dir: str, pool: Optional[str]) -> Dict[str, Any]:
+    """Effective FPM settings of the serving version (its php.ini and conf.d, then the pool's overrides)."""
+    if not version:
+        return {"checked": False, "reason": "no PHP-FPM pool serves the site", "checks": [], "passed": False}
+    binary = "/usr/bin/php%s" % version
+    env = dict(os.environ, PHP_INI_SCAN_DIR=os.path.join(php_conf_dir, version, "fpm", "conf.d"))
+    proc = subprocess.run(
+        [binary, "-c", os.path.join(php_conf_dir, version, "fpm", "php.ini"), "-r", INI_SCRIPT,
+         json.dumps(INI_NAMES)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, check=False)
+    if proc.returncode != 0:
+        return {"checked": False, "reason": "%s could not report its settings" % binary, "checks": [],
+                "passed": False}
+    data = json.loads(proc.stdout.decode("utf-8", "replace"))
+    ini: Dict[str, Optional[str]] = data["ini"]
+    if pool:
+        with open(pool, "r", encoding="utf-8", errors="replace") as handle:
+            for name, value in re.findall(r"^\s*php_(?:admin_)?(?:value|flag)\[([^\]]+)\]\s*=\s*(.*?)\s*$",
+                                          handle.read(), re.M):
+                if name in ini:
+                    ini[name] = value
+
+    def as_int(name: str) -> int:
+        try:
+            return int(str(ini.get(name) or "0").strip())
+        except ValueError:
+            return 0
+
+    rules = [
+        ("opcache.revalidate_freq", "0", as_int("opcache.revalidate_freq") == 0),
+        ("max_input_vars", ">= 10000", as_int("max_input_vars") >= 10000),
+        ("default_socket_timeout", ">= 60", as_int("default_socket_timeout") >= 60),
+        ("zend.multibyte", "0", not _on(ini.get("zend.multibyte"))),
+        ("mbstring.func_overload", "0", as_int("mbstring.func_overload") == 0),
+        ("session.auto_start", "0", not _on(ini.get("session.auto_start"))),
+        ("file_uploads", "1", _on(ini.get("file_uploads"))),
+        ("default_charset", "UTF-8", str(ini.get("default_charset") or "").upper() == "UTF-8"),
+        ("allow_url_include", "Off", not _on(ini.get("allow_url_include"))),
+        ("display_errors", "Off", not _on(ini.get("display_errors"))
+         and str(ini.get("display_errors") or "").lower() not in ("stderr", "stdout")),
+        ("session.cookie_httponly", "On", _on(ini.get("session.cookie_httponly"))),
+        ("session.use_only_cookies", "On", _on(ini.get("session.use_only_cookies"))),
+    ]
+    checks = [{"name": n, "expected": e, "actual": ini.get(n), "passed": bool(ok)} for n, e, ok in rules]
+    loaded = set(data["ext"])
+    for ext in REQUIRED_EXTENSIONS:
+        checks.append({"name": "extension " + ext, "expected": "loaded", "actual":
+                       "loaded" if ext in loaded else "missing", "passed": ext in loaded})
+    gd = data.get("gd") or {}
+    gd_ok = bool(gd.get("JPEG Support")) and bool(gd.get("FreeType Support"))
+    checks.append({"name": "gd JPEG and FreeType", "expected": "supported",
+                   "actual": "supported" if gd_ok else "missing", "passed": gd_ok})
+    return {"checked": True, "version": data.get("version"), "checks": checks,
+            "passed": all(c["passed"] for c in checks)}
+
+
+def _db_size(client: MysqlClient) -> Dict[str, Any]:
+    row = client.rows(
+        "SELECT COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0), COUNT(*) FROM information_schema.TABLES "
+        "WHERE TABLE_SCHEMA = DATABASE()"
+    )[0]
+    return {"bytes": int(row[0] or 0), "tables": int(row[1] or 0)}
+
+
+def _disk(docroot: str) -> Dict[str, Any]:
+    st = os.statvfs(docroot)
+    total, free = st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
+    used = total - st.f_bfree * st.f_frsize
+    inodes_used = st.f_files - st.f_ffree
+    return {
+        "bytes_total": total, "bytes_used": used, "bytes_free": free,
+        "used_percent": round(100.0 * used / total, 1) if total else None,
+        "inodes_total": st.f_files, "inodes_used": inodes_used,
+        "inodes_used_percent": round(100.0 * inodes_used / st.f_files, 1) if st.f_files else None,
+    }
+
+
+def _cert_not_after(der: bytes) -> Optional[datetime]:
+    try:
+        from cryptography import x509  # the host's python3-cryptography, as community.crypto needs
+
+        cert = x509.load_der_x509_certificate(der)
+        not_after = getattr(cert, "not_valid_after_utc", None) or cert.not_valid_after.replace(tzinfo=timezone.utc)
+        return not_after
+    except Exception:  # noqa: BLE001 - fall back to openssl when cryptography is missing or fails
+        proc = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-enddate"], input=der,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+        match = re.search(rb"notAfter=(.+)", proc.stdout)
+        if not match:
+            return None
+        return datetime.strptime(match.group(1).decode().strip(), "%b %d %H:%M:%S %Y %Z").replace(
+            tzinfo=timezone.utc)
+
+
+def _certificates(domains: List[str], port: int) -> List[Dict[str, Any]]:
+    out = []
+    now = datetime.now(timezone.utc)
+    for domain in domains:
+        entry: Dict[str, Any] = {"domain": domain, "served": False, "not_after": None, "days_left": None}
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                with context.wrap_socket(sock, server_hostname=domain) as tls:
+                    der = tls.getpeercert(binary_form=True)
+            not_after = _cert_not_after(der) if der else None
+            if not_after:
+                entry.update(served=True, not_after=not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                             days_left=round((not_after - now).total_seconds() / 86400, 1))
+        except (OSError, ssl.SSLError) as exc:
+            entry["error"] = str(exc)
+        out.append(entry)
+    return out
+
+
+def _home_page(url: str, host: Optional[str], timeout: float) -> Dict[str, Any]:
+    request = urllib.request.Request(url, headers={"Host": host} if host else {})
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - local check
+            body = response.read()
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        body, status = b"", exc.code
+    except (OSError, ValueError) as exc:
+        return {"url": url, "status": None, "error": str(exc), "response_ms": None}
+    return {"url": url, "status": status, "response_ms": round((time.monotonic() - started) * 1000, 1),
+            "bytes": len(body)}
+
+
+def _agents(docroot: str, client: Optional[MysqlClient], cron_dirs: List[str], constants: Dict[str, str]
+            ) -> Dict[str, Any]:
+    cron_jobs = []
+    for folder in cron_dirs:
+        for path in glob.glob(os.path.join(folder, "*")):
+            try:
+                with open(path, "r", encoding="utf-8", errors="replace") as handle:
+                    for line in handle:
+                        if "cron_events.php" in line and not line.lstrip().startswith("#"):
+                            cron_jobs.append({"file": path, "line": line.strip()})
+            except OSError:
+                continue
+    result: Dict[str, Any] = {
+        "cron_jobs": cron_jobs,
+        "crontab_support_constant": constants.get("BX_CRONTAB_SUPPORT", "").lower() == "true",
+        "bx_crontab_defined": "BX_CRONTAB" in constants,
+    }
+    if client is not None:
+        result["agents_use_crontab"] = option_value(client, "main", "agents_use_crontab", "N") == "Y"
+        row = client.rows("SELECT COUNT(*), SUM(ACTIVE='Y'), MAX(LAST_EXEC) FROM b_agent")[0]
+        result.update(count=int(row[0] or 0), active=int(row[1] or 0), last_exec=row[2])
+    result["mode"] = "cron" if (result.get("agents_use_crontab") or result["crontab_support_constant"]) else "hits"
+    return result
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            docroot=dict(type="path", required=True),
+            domains=dict(type="list", elements="str", default=[]),
+            site_user=dict(type="str", default="bitrix"),
+            home_url=dict(type="str", default="http://127.0.0.1/"),
+            page_timeout=dict(type="float", default=10),
+            tls_port=dict(type="int", default=443),
+            nginx_conf_dir=dict(type="path", default="/etc/nginx"),
+            php_conf_dir=dict(type="path", default="/etc/php"),
+            cron_dirs=dict(type="list", elements="path", default=["/etc/cron.d", "/var/spool/cron/crontabs"]),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    docroot = p["docroot"].rstrip("/")
+    started = time.monotonic()
+    try:
+        core = read_core_version(docroot)
+    except NotABitrixSite as exc:
+        module.fail_json(msg=str(exc))
+
+    client: Optional[MysqlClient] = None
+    db_info: Dict[str, Any] = {}
+    try:
+        creds = db_credentials(docroot)
+        client = MysqlClient(creds)
+        db_info = dict(creds.masked(), reachable=True)
+    except (RuntimeError, ValueError) as exc:
+        db_info = {"reachable": False, "error": str(exc)}
+
+    try:
+        upload_dir = "upload"
+        installed: Optional[Set[str]] = None
+        if client is not None:
+            try:
+                upload_dir = option_value(client, "main", "upload_dir", "upload")
+                installed = {row[0] for row in client.stream("SELECT ID FROM b_module") if row[0]}
+                db_info.update(_db_size(client))
+            except RuntimeError as exc:
+                db_info.update(reachable=False, error=str(exc))
+                client = None
+
+        modules = find_modules(docroot)
+        for module_id, info in modules.items():
+            info["installed"] = (module_id in installed) if installed is not None else None
+
+        walk = TreeWalk(docroot, upload_dir)
+        walk.run()
+
+        uploads: Dict[str, Any] = {"dir": upload_dir, "files": walk.upload["files"], "bytes": walk.upload["bytes"]}
+        if client is not None:
+            known, cloud = _registered_upload_paths(client)
+            referenced = _content_references(docroot, walk.content_files, client)
+            orphans = {path: size for path, size in walk.upload_files.items()
+                       if path not in known and path not in referenced}
+            uploads.update(registered_rows_on_disk=len(known), cloud_rows=cloud,
+                           orphan_estimate={"files": len(orphans), "bytes": sum(orphans.values()),
+                                            "sample": sorted(orphans)[:20]})
+
+        constants = read_dbconn_constants(docroot)
+        installed_php = _php_versions(p["php_conf_dir"])
+        serving = _serving_php(p["nginx_conf_dir"], p["php_conf_dir"])
+        php = {"installed": installed_php, "serving": serving,
+               "settings": _php_settings(serving["version"], p["php_conf_dir"], serving["pool"])}
+        home = _home_page(p["home_url"], p["domains"][0] if p["domains"] else None, p["page_timeout"])
+        agents = _agents(docroot, client, p["cron_dirs"], constants)
+        findings = _security(docroot, core, modules, walk, serving, constants, home, p)
+    finally:
+        if client is not None:
+            client.close()
+
+    report = {
+        "schema": SCHEMA,
+        "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "docroot": docroot,
+        "core": core,
+        "modules": modules,
+        "php": php,
+        "db": db_info,
+        "disk": _disk(docroot),
+        "tree": walk.total,
+        "disposable": walk.disposable,
+        "uploads": uploads,
+        "certificates": _certificates(p["domains"], p["tls_port"]),
+        "home_page": home,
+        "agents": agents,
+        "security": {"findings": findings,
+                     "counts": {s: sum(1 for f in findings if f["severity"] == s)
+                                for s in ("critical", "high", "medium", "low")}},
+        "duration_s": 0.0,
+    }
+    report["duration_s"] = round(time.monotonic() - started, 2)
+    module.exit_json(changed=False, report=report)
+
+
+def _security(docroot: str, core: Dict[str, Any], modules: Dict[str, Dict[str, Any]], walk: TreeWalk,
+              serving: Dict[str, Any], constants: Dict[str, str], home: Dict[str, Any],
+              params: Dict[str, Any]) -> List[Dict[str, Any]]:
+    findings: List[Dict[str, Any]] = []
+    vote = modules.get("vote")
+    if vote and vote.get("version"):
+        try:
+            if version_tuple(str(vote["version"])) < VOTE_FIXED:
+                findings.append(_finding(
+                    "CVE-2022-27228", "critical", "vote module allows unauthenticated remote code execution",
+                    "vote %s is below 21.0.100 (CVSS 9.8, exploited in mass defacements); update it"
+                    % vote["version"], [str(vote["path"])]))
+        except ValueError:
+            pass
+    fileman = modules.get("fileman")
+    if fileman and fileman.get("version"):
+        try:
+            if version_tuple(str(fileman["version"])) < FILEMAN_WARN_BELOW:
+                findings.append(_finding(
+                    "fileman-html-editor-action", "medium", "old fileman: html_editor_action.php was abused",
+                    "fileman %s is old; /bitrix/tools/html_editor_action.php was used for web-shell uploads "
+                    "on old builds (no CVE, fixed version unknown): a warning, not a verdict" % fileman["version"],
+                    [str(fileman["path"])]))
+        except ValueError:
+            pass
+    leftovers = [rel for folder in ("", "bitrix/", walk.upload_dir + "/") for name in LEFTOVER_NAMES
+                 for rel in [folder + name] if os.path.isfile(os.path.join(docroot, rel))]
+    if leftovers:
+        findings.append(_finding("leftover-installer-files", "high", "installer or restore files left behind",
+                                 "remove them: they can re-install or restore the site from the web", leftovers))
+    flagged = [rel for rel in walk.world_writable if rel.endswith(WORLD_WRITABLE_FLAGGED)]
+    if flagged:
+        findings.append(_finding("world-writable-code", "high", "world-writable scripts or pages",
+                                 "any local user can change code the site runs", flagged))
+    readable = []
+    for rel in SECRET_CONFIGS:
+        path = os.path.join(docroot, rel)
+        try:
+            if os.stat(path).st_mode & stat.S_IROTH:
+                readable.append(rel)
+        except OSError:
+            continue
+    if readable:
+        findings.append(_finding("config-readable-by-others", "high", "configuration with secrets readable by others",
+                                 "DB password or licence key readable by every local user", readable))
+    if os.path.isdir(os.path.join(docroot, ".git")):
+        findings.append(_finding("exposed-git", "high", "a .git folder in the docroot",
+                                 "the repository (history, maybe secrets) may be downloadable", [".git"]))
+    core_version = version_tuple(str(core["version"]))
+    php_version = serving.get("version")
+    if php_version:
+        php_tuple = tuple(int(x) for x in php_version.split("."))
+        for min_core, min_php in PHP_MIN_BY_CORE:
+            if core_version >= min_core:
+                if php_tuple < min_php:
+                    findings.append(_finding(
+                        "php-below-core-minimum", "critical", "PHP below what the core demands",
+                        "core %s needs PHP %d.%d or later; the site runs on %s"
+                        % (core["version"], min_php[0], min_php[1], php_version)))
+                break
+        eol = PHP_EOL.get(php_version)
+        if eol and eol < datetime.now(timezone.utc).strftime("%Y-%m-%d"):
+            findings.append(_finding("php-end-of-life", "critical", "PHP past its end of life",
+                                     "PHP %s gets no security fixes since %s" % (php_version, eol)))
+        user = serving.get("user")
+        if user:
+            try:
+                import pwd
+
+                if pwd.getpwnam(user).pw_uid < 10:
+                    findings.append(_finding("php-privileged-user", "high", "PHP runs as a privileged user",
+                                             "the FPM pool runs as %s" % user))
+            except KeyError:
+                pass
+    else:
+        findings.append(_finding("php-serving-unknown", "medium", "no PHP-FPM pool found serving the site",
+                                 "nginx does not hand PHP to any pool under /etc/php"))
+    if "BX_CRONTAB" in constants:
+        findings.append(_finding("bx-crontab-global", "medium", "BX_CRONTAB defined globally",
+                                 "the site checker fails when BX_CRONTAB is defined in dbconn.php"))
+    if home.get("status") != 200:
+        findings.append(_finding("home-page-down", "critical", "the home page does not answer 200",
+                                 "status %s %s" % (home.get("status"), home.get("error", ""))))
+    return findings
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1114 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: bxops maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: bitrix_backup
+short_description: Back up, restore, verify and prune backups of a 1C-Bitrix site (files and database)
+description:
+  - One module for the whole job so that a site with 100k+ files is handled in one pass on the host,
+    never by looping tasks over files.
+  - C(check) reads the site and the DB credentials, connects to the database and reports what a backup
+    would hold (files, bytes, tables); it changes nothing and is what the role's preflight runs.
+  - C(create) writes C(<backup_dir>/<id>/) with C(files.tar.zst) (or C(.gz)), a manifest of every
+    entry (type, mode, owner, mtime, size, sha256) written in the same pass as the archive, a
+    C(mysqldump --single-transaction --routines --triggers) dump taken through a 0600 defaults file,
+    and C(backup.json) (checksums, sizes, table checksums, duration). The backup is built in
+    C(<id>.partial) and renamed only when complete. Disposable folders in O(exclude) are kept as
+    empty folders, their content is left out.
+  - C(restore) brings the files and the database back exactly as in the manifest. Entries that did
+    not exist at backup time (outside the excluded folders) are moved to O(quarantine_dir) first,
+    then the archive is extracted with owners, modes and mtimes, the database is reloaded from the
+    dump (tables created since are dropped), the caches listed in O(clear_cache) are emptied and every
+    manifest entry is compared with the disk.
+  - C(verify) reads the archive and compares every entry with the manifest (sha256 of every file) and
+    the dump with its recorded checksum; it fails naming the first mismatches.
+  - C(prune) applies retention by count and age to the backups of this docroot, never deleting the
+    ids in O(protect).
+  - Supports check mode: C(create) reports what it would back up, C(restore) and C(prune) what they
+    would change; nothing is written.
+options:
+  action:
+    description: What to do.
+    type: str
+    choices: [check, create, restore, verify, prune]
+    default: create
+  docroot:
+    description: The site's document root.
+    type: path
+    required: true
+  backup_dir:
+    description: Folder holding one sub-folder per backup; must lie outside the docroot.
+    type: path
+    required: true
+  id:
+    description: Backup id for C(restore) and C(verify); empty means the newest complete backup of O(docroot).
+    type: str
+    default: ""
+  include_db:
+    description: Dump (and on restore reload) the database.
+    type: bool
+    default: true
+  db_host:
+    description: DB host (empty: from C(.settings.php)).
+    type: str
+    default: ""
+  db_name:
+    description: DB name (empty: from C(.settings.php)).
+    type: str
+    default: ""
+  db_user:
+    description: DB user (empty: from C(.settings.php)).
+    type: str
+    default: ""
+  db_password:
+    description: DB password (empty: from C(.settings.php)); never returned or logged.
+    type: str
+    default: ""
+  exclude:
+    description: Paths relative to the docroot whose content is left out (the disposable folders).
+    type: list
+    elements: str
+    default: []
+  compression:
+    description: C(auto) takes zstd when the host has it (fastest), else gzip -1.
+    type: str
+    choices: [auto, zstd, gzip]
+    default: auto
+  min_interval:
+    description: C(create) reuses the newest backup of this docroot when it is younger than this many seconds (0 never reuses).
+    type: int
+    default: 0
+  keep_count:
+    description: C(prune) keeps at most this many backups of this docroot.
+    type: int
+    default: 7
+  keep_days:
+    description: C(prune) also deletes backups older than this many days (0 disables the age rule).
+    type: int
+    default: 14
+  protect:
+    description: Backup ids C(prune) never deletes (the backup just made).
+    type: list
+    elements: str
+    default: []
+  quarantine_dir:
+    description: C(restore) moves entries that did not exist at backup time here instead of deleting them.
+    type: path
+  restore_files:
+    description: C(restore) brings the files back.
+    type: bool
+    default: true
+  clear_cache:
+    description: Folders (relative to the docroot) whose content C(restore) empties after reloading the database (caches of DB data).
+    type: list
+    elements: str
+    default: []
+  run_id:
+    description: Recorded in C(backup.json).
+    type: str
+    default: ""
+author: bxops maintainers
+"""
+
+EXAMPLES = r"""
+- name: Back up the site
+  bxops.bitrix.bitrix_backup:
+    action: create
+    docroot: /home/bitrix/www
+    backup_dir: /var/lib/bxops/backups
+    exclude: [bitrix/cache, bitrix/managed_cache, upload/resize_cache]
+  register: __backup_create
+
+- name: Restore the newest backup
+  bxops.bitrix.bitrix_backup:
+    action: restore
+    docroot: /home/bitrix/www
+    backup_dir: /var/lib/bxops/backups
+    quarantine_dir: /var/lib/bxops/quarantine
+"""
+
+RETURN = r"""
+backup:
+  description: The backup made, reused, restored or verified (paths are absolute; db_dump empty without a dump).
+  type: dict
+  returned: create, restore, verify
+  sample: {"id": "20260501T030000Z", "path": "/var/lib/bxops/backups/20260501T030000Z",
+           "files_archive": "/var/lib/bxops/backups/20260501T030000Z/files.tar.zst",
+           "db_dump": "/var/lib/bxops/backups/20260501T030000Z/db.sql.zst",
+           "manifest": "/var/lib/bxops/backups/20260501T030000Z/manifest.jsonl",
+           "size_bytes": 123456, "duration_s": 4.2, "created": "2026-05-01T03:00:00Z", "reused": false}
+plan:
+  description: What a backup holds or would hold (files, dirs, links, content_bytes, tables, db_bytes, free_bytes).
+  type: dict
+  returned: check, create
+problems:
+  description: For C(check), what prevents a backup (each with the module option concerned and a message).
+  type: list
+  returned: check
+restore:
+  description: What C(restore) did (quarantined entries, extracted entries, tables dropped, DB checksum mismatches).
+  type: dict
+  returned: restore
+mismatches:
+  description: For C(verify), the first mismatches found (path and what differs).
+  type: list
+  returned: verify
+pruned:
+  description: Ids deleted (or, in check mode, that would be) by C(prune), with the reason.
+  type: list
+  returned: prune
+"""
+
+import datetime
+import hashlib
+import io
+import json
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import tarfile
+import time
+from typing import Dict, Iterator, List, Optional, Tuple
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
+    DbCredentials,
+    MysqlClient,
+    NotABitrixSite,
+    db_credentials,
+    require_site,
+)
+
+FORMAT = 1
+META = "backup.json"
+MANIFEST = "manifest.jsonl"
+INLINE_LIMIT = 32 << 20  # files up to this size are read once into memory (hash and archive agree)
+CHUNK = 1 << 20
+MYSQLDUMP_ARGS = [
+    "--single-transaction",
+    "--routines",
+    "--triggers",
+    "--quick",
+    "--hex-blob",
+    "--no-tablespaces",
+    "--add-drop-table",
+    "--default-character-set=utf8mb4",
+]
+
+
+class BackupError(Exception):
+    """A failure reported to the user as is."""
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def iso(ts: datetime.datetime) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def inside(path: str, root: str) -> bool:
+    """True when path (resolved) is root or lies under it."""
+    path = os.path.realpath(path)
+    root = os.path.realpath(root)
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def compressor(choice: str) -> Tuple[str, str, List[str], List[str]]:
+    """(name, extension, compress argv, decompress argv); zstd is several times faster than gzip."""
+    if choice in ("auto", "zstd") and shutil.which("zstd"):
+        return "zstd", ".zst", ["zstd", "-q", "-T0", "-3", "-c"], ["zstd", "-q", "-d", "-c"]
+    if choice == "zstd":
+        raise BackupError("compression=zstd but the host has no zstd binary")
+    if shutil.which("pigz"):
+        return "gzip", ".gz", ["pigz", "-1", "-c"], ["pigz", "-d", "-c"]
+    return "gzip", ".gz", ["gzip", "-1", "-c"], ["gzip", "-d", "-c"]
+
+
+def decompressor_for(name: str) -> List[str]:
+    if name == "zstd":
+        if not shutil.which("zstd"):
+            raise BackupError("the backup is zstd-compressed but the host has no zstd binary")
+        return ["zstd", "-q", "-d", "-c"]
+    return ["pigz", "-d", "-c"] if shutil.which("pigz") else ["gzip", "-d", "-c"]
+
+
+def write_defaults_file(path: str, creds: DbCredentials) -> None:
+    """Rewrite the client's 0600 defaults file with quoted values (passwords may hold # or quotes)."""
+
+    def quote(value: str) -> str:
+        return '"%s"' % value.replace("\\", "\\\\").replace('"', '\\"')
+
+    lines = ["[client]", "user=%s" % quote(creds.user), "password=%s" % quote(creds.password)]
+    if creds.host and creds.host != "localhost":
+        host, _, port = creds.host.partition(":")
+        if host.startswith("/"):
+            lines.append("socket=%s" % quote(host))
+        else:
+            lines.append("host=%s" % quote(host))
+            if port:
+                lines.append("port=%s" % port)
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        handle.write("\n".join(lines) + "\n")
+
+
+def last_line(text: bytes) -> str:
+    lines = [line for line in text.decode("utf-8", errors="replace").splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+# ---------------------------------------------------------------- the site tree
+
+
+class Tree:
+    """Walks the docroot in a stable order, keeping the excluded folders but not their content."""
+
+    def __init__(self, docroot: str, exclude: List[str]) -> None:
+        self.docroot = docroot.rstrip("/") or "/"
+        self.exclude = {p.strip("/") for p in exclude if p.strip("/")}
+
+    def entries(self) -> Iterator[Tuple[str, str, os.stat_result]]:
+        """Yield (relative path, absolute path, lstat) for the root '.' and everything under it."""
+        yield ".", self.docroot, os.lstat(self.docroot)
+        stack = [""]
+        while stack:
+            rel_dir = stack.pop()
+            abs_dir = os.path.join(self.docroot, rel_dir) if rel_dir else self.docroot
+            try:
+                with os.scandir(abs_dir) as it:
+                    items = sorted(it, key=lambda e: e.name)
+            except OSError as exc:
+                raise BackupError("cannot read folder %s: %s" % (abs_dir, exc.strerror))
+            subdirs = []
+            for item in items:
+                rel = rel_dir + "/" + item.name if rel_dir else item.name
+                st = item.stat(follow_symlinks=False)
+                yield rel, item.path, st
+                if stat.S_ISDIR(st.st_mode) and rel not in self.exclude:
+                    subdirs.append(rel)
+            stack.extend(reversed(subdirs))
+
+
+def kind(mode: int) -> Optional[str]:
+    if stat.S_ISREG(mode):
+        return "f"
+    if stat.S_ISDIR(mode):
+        return "d"
+    if stat.S_ISLNK(mode):
+        return "l"
+    return None  # sockets, fifos, devices are never backed up
+
+
+def count_tree(docroot: str, exclude: List[str]) -> Dict[str, int]:
+    counts = {"files": 0, "dirs": 0, "links": 0, "content_bytes": 0}
+    for _rel, _abs, st in Tree(docroot, exclude).entries():
+        k = kind(st.st_mode)
+        if k == "f":
+            counts["files"] += 1
+            counts["content_bytes"] += st.st_size
+        elif k == "d":
+            counts["dirs"] += 1
+        elif k == "l":
+            counts["links"] += 1
+    return counts
+
+
+# ---------------------------------------------------------------- backups on disk
+
+
+def load_meta(path: str) -> Optional[dict]:
+    try:
+        with open(os.path.join(path, META), "r", encoding="utf-8") as handle:
+            meta = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or meta.get("status") != "complete":
+        return None
+    if meta.get("id") != os.path.basename(path):
+        return None
+    return meta
+
+
+def list_backups(backup_dir: str, docroot: str) -> List[dict]:
+    """Complete backups of this docroot, newest first."""
+    found = []
+    try:
+        names = os.listdir(backup_dir)
+    except OSError:
+        return []
+    for name in names:
+        path = os.path.join(backup_dir, name)
+        if name.endswith(".partial") or not os.path.isdir(path) or os.path.islink(path):
+            continue
+        meta = load_meta(path)
+        if meta and meta.get("docroot") == docroot:
+            found.append(meta)
+    found.sort(key=lambda m: (float(m.get("created_ts", 0)), m["id"]), reverse=True)
+    return found
+
+
+def result_of(backup_dir: str, meta: dict, reused: bool = False) -> dict:
+    path = os.path.join(backup_dir, meta["id"])
+    db = meta.get("db") or {}
+    return {
+        "id": meta["id"],
+        "path": path,
+        "files_archive": os.path.join(path, meta["files"]["archive"]),
+        "db_dump": os.path.join(path, db["dump"]) if db.get("dump") else "",
+        "manifest": os.path.join(path, meta["files"]["manifest"]),
+        "size_bytes": int(meta.get("size_bytes", 0)),
+        "duration_s": float(meta.get("duration_s", 0)),
+        "created": meta.get("created", ""),
+        "reused": reused,
+    }
+
+
+def pick(backup_dir: str, docroot: str, backup_id: str) -> dict:
+    if backup_id:
+        path = os.path.join(backup_dir, backup_id)
+        if "/" in backup_id or not os.path.isdir(path):
+            raise BackupError("no backup %r in %s" % (backup_id, backup_dir))
+        meta = load_meta(path)
+        if meta is None:
+            raise BackupError("%s is not a complete backup (no valid %s)" % (path, META))
+        if meta.get("docroot") != docroot:
+            raise BackupError(
+                "backup %s is of %s, not of %s" % (backup_id, meta.get("docroot"), docroot)
+            )
+        return meta
+    backups = list_backups(backup_dir, docroot)
+    if not backups:
+        raise BackupError("no complete backup of %s in %s" % (docroot, backup_dir))
+    return backups[0]
+
+
+def new_id(backup_dir: str, now: datetime.datetime) -> str:
+    base = now.strftime("%Y%m%dT%H%M%SZ")
+    candidate, n = base, 1
+    while os.path.exists(os.path.join(backup_dir, candidate)) or os.path.exists(
+        os.path.join(backup_dir, candidate + ".partial")
+    ):
+        n += 1
+        candidate = "%s-%d" % (base, n)
+    return candidate
+
+
+# ---------------------------------------------------------------- database
+
+
+class Db:
+    """The site's database through the mysql client tools; the password only ever sits in a 0600 file."""
+
+    def __init__(self, creds: DbCredentials) -> None:
+        self.creds = creds
+        self.client = MysqlClient(creds)
+        write_defaults_file(self.client.defaults_file, creds)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def argv(self, binary: str) -> List[str]:
+        return [binary, "--defaults-extra-file=%s" % self.client.defaults_file]
+
+    def ping(self) -> None:
+        self.client.scalar("SELECT 1")
+
+    def tables(self) -> Tuple[List[str], List[str]]:
+        tables, views = [], []
+        for name, kind_ in self.client.rows("SHOW FULL TABLES"):
+            (views if kind_ == "VIEW" else tables).append(name or "")
+        return sorted(tables), sorted(views)
+
+    def size(self) -> int:
+        value = self.client.scalar(
+            "SELECT COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0) FROM information_schema.TABLES "
+            "WHERE TABLE_SCHEMA = DATABASE()"
+        )
+        return int(value or 0)
+
+    def checksums(self, tables: List[str]) -> Dict[str, Optional[str]]:
+        result: Dict[str, Optional[str]] = {}
+        for start in range(0, len(tables), 200):
+            chunk = tables[start:start + 200]
+            if not chunk:
+                continue
+            query = "CHECKSUM TABLE " + ", ".join("`%s`" % t.replace("`", "``") for t in chunk)
+            for row in self.client.rows(query):
+                name = (row[0] or "").split(".", 1)[-1]
+                result[name] = row[1]
+        return result
+
+    def execute(self, sql: str) -> None:
+        self.client.rows(sql)
+
+    def dump(self, target: str, compress_argv: List[str]) -> None:
+        argv = self.argv("mysqldump") + MYSQLDUMP_ARGS + [self.creds.database]
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            dump = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            comp = subprocess.Popen(compress_argv, stdin=dump.stdout, stdout=out, stderr=subprocess.PIPE)
+            assert dump.stdout is not None
+            dump.stdout.close()
+            dump_err = dump.stderr.read() if dump.stderr else b""
+            dump_rc = dump.wait()
+            comp_err = comp.stderr.read() if comp.stderr else b""
+            comp_rc = comp.wait()
+        if dump_rc != 0:
+            raise BackupError("mysqldump failed (exit %d): %s" % (dump_rc, last_line(dump_err)))
+        if comp_rc != 0:
+            raise BackupError("compressing the dump failed: %s" % last_line(comp_err))
+
+    def load(self, source: str, decompress_argv: List[str]) -> None:
+        argv = self.argv("mysql") + [
+            "--default-character-set=utf8mb4",
+            "--binary-mode",
+            "--database=%s" % self.creds.database,
+        ]
+        with open(source, "rb") as src:
+            dec = subprocess.Popen(decompress_argv, stdin=src, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            load = subprocess.Popen(argv, stdin=dec.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            assert dec.stdout is not None
+            dec.stdout.close()
+            out, err = load.communicate()
+            dec_err = dec.stderr.read() if dec.stderr else b""
+            dec_rc = dec.wait()
+        if dec_rc != 0:
+            raise BackupError("decompressing the dump failed: %s" % last_line(dec_err))
+        if load.returncode != 0:
+            raise BackupError("loading the dump failed: %s" % last_line(err))
+
+
+def open_db(module: AnsibleModule, docroot: str) -> Db:
+    override = {
+        "host": module.params["db_host"],
+        "database": module.params["db_name"],
+        "user": module.params["db_user"],
+        "password": module.params["db_password"],
+    }
+    try:
+        creds = db_credentials(docroot, override)
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise BackupError(str(exc))
+    if not creds.user:
+        raise BackupError("no DB user: neither db_user nor connections.default.login in bitrix/.settings.php")
+    db = Db(creds)
+    try:
+        db.ping()
+    except RuntimeError as exc:
+        db.close()
+        raise BackupError("cannot connect to database %s as %s: %s" % (creds.database, creds.user, exc))
+    return db
+
+
+# ---------------------------------------------------------------- create
+
+
+def free_bytes(path: str) -> int:
+    probe = path
+    while probe and not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    try:
+        st = os.statvfs(probe or "/")
+    except OSError:
+        return -1
+    return st.f_bavail * st.f_frsize
+
+
+def archive_tree(docroot: str, exclude: List[str], archive: str, manifest: str,
+                 compress_argv: List[str]) -> Dict[str, int]:
+    """Write the tar (through the compressor) and the manifest in one pass over the files."""
+    counts = {"files": 0, "dirs": 0, "links": 0, "content_bytes": 0, "skipped": 0}
+    fd = os.open(archive, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out, open(manifest, "w", encoding="utf-8") as man:
+        os.chmod(manifest, 0o600)
+        comp = subprocess.Popen(compress_argv, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.PIPE)
+        assert comp.stdin is not None
+        try:
+            tar = tarfile.open(fileobj=comp.stdin, mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK)
+            for rel, path, st in Tree(docroot, exclude).entries():
+                k = kind(st.st_mode)
+                if k is None:
+                    counts["skipped"] += 1
+                    continue
+                info = tarfile.TarInfo(rel)
+                info.mode = stat.S_IMODE(st.st_mode)
+                info.uid, info.gid = st.st_uid, st.st_gid
+                info.uname = info.gname = ""
+                info.mtime = st.st_mtime_ns // 1000000000
+                info.pax_headers = {"mtime": "%d.%09d" % divmod(st.st_mtime_ns, 1000000000)}
+                entry = {"p": rel, "t": k, "m": info.mode, "u": st.st_uid, "g": st.st_gid,
+                         "mt": st.st_mtime_ns}
+                if k == "d":
+                    info.type = tarfile.DIRTYPE
+                    tar.addfile(info)
+                    counts["dirs"] += 1
+                elif k == "l":
+                    info.type = tarfile.SYMTYPE
+                    info.linkname = os.readlink(path)
+                    entry["l"] = info.linkname
+                    tar.addfile(info)
+                    counts["links"] += 1
+                else:
+                    try:
+                        handle = open(path, "rb")
+                    except OSError as exc:
+                        raise BackupError("cannot read %s: %s" % (path, exc.strerror))
+                    with handle:
+                        size = os.fstat(handle.fileno()).st_size
+                        if size <= INLINE_LIMIT:
+                            data = handle.read()
+                            info.size = len(data)
+                            digest = hashlib.sha256(data).hexdigest()
+                            tar.addfile(info, io.BytesIO(data))
+                        else:
+                            info.size = size
+                            reader = HashingReader(handle, size)
+                            tar.addfile(info, reader)
+                            digest = reader.hexdigest()
+                    entry["s"] = info.size
+                    entry["h"] = digest
+                    counts["files"] += 1
+                    counts["content_bytes"] += info.size
+                man.write(json.dumps(entry, separators=(",", ":")) + "\n")
+            tar.close()
+        finally:
+            try:
+                comp.stdin.close()
+            except BrokenPipeError:
+                pass
+            err = comp.stderr.read() if comp.stderr else b""
+            rc = comp.wait()
+        if rc != 0:
+            raise BackupError("compressing the files archive failed: %s" % last_line(err))
+    return counts
+
+
+class HashingReader:
+    """A file object for tarfile that hashes what it hands over and pads a file that shrank meanwhile."""
+
+    def __init__(self, handle, size: int) -> None:
+        self.handle = handle
+        self.left = size
+        self.digest = hashlib.sha256()
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.left if n < 0 else min(n, self.left)
+        data = self.handle.read(n)
+        if len(data) < n:  # the file shrank while being read: keep the archive consistent
+            data += b"\0" * (n - len(data))
+        self.left -= len(data)
+        self.digest.update(data)
+        return data
+
+    def hexdigest(self) -> str:
+        return self.digest.hexdigest()
+
+
+def do_check(module: AnsibleModule, docroot: str, backup_dir: str, exclude: List[str]) -> dict:
+    problems = []
+    plan: Dict[str, object] = {}
+    try:
+        require_site(docroot)
+    except NotABitrixSite as exc:
+        return {"problems": [{"option": "docroot", "msg": str(exc)}], "plan": plan}
+    if inside(backup_dir, docroot) or inside(docroot, backup_dir):
+        problems.append({"option": "backup_dir", "msg": "%s lies inside the docroot %s (or contains it)"
+                         % (backup_dir, docroot)})
+    missing = [tool for tool in ("tar",) if not shutil.which(tool)]
+    if module.params["include_db"]:
+        missing += [tool for tool in ("mysqldump", "mysql") if not shutil.which(tool)]
+        try:
+            db = open_db(module, docroot)
+        except BackupError as exc:
+            problems.append({"option": "db", "msg": str(exc)})
+        else:
+            try:
+                tables, views = db.tables()
+                plan.update(database=db.creds.database, tables=len(tables), views=len(views), db_bytes=db.size())
+            finally:
+                db.close()
+    if missing:
+        problems.append({"option": "host", "msg": "missing on the host: %s" % ", ".join(missing)})
+    try:
+        plan["compression"] = compressor(module.params["compression"])[0]
+    except BackupError as exc:
+        problems.append({"option": "compression", "msg": str(exc)})
+    plan.update(count_tree(docroot, exclude))
+    plan["free_bytes"] = free_bytes(backup_dir)
+    plan["backups"] = [m["id"] for m in list_backups(backup_dir, docroot)]
+    return {"problems": problems, "plan": plan}
+
+
+def do_create(module: AnsibleModule, docroot: str, backup_dir: str, exclude: List[str]) -> dict:
+    params = module.params
+    started = time.monotonic()
+    if params["min_interval"] > 0:
+        backups = list_backups(backup_dir, docroot)
+        if backups and backups[0].get("include_db") == params["include_db"]:
+            age = time.time() - float(backups[0].get("created_ts", 0))
+            if 0 <= age < params["min_interval"]:
+                return {"changed": False, "backup": result_of(backup_dir, backups[0], reused=True),
+                        "msg": "backup %s is %d s old (< min_interval): reused" % (backups[0]["id"], age)}
+    compression, ext, compress_argv, _ = compressor(params["compression"])
+    db = open_db(module, docroot) if params["include_db"] else None
+    try:
+        if module.check_mode:
+            plan = count_tree(docroot, exclude)
+            if db:
+                tables, views = db.tables()
+                plan.update(tables=len(tables), views=len(views), db_bytes=db.size())
+            return {"changed": True, "plan": plan, "msg": "would back up %d files (%d bytes)%s"
+                    % (plan["files"], plan["content_bytes"], " and the database" if db else "")}
+        now = utcnow()
+        os.makedirs(backup_dir, mode=0o700, exist_ok=True)
+        backup_id = new_id(backup_dir, now)
+        final = os.path.join(backup_dir, backup_id)
+        work = final + ".partial"
+        os.mkdir(work, 0o700)
+        try:
+            meta: Dict[str, object] = {
+                "format": FORMAT, "id": backup_id, "status": "partial", "created": iso(now),
+                "created_ts": now.timestamp(), "docroot": docroot, "host": socket.gethostname(),
+                "run_id": params["run_id"], "exclude": sorted(exclude), "compression": compression,
+                "include_db": params["include_db"],
+            }
+            db_meta: Dict[str, object] = {}
+            if db:
+                tables, views = db.tables()
+                checksums = db.checksums(tables)
+                dump_name = "db.sql" + ext
+                db.dump(os.path.join(work, dump_name), compress_argv)
+                db_meta = {
+                    "dump": dump_name, "database": db.creds.database, "host": db.creds.host,
+                    "tables": tables, "views": views, "checksums": checksums,
+                    "sha256": sha256_file(os.path.join(work, dump_name)),
+                    "bytes": os.path.getsize(os.path.join(work, dump_name)),
+                }
+            archive_name = "files.tar" + ext
+            counts = archive_tree(docroot, exclude, os.path.join(work, archive_name),
+                                  os.path.join(work, MANIFEST), compress_argv)
+            files_meta = dict(counts)
+            files_meta.update(
+                archive=archive_name, manifest=MANIFEST,
+                sha256=sha256_file(os.path.join(work, archive_name)),
+                bytes=os.path.getsize(os.path.join(work, archive_name)),
+                manifest_sha256=sha256_file(os.path.join(work, MANIFEST)),
+            )
+            meta["files"] = files_meta
+            meta["db"] = db_meta
+            meta["size_bytes"] = sum(
+                os.path.getsize(os.path.join(work, name)) for name in os.listdir(work)
+            )
+            meta["duration_s"] = round(time.monotonic() - started, 2)
+            meta["status"] = "complete"
+            meta_path = os.path.join(work, META)
+            fd = os.open(meta_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(meta, handle, indent=1, sort_keys=True)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.rename(work, final)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+    finally:
+        if db:
+            db.close()
+    result = result_of(backup_dir, meta)
+    plan = {k: files_meta[k] for k in ("files", "dirs", "links", "content_bytes", "skipped")}
+    if db_meta:
+        plan.update(tables=len(db_meta["tables"]), db_dump_bytes=db_meta["bytes"])
+    plan["files_archive_bytes"] = files_meta["bytes"]
+    return {"changed": True, "backup": result, "plan": plan,
+            "msg": "backup %s: %d files, %d bytes in %.1f s"
+            % (backup_id, counts["files"], meta["size_bytes"], meta["duration_s"])}
+
+
+# ---------------------------------------------------------------- manifest and verify
+
+
+def read_manifest(path: str) -> Iterator[dict]:
+    with open(path, "r", encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                yield json.loads(line)
+
+
+def normalise(name: str) -> str:
+    name = name.rstrip("/")
+    while name.startswith("./"):
+        name = name[2:]
+    return name or "."
+
+
+def do_verify(module: AnsibleModule, docroot: str, backup_dir: str) -> dict:
+    meta = pick(backup_dir, docroot, module.params["id"])
+    path = os.path.join(backup_dir, meta["id"])
+    mismatches: List[dict] = []
+    limit = 20
+    files = meta["files"]
+
+    def note(item: str, what: str) -> None:
+        if len(mismatches) < limit:
+            mismatches.append({"path": item, "problem": what})
+        counts["mismatches"] += 1
+
+    counts = {"entries": 0, "mismatches": 0}
+    manifest_path = os.path.join(path, files["manifest"])
+    if sha256_file(manifest_path) != files.get("manifest_sha256"):
+        note(files["manifest"], "manifest checksum differs from backup.json")
+    db = meta.get("db") or {}
+    if db.get("dump"):
+        dump_path = os.path.join(path, db["dump"])
+        if not os.path.isfile(dump_path):
+            note(db["dump"], "database dump is missing")
+        elif sha256_file(dump_path) != db.get("sha256"):
+            note(db["dump"], "database dump checksum differs from backup.json")
+    expected = {entry["p"]: entry for entry in read_manifest(manifest_path)}
+    seen = set()
+    archive = os.path.join(path, files["archive"])
+    with open(archive, "rb") as src:
+        dec = subprocess.Popen(decompressor_for(meta.get("compression", "gzip")), stdin=src,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert dec.stdout is not None
+        try:
+            with tarfile.open(fileobj=dec.stdout, mode="r|", bufsize=CHUNK) as tar:
+                for info in tar:
+                    name = normalise(info.name)
+                    counts["entries"] += 1
+                    entry = expected.get(name)
+                    if entry is None:
+                        note(name, "in the archive, not in the manifest")
+                        continue
+                    seen.add(name)
+                    k = "d" if info.isdir() else "l" if info.issym() else "f" if info.isfile() else "?"
+                    if k != entry["t"]:
+                        note(name, "type %s in the archive, %s in the manifest" % (k, entry["t"]))
+                        continue
+                    if k == "f":
+                        digest = hashlib.sha256()
+                        handle = tar.extractfile(info)
+                        assert handle is not None
+                        for chunk in iter(lambda: handle.read(CHUNK), b""):
+                            digest.update(chunk)
+                        if digest.hexdigest() != entry["h"]:
+                            note(name, "content differs (sha256 %s, manifest %s)"
+                                 % (digest.hexdigest()[:12], entry["h"][:12]))
+                            continue
+                    elif k == "l" and info.linkname != entry.get("l"):
+                        note(name, "link target differs")
+                        continue
+                    if (info.mode & 0o7777, info.uid, info.gid) != (entry["m"], entry["u"], entry["g"]):
+                        note(name, "mode/owner differ from the manifest")
+        except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
+            note(files["archive"], "unreadable archive: %s" % exc)
+        finally:
+            dec.stdout.close()
+            err = dec.stderr.read() if dec.stderr else b""
+            rc = dec.wait()
+    if rc != 0:
+        note(files["archive"], "cannot decompress: %s" % last_line(err))
+    for name in expected:
+        if name not in seen:
+            note(name, "in the manifest, missing from the archive")
+    result = {"changed": False, "backup": result_of(backup_dir, meta), "mismatches": mismatches,
+              "entries": counts["entries"], "mismatch_count": counts["mismatches"]}
+    if mismatches:
+        result["failed"] = True
+        result["msg"] = "backup %s does not match its manifest (%d mismatches), first: %s" % (
+            meta["id"], counts["mismatches"],
+            "; ".join("%s: %s" % (m["path"], m["problem"]) for m in mismatches[:5]))
+    else:
+        result["msg"] = "backup %s: %d entries match the manifest" % (meta["id"], counts["entries"])
+    return result
+
+
+# ---------------------------------------------------------------- restore
+
+
+def quarantine_extras(docroot: str, expected: Dict[str, str], exclude: List[str],
+                      quarantine: str, check: bool) -> List[str]:
+    """Move away every entry that is not in the manifest (or has another type), outside excluded folders."""
+    moved: List[str] = []
+    excluded = {p.strip("/") for p in exclude}
+    if not check:
+        os.makedirs(os.path.dirname(quarantine), mode=0o700, exist_ok=True)
+    stack = [""]
+    while stack:
+        rel_dir = stack.pop()
+        abs_dir = os.path.join(docroot, rel_dir) if rel_dir else docroot
+        with os.scandir(abs_dir) as it:
+            items = sorted(it, key=lambda e: e.name)
+        for item in items:
+            rel = rel_dir + "/" + item.name if rel_dir else item.name
+            k = kind(item.stat(follow_symlinks=False).st_mode)
+            if rel in excluded and k == "d":
+                continue
+            if expected.get(rel) != k:
+                moved.append(rel)
+                if not check:
+                    if not os.path.isdir(quarantine):
+                        os.mkdir(quarantine, 0o700)
+                    target = os.path.join(quarantine, rel)
+                    os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
+                    shutil.move(item.path, target)
+            elif k == "d":
+                stack.append(rel)
+    return moved
+
+
+def clear_folders(docroot: str, folders: List[str]) -> int:
+    removed = 0
+    for rel in folders:
+        base = os.path.join(docroot, rel.strip("/"))
+        if not os.path.isdir(base) or os.path.islink(base):
+            continue
+        for item in os.scandir(base):
+            if rel.strip("/").endswith("html_pages"):
+                # composite cache: only cached pages go, .enabled/.config.php/.size stay
+                if item.name.startswith("."):
+                    continue
+            if item.is_dir(follow_symlinks=False):
+                shutil.rmtree(item.path, ignore_errors=True)
+            else:
+                os.unlink(item.path)
+            removed += 1
+    return removed
+
+
+def compare_disk(docroot: str, manifest_path: str, exclude: List[str]) -> List[str]:
+    """Every manifest entry against the disk (type, mode, owner, size, mtime): the restore's own check."""
+    excluded = {p.strip("/") for p in exclude}
+    problems: List[str] = []
+    for entry in read_manifest(manifest_path):
+        rel = entry["p"]
+        path = docroot if rel == "." else os.path.join(docroot, rel)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            problems.append("%s: missing" % rel)
+            continue
+        if kind(st.st_mode) != entry["t"]:
+            problems.append("%s: wrong type" % rel)
+            continue
+        if (st.st_uid, st.st_gid) != (entry["u"], entry["g"]):
+            problems.append("%s: owner %d:%d, expected %d:%d" % (rel, st.st_uid, st.st_gid, entry["u"], entry["g"]))
+        if entry["t"] != "l" and stat.S_IMODE(st.st_mode) != entry["m"]:
+            problems.append("%s: mode %04o, expected %04o" % (rel, stat.S_IMODE(st.st_mode), entry["m"]))
+        if entry["t"] == "f" and (st.st_size != entry["s"] or st.st_mtime_ns != entry["mt"]):
+            problems.append("%s: size/mtime differ" % rel)
+        if entry["t"] == "d" and rel not in excluded and st.st_mtime_ns // 1000000000 != entry["mt"] // 1000000000:
+            problems.append("%s: folder mtime differs" % rel)
+    return problems
+
+
+def do_restore(module: AnsibleModule, docroot: str, backup_dir: str) -> dict:
+    params = module.params
+    started = time.monotonic()
+    meta = pick(backup_dir, docroot, params["id"])
+    path = os.path.join(backup_dir, meta["id"])
+    files = meta["files"]
+    exclude = meta.get("exclude", [])
+    manifest_path = os.path.join(path, files["manifest"])
+    db_meta = meta.get("db") or {}
+    restore_db = params["include_db"] and bool(db_meta.get("dump"))
+    if params["restore_files"] and not params["quarantine_dir"]:
+        raise BackupError("quarantine_dir is required to restore files")
+    if params["quarantine_dir"] and inside(params["quarantine_dir"], docroot):
+        raise BackupError("quarantine_dir %s lies inside the docroot" % params["quarantine_dir"])
+    for name in [files["archive"], files["manifest"]] + ([db_meta["dump"]] if restore_db else []):
+        if not os.path.isfile(os.path.join(path, name)):
+            raise BackupError("backup %s is incomplete: %s is missing" % (meta["id"], name))
+    if sha256_file(manifest_path) != files.get("manifest_sha256"):
+        raise BackupError("backup %s: the manifest does not match backup.json; run verify" % meta["id"])
+    db = open_db(module, docroot) if restore_db else None
+    report: Dict[str, object] = {"id": meta["id"], "files": params["restore_files"], "db": restore_db}
+    try:
+        if restore_db and db_meta.get("database") and db and db.creds.database != db_meta["database"]:
+            report["db_name_note"] = "dump of %s loaded into %s" % (db_meta["database"], db.creds.database)
+        quarantine = os.path.join(
+            params["quarantine_dir"] or "/nonexistent", "restore-%s-%s" % (meta["id"], utcnow().strftime("%Y%m%dT%H%M%SZ"))
+        )
+        if params["restore_files"]:
+            expected = {entry["p"]: entry["t"] for entry in read_manifest(manifest_path)}
+            moved = quarantine_extras(docroot, expected, exclude, quarantine, module.check_mode)
+            report["quarantined"] = len(moved)
+            report["quarantined_sample"] = moved[:20]
+            if moved and not module.check_mode:
+                report["quarantine_dir"] = quarantine
+        if restore_db and db:
+            tables, views = db.tables()
+            extra_tables = sorted(set(tables) - set(db_meta.get("tables", [])))
+            extra_views = sorted(set(views) - set(db_meta.get("views", [])))
+            report["tables_dropped"] = extra_tables + extra_views
+        if module.check_mode:
+            return {"changed": True, "restore": report, "backup": result_of(backup_dir, meta),
+                    "msg": "would restore backup %s" % meta["id"]}
+        if params["restore_files"]:
+            dec_argv = decompressor_for(meta.get("compression", "gzip"))
+            with open(os.path.join(path, files["archive"]), "rb") as src:
+                dec = subprocess.Popen(dec_argv, stdin=src, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                tar = subprocess.Popen(
+                    ["tar", "-x", "-f", "-", "-C", docroot, "--numeric-owner", "--same-owner",
+                     "--same-permissions", "--delay-directory-restore"],
+                    stdin=dec.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                assert dec.stdout is not None
+                dec.stdout.close()
+                _, tar_err = tar.communicate()
+                dec_err = dec.stderr.read() if dec.stderr else b""
+                dec_rc = dec.wait()
+            if dec_rc != 0 or tar.returncode != 0:
+                raise BackupError("extracting %s failed: %s" % (files["archive"], last_line(tar_err or dec_err)))
+        if restore_db and db:
+            drops = []
+            if report["tables_dropped"]:
+                for name in extra_views:
+                    drops.append("DROP VIEW IF EXISTS `%s`" % name.replace("`", "``"))
+                for name in extra_tables:
+                    drops.append("DROP TABLE IF EXISTS `%s`" % name.replace("`", "``"))
+                db.execute("SET FOREIGN_KEY_CHECKS=0; " + "; ".join(drops))
+            db.load(os.path.join(path, db_meta["dump"]), decompressor_for(meta.get("compression", "gzip")))
+            after = db.checksums(db_meta.get("tables", []))
+            recorded = db_meta.get("checksums", {})
+            differ = sorted(t for t in recorded if recorded[t] != after.get(t))
+            report["db_checksum_mismatches"] = differ
+        if params["clear_cache"]:
+            report["cache_entries_cleared"] = clear_folders(docroot, params["clear_cache"])
+        if params["restore_files"]:
+            problems = compare_disk(docroot, manifest_path, exclude)
+            report["disk_mismatches"] = problems[:20]
+            if problems:
+                raise BackupError("after extracting, %d entries differ from the manifest, first: %s"
+                                  % (len(problems), "; ".join(problems[:5])))
+    finally:
+        if db:
+            db.close()
+    report["duration_s"] = round(time.monotonic() - started, 2)
+    warnings = []
+    if report.get("db_checksum_mismatches"):
+        warnings.append(
+            "tables whose checksum differs from the one taken before the dump (written to during the backup?): %s"
+            % ", ".join(report["db_checksum_mismatches"][:10]))
+    return {"changed": True, "restore": report, "backup": result_of(backup_dir, meta), "warnings_": warnings,
+            "msg": "restored backup %s in %.1f s" % (meta["id"], report["duration_s"])}
+
+
+# ---------------------------------------------------------------- prune
+
+
+def do_prune(module: AnsibleModule, docroot: str, backup_dir: str) -> dict:
+    params = module.params
+    protect = set(params["protect"])
+    now = time.time()
+    pruned = []
+    kept = []
+    for rank, meta in enumerate(list_backups(backup_dir, docroot)):
+        age_days = (now - float(meta.get("created_ts", now))) / 86400.0
+        reason = None
+        if rank >= params["keep_count"]:
+            reason = "beyond keep_count %d" % params["keep_count"]
+        elif params["keep_days"] > 0 and age_days > params["keep_days"]:
+            reason = "older than keep_days %d (%.1f days)" % (params["keep_days"], age_days)
+        if reason is None or meta["id"] in protect:
+            kept.append(meta["id"])
+            continue
+        pruned.append({"id": meta["id"], "reason": reason, "size_bytes": int(meta.get("size_bytes", 0))})
+        if not module.check_mode:
+            shutil.rmtree(os.path.join(backup_dir, meta["id"]))
+    stale = []
+    try:
+        names = os.listdir(backup_dir)
+    except OSError:
+        names = []
+    for name in names:
+        full = os.path.join(backup_dir, name)
+        if name.endswith(".partial") and os.path.isdir(full) and now - os.path.getmtime(full) > 86400:
+            stale.append(name)
+            if not module.check_mode:
+                shutil.rmtree(full, ignore_errors=True)
+    return {"changed": bool(pruned or stale), "pruned": pruned, "kept": kept, "stale_partials": stale,
+            "msg": "pruned %d backup(s), kept %d" % (len(pruned), len(kept))}
+
+
+# ---------------------------------------------------------------- main
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            action=dict(type="str", default="create", choices=["check", "create", "restore", "verify", "prune"]),
+            docroot=dict(type="path", required=True),
+            backup_dir=dict(type="path", required=True),
+            id=dict(type="str", default=""),
+            include_db=dict(type="bool", default=True),
+            db_host=dict(type="str", default=""),
+            db_name=dict(type="str", default=""),
+            db_user=dict(type="str", default=""),
+            db_password=dict(type="str", default="", no_log=True),
+            exclude=dict(type="list", elements="str", default=[]),
+            compression=dict(type="str", default="auto", choices=["auto", "zstd", "gzip"]),
+            min_interval=dict(type="int", default=0),
+            keep_count=dict(type="int", default=7),
+            keep_days=dict(type="int", default=14),
+            protect=dict(type="list", elements="str", default=[]),
+            quarantine_dir=dict(type="path"),
+            restore_files=dict(type="bool", default=True),
+            clear_cache=dict(type="list", elements="str", default=[]),
+            run_id=dict(type="str", default=""),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    docroot = os.path.normpath(params["docroot"])
+    backup_dir = os.path.normpath(params["backup_dir"])
+    exclude = [p.strip("/") for p in params["exclude"] if p.strip("/")]
+    action = params["action"]
+    if params["keep_count"] < 1:
+        module.fail_json(msg="keep_count must be at least 1 (got %d)" % params["keep_count"])
+    if action != "check" and (inside(backup_dir, docroot) or inside(docroot, backup_dir)):
+        module.fail_json(msg="backup_dir %s must lie outside the docroot %s" % (backup_dir, docroot))
+    try:
+        if action == "check":
+            result = do_check(module, docroot, backup_dir, exclude)
+            result["changed"] = False
+        else:
+            require_site(docroot)
+            if action == "create":
+                result = do_create(module, docroot, backup_dir, exclude)
+            elif action == "verify":
+                result = do_verify(module, docroot, backup_dir)
+            elif action == "restore":
+                result = do_restore(module, docroot, backup_dir)
+            else:
+                result = do_prune(module, docroot, backup_dir)
+    except (BackupError, NotABitrixSite) as exc:
+        module.fail_json(msg=str(exc))
+    for warning in result.pop("warnings_", []):
+        module.warn(warning)
+    if result.get("failed"):
+        module.fail_json(**result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

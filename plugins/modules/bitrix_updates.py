@@ -1,0 +1,690 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: bxops maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: bitrix_updates
+short_description: List, apply and check 1C-Bitrix core and module updates through the site's console
+description:
+  - Drives the site's own update console (C(php bitrix/bitrix.php update:modules)) as the site user and
+    turns its output into data; recognises the updater's error codes and explains them in plain words.
+  - O(action=list) lists the available updates without installing anything (the console is asked
+    interactively and told "no"); partner (Marketplace, dotted) modules are reported separately, since the
+    core updater does not update them. Read-only.
+  - O(action=apply) installs the updates (C(-n)), repeating the command while the update system reports it
+    upgraded itself, and records its progress (phase, own pid) in the O(journal) so that a later run can
+    tell a run killed half-way from a live one.
+  - O(action=inspect) reports traces of a half-finished update (leftover C(bitrix/updates/update_m*)
+    folders, the journal and whether its run is still alive) and the current sizes of the error logs.
+  - O(action=cleanup) removes the updater's leftover unpack folders (C(bitrix/updates) is disposable).
+  - O(action=maintenance) sets the public-part switch (C(b_option) main C(site_stopped)), as the admin
+    page does, and clears the managed cache of C(b_option).
+  - O(action=smoke) checks URLs, new PHP fatal errors in the logs since given offsets, versions reached
+    against the plan, and that agents still run.
+options:
+  action:
+    description: What to do.
+    type: str
+    choices: [list, apply, inspect, cleanup, maintenance, smoke]
+    required: true
+  docroot:
+    description: The site's document root.
+    type: path
+    required: true
+  site_user:
+    description: The user the console runs as (PHP maintenance never runs as root).
+    type: str
+    default: bitrix
+  php:
+    description: The PHP CLI binary.
+    type: str
+    default: php
+  modules:
+    description: Restrict O(action=apply) to these modules (C(-m)); dependencies are added by the updater.
+    type: list
+    elements: str
+    default: []
+  plan:
+    description:
+      - Module id to the exact version to reach. O(action=apply) installs exactly these (the console's
+        expert import, C(-i)); O(action=smoke) checks the versions on disk against it.
+    type: dict
+    default: {}
+  max_rounds:
+    description: How often O(action=apply) restarts the console after the update system upgraded itself.
+    type: int
+    default: 4
+  system_only:
+    description: O(action=apply) runs the console once, only to let the update system upgrade itself.
+    type: bool
+    default: false
+  lock_path:
+    description: For O(action=inspect), the site lock file whose holder is reported.
+    type: path
+  journal:
+    description: The update journal (JSON) O(action=apply) updates with its phase and pid; read by O(action=inspect).
+    type: path
+  run_id:
+    description: This run (written into the journal).
+    type: str
+    default: ""
+  site_stopped:
+    description: For O(action=maintenance), the value of main C(site_stopped) to set (C(Y) closes the public part).
+    type: str
+    choices: ["Y", "N"]
+  urls:
+    description: For O(action=smoke), the URLs to check, each C(path), C(status) (default 200) and optional C(marker).
+    type: list
+    elements: dict
+    default: []
+  base_url:
+    description: Where the web server answers on the host.
+    type: str
+    default: http://127.0.0.1
+  host_header:
+    description: Host header for the smoke requests (the site's domain); empty sends none.
+    type: str
+    default: ""
+  logs:
+    description: Error logs to watch for new PHP fatal errors.
+    type: list
+    elements: path
+    default: [/var/log/php/bitrix-fpm-error.log, /var/log/nginx/bitrix_error.log]
+  log_offsets:
+    description: For O(action=smoke), log path to the size it had before the update (from O(action=inspect)).
+    type: dict
+    default: {}
+  check_agents:
+    description:
+      - For O(action=smoke), check that agents still run, the way the site runs them (on page hits, or
+        C(bitrix/modules/main/tools/cron_events.php) as the site user in cron mode): agents due when the
+        smoke test starts must have run by its end.
+    type: bool
+    default: false
+  db_credentials:
+    description: DB credentials (host, database, user, password) instead of C(.settings.php).
+    type: dict
+    default: {}
+author: bxops maintainers
+"""
+
+EXAMPLES = r"""
+- name: List the available updates
+  bxops.bitrix.bitrix_updates:
+    action: list
+    docroot: /home/bitrix/www
+  register: __update_list
+
+- name: Install exactly the planned versions
+  bxops.bitrix.bitrix_updates:
+    action: apply
+    docroot: /home/bitrix/www
+    plan: {main: "25.100.300", iblock: "25.100.100"}
+    journal: /var/lib/bxops/update/journal.json
+    run_id: "{{ __common_run_id }}"
+"""
+
+RETURN = r"""
+available:
+  description: Core module id to {from, to} (O(action=list)).
+  type: dict
+  returned: action=list
+update_system_pending:
+  description: The update system must upgrade itself before modules can be listed (O(action=list)).
+  type: bool
+  returned: action=list
+marketplace:
+  description: Partner (dotted) modules on disk with their versions; not updated by the core updater.
+  type: dict
+  returned: action=list
+versions_before:
+  description: Module id to version before (O(action=apply)).
+  type: dict
+  returned: action=apply
+versions_after:
+  description: Module id to version after (O(action=apply)); on failure, what is on disk now.
+  type: dict
+  returned: action=apply
+changes:
+  description: List of {module, from, to} that moved (O(action=apply)).
+  type: list
+  returned: action=apply
+rounds:
+  description: How many times the console ran (O(action=apply)).
+  type: int
+  returned: action=apply
+error_code:
+  description: The updater's error code(s) found in the output (e.g. CL04, UCDF04, LICENSE).
+  type: list
+  returned: on failure
+problem:
+  description: The failure in plain words, naming the folder or file for permission errors.
+  type: str
+  returned: on failure
+journal:
+  description: The journal's content and whether its run is still alive (O(action=inspect)).
+  type: dict
+  returned: action=inspect
+lock_holder:
+  description: The site lock's content (owner, purpose, since), empty when free (O(action=inspect)).
+  type: dict
+  returned: action=inspect
+log_offsets:
+  description: Log path to its current size (O(action=inspect)).
+  type: dict
+  returned: action=inspect
+checks:
+  description: Each smoke check with ok and detail (O(action=smoke)).
+  type: list
+  returned: action=smoke
+"""
+
+import glob
+import json
+import os
+import pwd
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from typing import Dict, List, Optional, Tuple
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
+    MysqlClient,
+    NotABitrixSite,
+    db_credentials,
+    find_modules,
+    require_site,
+    version_tuple,
+)
+
+CONSOLE = "bitrix/bitrix.php"
+RESTART_MARK = "Restart the command"
+SYSTEM_PENDING_MARK = "Upgrade of the Update System is required"
+LICENSE_MARK = "You must activate your license key"
+NO_CONSOLE_MARK = "Symfony Console is not installed"
+_CODE_RE = re.compile(r"\[([A-Z]{2,6}\d{2,4})\]")
+_LIST_LINE_RE = re.compile(r"^([a-z0-9_]+(?:\.[a-z0-9_]+)?) \((\d+\.\d+\.\d+)\)$")
+_FATAL_RE = re.compile(r"PHP (Fatal error|Parse error)|FastCGI sent in stderr: \"PHP (Fatal|Parse)")
+
+# Plain words for the updater's error codes (docs: bitrix-maintenance section 2).
+_EXPLAIN = {
+    "CL02": "the updater could not extract the downloaded update archive (CL02): the download is damaged "
+            "or the disk is full",
+    "CL04": "a module update failed half-way (CL04): files may be partly copied and the DB step not run",
+    "UCDF03": "the updater could not create a folder (UCDF03)",
+    "UCDF04": "a folder is not writable by the site user (UCDF04)",
+    "UCDF05": "a file is not writable by the site user (UCDF05)",
+    "UCDF061": "a file was damaged while copying (UCDF061)",
+    "UUD01": "a module's DB update script failed (UUD01)",
+    "GNSU01": "the update server cannot be reached (GNSU01)",
+}
+_PATH_AFTER = {
+    "UCDF03": re.compile(r"\[UCDF03\] Cannot create folder (\S+?)\.?(?:\s|$)"),
+    "UCDF04": re.compile(r"\[UCDF04\] Cannot write to folder (\S+?)\.?(?:\s|$)"),
+    "UCDF05": re.compile(r"\[UCDF05\] Cannot write to file (\S+?)\.?(?:\s|$)"),
+}
+
+
+def explain(output: str, site_user: str) -> Tuple[List[str], str, List[str]]:
+    """(codes, plain-words problem, paths named) for a failed console run."""
+    codes: List[str] = []
+    for code in _CODE_RE.findall(output):
+        if code not in codes:
+            codes.append(code)
+    parts: List[str] = []
+    paths: List[str] = []
+    if LICENSE_MARK in output:
+        codes.append("LICENSE")
+        parts.append("the site's licence key is not active (or missing): the update server refuses updates; "
+                     "activate the key (Settings > Product settings > Licence key) and run again")
+    if NO_CONSOLE_MARK in output:
+        codes.append("NO_CONSOLE")
+        parts.append("the site's console cannot run: symfony/console is not installed through composer "
+                     "(.settings.php composer.config_path)")
+    for code in codes:
+        if code in _PATH_AFTER:
+            found = [p.rstrip(".") for p in _PATH_AFTER[code].findall(output)]
+            paths.extend(p for p in found if p not in paths)
+            if found:
+                kind = "folder" if code != "UCDF05" else "file"
+                verb = "cannot be created" if code == "UCDF03" else "is not writable"
+                parts.append("%s %s %s by the site user %s (%s): fix its owner/permissions (chown %s) and run "
+                             "again" % (kind, ", ".join(found), verb, site_user, code, site_user))
+                continue
+        if code in _EXPLAIN:
+            parts.append(_EXPLAIN[code])
+    if not parts:
+        tail = [line.strip() for line in output.strip().splitlines() if line.strip()][-3:]
+        parts.append("the update console failed: %s" % " / ".join(tail) if tail else "the update console failed")
+    return codes, "; ".join(parts), paths
+
+
+def core_versions(docroot: str) -> Dict[str, str]:
+    return {name: str(info["version"]) for name, info in find_modules(docroot).items()
+            if info.get("version") and not info.get("marketplace")}
+
+
+def marketplace_versions(docroot: str) -> Dict[str, str]:
+    return {name: str(info["version"]) for name, info in find_modules(docroot).items()
+            if info.get("marketplace")}
+
+
+class Console:
+    """Runs bitrix/bitrix.php as the site user from the docroot's bitrix/ folder."""
+
+    def __init__(self, module: AnsibleModule, docroot: str, user: str, php: str) -> None:
+        self.module = module
+        self.docroot = docroot
+        try:
+            self.pw = pwd.getpwnam(user)
+        except KeyError:
+            module.fail_json(msg="the site user %s does not exist on this host (bitrix_site_user)" % user)
+        self.php = php
+        self.proc: Optional[subprocess.Popen] = None
+
+    def _env(self, interactive: bool) -> Dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k.startswith(("LANG", "LC_", "BX_", "BXOPS_", "PATH"))}
+        env.update(HOME=self.pw.pw_dir, USER=self.pw.pw_name, LOGNAME=self.pw.pw_name)
+        env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+        if interactive:
+            env["SHELL_INTERACTIVE"] = "1"  # Symfony asks even though STDIN is a pipe
+        return env
+
+    def run(self, args: List[str], answer: Optional[str] = None, on_start=None) -> Tuple[int, str]:
+        if not os.path.isfile(os.path.join(self.docroot, CONSOLE)):
+            self.module.fail_json(
+                msg="%s has no update console (%s): this core predates the console (main 25.100.200); "
+                    "updating older cores is not implemented by bxops.bitrix.update" % (self.docroot, CONSOLE),
+                error_code=["NO_CONSOLE"])
+        as_root = os.geteuid() == 0
+        self.proc = subprocess.Popen(
+            [self.php, "bitrix.php"] + args,
+            cwd=os.path.join(self.docroot, "bitrix"),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=self._env(answer is not None),
+            user=self.pw.pw_uid if as_root else None,
+            group=self.pw.pw_gid if as_root else None,
+            extra_groups=[] if as_root else None,
+        )
+        if on_start is not None:
+            on_start(self.proc.pid)
+        out, _ = self.proc.communicate((answer or "").encode())
+        return self.proc.returncode, out.decode("utf-8", errors="replace")
+
+
+def parse_list(output: str) -> Tuple[Dict[str, str], bool]:
+    """Module -> latest version from the 'Available updates' section; whether the update system is pending."""
+    available: Dict[str, str] = {}
+    section = False
+    for raw in output.splitlines():
+        line = raw.strip()
+        if line == "Available updates":
+            section = True
+            continue
+        if section:
+            if not line or set(line) == {"="}:
+                if available:
+                    section = False
+                continue
+            match = _LIST_LINE_RE.match(line)
+            if match:
+                available[match.group(1)] = match.group(2)
+            else:
+                section = False
+    return available, SYSTEM_PENDING_MARK in output
+
+
+def proc_start_time(pid: int) -> Optional[str]:
+    try:
+        with open("/proc/%d/stat" % pid, "r", encoding="ascii", errors="replace") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def read_journal(path: Optional[str]) -> Optional[dict]:
+    if not path or not os.path.isfile(path):
+        return None
+    try:
+        with open(path, "r", encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return {"unreadable": True}
+    return data if isinstance(data, dict) else {"unreadable": True}
+
+
+def write_journal(path: str, data: dict) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, sort_keys=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def journal_alive(journal: dict) -> bool:
+    """Whether the process that last wrote the journal (an apply) is still running."""
+    pid = journal.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    started = proc_start_time(pid)
+    return started is not None and started == str(journal.get("pid_start"))
+
+
+def db_client(module: AnsibleModule) -> MysqlClient:
+    try:
+        creds = db_credentials(module.params["docroot"], module.params["db_credentials"])
+    except (RuntimeError, ValueError) as exc:
+        module.fail_json(msg="no DB credentials (bitrix_db_credentials or .settings.php): %s" % exc)
+    return MysqlClient(creds)
+
+
+def clear_option_cache(docroot: str) -> None:
+    """Options are cached in bitrix/managed_cache (disposable): a direct SQL edit must drop that cache."""
+    for path in glob.glob(os.path.join(docroot, "bitrix", "managed_cache", "*", "b_option*")):
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.unlink(path)
+
+
+def do_list(module: AnsibleModule, console: Console) -> None:
+    docroot = module.params["docroot"]
+    installed = core_versions(docroot)
+    rc, out = console.run(["update:modules"], answer="no\nno\n")
+    latest, system_pending = parse_list(out)
+    if not latest and not system_pending and "No updates found." not in out:
+        codes, problem, paths = explain(out, module.params["site_user"])
+        module.fail_json(msg="listing the updates failed: %s" % problem, error_code=codes, problem=problem,
+                         paths=paths, output=out[-4000:], rc=rc)
+    available = {name: {"from": installed.get(name), "to": ver} for name, ver in sorted(latest.items())}
+    module.exit_json(changed=False, available=available, update_system_pending=system_pending,
+                     installed=installed, marketplace=marketplace_versions(docroot),
+                     output=out[-4000:])
+
+
+def do_apply(module: AnsibleModule, console: Console) -> None:
+    docroot, plan = module.params["docroot"], module.params["plan"]
+    journal_path = module.params["journal"]
+    before = core_versions(docroot)
+    if module.check_mode:
+        module.exit_json(changed=bool(plan), versions_before=before, versions_after=before, changes=[],
+                         rounds=0)
+    journal = read_journal(journal_path) or {}
+    args = ["update:modules", "-n"]
+    tmpdir = None
+    if plan:
+        tmpdir = tempfile.mkdtemp(prefix="bxops-update-")
+        plan_file = os.path.join(tmpdir, "versions.json")
+        with open(plan_file, "w", encoding="utf-8") as handle:
+            json.dump(plan, handle)
+        os.chmod(tmpdir, 0o755)
+        os.chmod(plan_file, 0o644)
+        args += ["-i", plan_file]
+    elif module.params["modules"]:
+        args += ["-m", ",".join(module.params["modules"])]
+
+    def mark(phase: str, pid: Optional[int] = None) -> None:
+        if not journal_path:
+            return
+        journal.update(phase=phase, pid=os.getpid(), pid_start=proc_start_time(os.getpid()),
+                       console_pid=pid, updated=int(time.time()))
+        write_journal(journal_path, journal)
+
+    outputs: List[str] = []
+    rounds = 0
+    failed: Optional[Tuple[int, str]] = None
+    try:
+        mark("applying")
+        max_rounds = 1 if module.params["system_only"] else module.params["max_rounds"]
+        while True:
+            rounds += 1
+            rc, out = console.run(args, on_start=lambda pid: mark("applying", pid))
+            outputs.append(out)
+            if rc != 0 or "[ERROR]" in out:
+                failed = (rc, out)
+                break
+            if RESTART_MARK not in out or module.params["system_only"]:
+                break
+            if rounds >= max_rounds:
+                failed = (1, "the update system asked to restart the command %d times" % rounds)
+                break
+        mark("failed" if failed else "applied")
+    finally:
+        if tmpdir:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+    after = core_versions(docroot)
+    changes = [{"module": name, "from": before.get(name), "to": ver}
+               for name, ver in sorted(after.items()) if before.get(name) != ver]
+    result = dict(versions_before=before, versions_after=after, changes=changes, rounds=rounds,
+                  output="\n".join(outputs)[-6000:])
+    if failed:
+        codes, problem, paths = explain(failed[1], module.params["site_user"])
+        module.fail_json(msg="the update failed: %s" % problem, changed=True, error_code=codes,
+                         problem=problem, paths=paths, rc=failed[0], **result)
+    system_upgraded = any(RESTART_MARK in out for out in outputs)
+    result["system_upgraded"] = system_upgraded
+    missing = {name: {"planned": ver, "reached": after.get(name)} for name, ver in plan.items()
+               if after.get(name) != ver}
+    if missing:
+        module.fail_json(msg="the console finished but versions did not move as planned: %s" % missing,
+                         changed=True, error_code=["PLAN"], problem="versions did not move as planned",
+                         **result)
+    module.exit_json(changed=bool(changes) or system_upgraded, **result)
+
+
+def leftovers(docroot: str) -> List[str]:
+    base = os.path.join(docroot, "bitrix", "updates")
+    found = sorted(glob.glob(os.path.join(base, "update_m*")))
+    if os.path.exists(os.path.join(base, ".bxops_paused")):
+        found.append(os.path.join(base, ".bxops_paused"))
+    return found
+
+
+def do_inspect(module: AnsibleModule) -> None:
+    docroot = module.params["docroot"]
+    journal = read_journal(module.params["journal"])
+    info = None
+    if journal is not None:
+        info = dict(journal, alive=journal_alive(journal))
+    offsets = {}
+    for path in module.params["logs"]:
+        try:
+            offsets[path] = os.path.getsize(path)
+        except OSError:
+            offsets[path] = 0
+    holder = read_journal(module.params["lock_path"]) or {}
+    with db_client(module) as client:
+        try:
+            client.scalar("SELECT COUNT(*) FROM b_option")
+        except RuntimeError as exc:
+            module.fail_json(msg="the site's database cannot be read with its credentials (.settings.php or "
+                                 "update_db_credentials): %s" % exc)
+    module.exit_json(changed=False, journal=info, lock_holder=holder, leftovers=leftovers(docroot),
+                     log_offsets=offsets, now=int(time.time()))
+
+
+def do_cleanup(module: AnsibleModule) -> None:
+    found = leftovers(module.params["docroot"])
+    if found and not module.check_mode:
+        for path in found:
+            if os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                os.unlink(path)
+    module.exit_json(changed=bool(found), removed=found)
+
+
+def do_maintenance(module: AnsibleModule) -> None:
+    wanted = module.params["site_stopped"]
+    if wanted is None:
+        module.fail_json(msg="action=maintenance needs site_stopped (Y or N)")
+    with db_client(module) as client:
+        row = client.rows("SELECT VALUE FROM b_option WHERE MODULE_ID='main' AND NAME='site_stopped' LIMIT 1")
+        current = row[0][0] if row else None
+        previous = current if current not in (None, "") else "N"
+        if previous == wanted:
+            module.exit_json(changed=False, previous=previous, site_stopped=wanted)
+        if not module.check_mode:
+            if row:
+                client.rows("UPDATE b_option SET VALUE='%s' WHERE MODULE_ID='main' AND NAME='site_stopped'"
+                            % wanted)
+            else:
+                client.rows("INSERT INTO b_option (MODULE_ID, NAME, VALUE) VALUES ('main', 'site_stopped', '%s')"
+                            % wanted)
+            clear_option_cache(module.params["docroot"])
+    module.exit_json(changed=True, previous=previous, site_stopped=wanted)
+
+
+def http_check(base: str, host: str, spec: dict) -> dict:
+    path = str(spec.get("path") or "/")
+    want = int(spec.get("status") or 200)
+    marker = spec.get("marker")
+    request = urllib.request.Request(base.rstrip("/") + path, headers={"Host": host} if host else {})
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):  # noqa: ANN002, ANN003
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(request, timeout=30) as response:
+            status, body = response.status, response.read(2 << 20)
+    except urllib.error.HTTPError as exc:
+        status, body = exc.code, exc.read(2 << 20)
+    except (urllib.error.URLError, OSError) as exc:
+        return {"check": "url", "path": path, "ok": False, "detail": "no answer: %s" % exc}
+    text = body.decode("utf-8", errors="replace")
+    problems = []
+    if status != want:
+        problems.append("status %s, expected %s" % (status, want))
+    if marker and marker not in text:
+        problems.append("marker %r not found" % marker)
+    if re.search(r"(Fatal error|Parse error)</b>:|DB query error", text):
+        problems.append("the page shows a PHP/DB error")
+    return {"check": "url", "path": path, "ok": not problems, "status": status,
+            "detail": "; ".join(problems) or "status %s%s" % (status, ", marker found" if marker else "")}
+
+
+def new_fatals(path: str, offset: int) -> List[str]:
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        return []
+    if size < offset:  # rotated
+        offset = 0
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        text = handle.read(8 << 20).decode("utf-8", errors="replace")
+    return [line.strip()[:300] for line in text.splitlines() if _FATAL_RE.search(line)]
+
+
+def run_cron_events(module: AnsibleModule) -> None:
+    """Cron mode: run the agents the way the site's cron does, as the site user."""
+    docroot = module.params["docroot"]
+    script = os.path.join(docroot, "bitrix", "modules", "main", "tools", "cron_events.php")
+    if not os.path.isfile(script):
+        return
+    console = Console(module, docroot, module.params["site_user"], module.params["php"])
+    as_root = os.geteuid() == 0
+    subprocess.run([module.params["php"], "-f", script], cwd=docroot, env=console._env(False),
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300, check=False,
+                   user=console.pw.pw_uid if as_root else None, group=console.pw.pw_gid if as_root else None,
+                   extra_groups=[] if as_root else None)
+
+
+def do_smoke(module: AnsibleModule) -> None:
+    p = module.params
+    since = None
+    if p["check_agents"]:
+        with db_client(module) as client:
+            since = int(client.scalar("SELECT UNIX_TIMESTAMP()") or 0)
+            due = int(client.scalar("SELECT COUNT(*) FROM b_agent WHERE ACTIVE='Y' AND NEXT_EXEC <= NOW()") or 0)
+    checks = [http_check(p["base_url"], p["host_header"], spec) for spec in p["urls"]]
+    for path in p["logs"]:
+        fatals = new_fatals(path, int(p["log_offsets"].get(path, 0)))
+        checks.append({"check": "log", "path": path, "ok": not fatals,
+                       "detail": ("%d new PHP fatal error(s): %s" % (len(fatals), fatals[:3])) if fatals
+                       else "no new PHP fatal errors"})
+    if p["plan"]:
+        on_disk = core_versions(p["docroot"])
+        wrong = {m: {"planned": v, "on_disk": on_disk.get(m)} for m, v in p["plan"].items() if on_disk.get(m) != v}
+        checks.append({"check": "versions", "ok": not wrong,
+                       "detail": ("not as planned: %s" % wrong) if wrong else "all %d as planned" % len(p["plan"])})
+    if since is not None:
+        run_cron_events(module)
+        with db_client(module) as client:
+            ran = int(client.scalar(
+                "SELECT COUNT(*) FROM b_agent WHERE ACTIVE='Y' AND LAST_EXEC >= FROM_UNIXTIME(%d)" % since) or 0)
+        checks.append({"check": "agents", "ok": due == 0 or ran > 0,
+                       "detail": "%d agent(s) were due, %d ran during the smoke test" % (due, ran)})
+    failed = [c for c in checks if not c["ok"]]
+    if failed:
+        module.fail_json(msg="smoke test failed: %s" % "; ".join(
+            "%s %s: %s" % (c["check"], c.get("path", ""), c["detail"]) for c in failed), checks=checks)
+    module.exit_json(changed=False, checks=checks)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            action=dict(type="str", required=True,
+                        choices=["list", "apply", "inspect", "cleanup", "maintenance", "smoke"]),
+            docroot=dict(type="path", required=True),
+            site_user=dict(type="str", default="bitrix"),
+            php=dict(type="str", default="php"),
+            modules=dict(type="list", elements="str", default=[]),
+            plan=dict(type="dict", default={}),
+            max_rounds=dict(type="int", default=4),
+            system_only=dict(type="bool", default=False),
+            lock_path=dict(type="path"),
+            check_agents=dict(type="bool", default=False),
+            journal=dict(type="path"),
+            run_id=dict(type="str", default=""),
+            site_stopped=dict(type="str", choices=["Y", "N"]),
+            urls=dict(type="list", elements="dict", default=[]),
+            base_url=dict(type="str", default="http://127.0.0.1"),
+            host_header=dict(type="str", default=""),
+            logs=dict(type="list", elements="path",
+                      default=["/var/log/php/bitrix-fpm-error.log", "/var/log/nginx/bitrix_error.log"]),
+            log_offsets=dict(type="dict", default={}),
+            db_credentials=dict(type="dict", default={}, no_log=True),
+        ),
+        supports_check_mode=True,
+    )
+    action = module.params["action"]
+    try:
+        require_site(module.params["docroot"])
+    except NotABitrixSite as exc:
+        module.fail_json(msg="%s (bitrix_docroot)" % exc)
+    for name, version in module.params["plan"].items():
+        try:
+            version_tuple(str(version))
+        except ValueError:
+            module.fail_json(msg="plan: %s has no valid version %r" % (name, version))
+    if action in ("list", "apply"):
+        console = Console(module, module.params["docroot"], module.params["site_user"], module.params["php"])
+        (do_list if action == "list" else do_apply)(module, console)
+    elif action == "inspect":
+        do_inspect(module)
+    elif action == "cleanup":
+        do_cleanup(module)
+    elif action == "maintenance":
+        do_maintenance(module)
+    else:
+        do_smoke(module)
+
+
+if __name__ == "__main__":
+    main()

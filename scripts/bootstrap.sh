@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what bxops needs on a fresh Debian 12 machine (as root): apt packages, the project's
+# virtualenv, and the test-host image. Safe to re-run: each step is skipped when already done.
+# Source it (`. scripts/bootstrap.sh`) to get PATH and CONTAINERS_CONF set in your shell.
+set -euo pipefail
+
+BXOPS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# The virtualenv is keyed by pyproject.toml, outside the checkout, so a fresh clone (CI) reuses it.
+bxops_deps_hash=$(sha256sum "$BXOPS_ROOT/pyproject.toml" | cut -c1-12)
+BXOPS_VENV="${BXOPS_VENV:-/var/cache/bxops/venv-$bxops_deps_hash}"
+export BXOPS_ROOT BXOPS_VENV
+export CONTAINERS_CONF="$BXOPS_ROOT/images/containers.conf"
+
+bxops_apt_packages=(podman runc debootstrap uidmap slirp4netns fuse-overlayfs conmon catatonit
+  python3 python3-venv python3-dev gcc postgresql curl ca-certificates git)
+
+bxops_install_apt() {
+  local missing=()
+  for pkg in "${bxops_apt_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "bxops: installing apt packages: ${missing[*]}"
+  # Third-party sources on some machines are unreachable; Debian's own must work.
+  apt-get update -qq || true
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+bxops_install_venv() {
+  local stamp="$BXOPS_VENV/.bxops-deps-installed"
+  if [ ! -f "$stamp" ]; then
+    echo "bxops: preparing the virtualenv in $BXOPS_VENV"
+    mkdir -p "$(dirname "$BXOPS_VENV")"
+    [ -x "$BXOPS_VENV/bin/python" ] || python3 -m venv "$BXOPS_VENV"
+    "$BXOPS_VENV/bin/pip" install -q --upgrade pip >/dev/null
+    "$BXOPS_VENV/bin/pip" install -q -e "$BXOPS_ROOT[test]"
+    touch "$stamp"
+  fi
+  # Point the (shared) virtualenv at this checkout; dependencies are already there.
+  "$BXOPS_VENV/bin/pip" install -q --no-deps -e "$BXOPS_ROOT" >/dev/null
+}
+
+bxops_install_apt
+bxops_install_venv
+export PATH="$BXOPS_VENV/bin:$PATH"
+"$BXOPS_ROOT/scripts/build-image.sh"

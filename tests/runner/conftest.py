@@ -1,0 +1,176 @@
+"""Fixtures for the runner's tests: a client workspace, ledgers on SQLite and PostgreSQL, CLI helpers."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import create_engine, text
+
+REPO = Path(__file__).resolve().parents[2]
+PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
+RUNNER = REPO / "runner.py"
+CLIENT = "t1"
+
+BASE_TERM: dict[str, Any] = {
+    "effective_from": "2026-01-01",
+    "hours_per_month": 20,
+    "billing_period": "quarter",
+    "carry_over": {"mode": "within_period"},
+    "rounding": {"increment_minutes": 15, "mode": "up", "minimum_minutes": 15},
+    "overage": {"policy": "warn"},
+    "work_types": {
+        "updates": "Core and module updates",
+        "maintenance": "Monitoring and server maintenance",
+        "bugfix": "Bug fixes",
+        "enhancements": "Minor enhancements",
+        "documentation": "Documentation",
+    },
+    "roles": {"audit": "maintenance", "cleanup": "maintenance", "update": "updates"},
+}
+
+
+def base_contract(**term_changes: Any) -> dict[str, Any]:
+    term = copy.deepcopy(BASE_TERM)
+    term.update(term_changes)
+    return {"client": CLIENT, "terms": [term]}
+
+
+def localhost_inventory() -> dict[str, Any]:
+    host = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    return {"all": {"children": {"staging": {"hosts": {"localhost": host}}, "production": {"hosts": {}}}}}
+
+
+@dataclass
+class Workspace:
+    root: Path
+    inventories: Path
+    artifacts: Path
+    ledger_url: str
+
+    @property
+    def client_dir(self) -> Path:
+        return self.inventories / CLIENT
+
+    def write_contract(self, data: object, client: str = CLIENT) -> Path:
+        path = self.inventories / client / "contract.yml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(data, sort_keys=False) if not isinstance(data, str) else data)
+        return path
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            BXOPS_ROOT=str(REPO),
+            BXOPS_INVENTORIES_DIR=str(self.inventories),
+            BXOPS_PLAYBOOKS_DIR=str(PLAYBOOKS),
+            BXOPS_ARTIFACTS_DIR=str(self.artifacts),
+            BXOPS_LEDGER_URL=self.ledger_url,
+            BXOPS_ENGINEER="tester",
+            BXOPS_CONFIG=str(self.root / "no-config.toml"),
+            COLUMNS="200",
+        )
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        env.update(extra)
+        return env
+
+    def cli(self, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [sys.executable, str(RUNNER), *args],
+            env=self.env(**env),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(f"runner.py {' '.join(args)} → {done.returncode}\n{done.stdout}\n{done.stderr}")
+        return done
+
+    def history(self, *args: str) -> list[dict[str, Any]]:
+        entries: list[dict[str, Any]] = json.loads(self.cli("history", "--json", "--all", *args).stdout)
+        return entries
+
+    def balance(self, *args: str) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.cli("balance", CLIENT, "--json", *args).stdout)
+        return data
+
+
+def _pg_url_or_skip() -> str:
+    url = os.environ.get("BXOPS_TEST_PG_URL")
+    if not url:
+        message = "BXOPS_TEST_PG_URL is not set (eval \"$(scripts/start-postgres.sh)\")"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL tests must run in CI: {message}")
+        pytest.skip(message)
+    return url
+
+
+def reset_postgres(url: str) -> None:
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE IF EXISTS entries, alembic_version CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    url = _pg_url_or_skip()
+    reset_postgres(url)
+    yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield str(tmp_path / "ledger.sqlite")
+    else:
+        url = _pg_url_or_skip()
+        reset_postgres(url)
+        yield url
+
+
+def make_workspace(tmp_path: Path, ledger_url: str) -> Workspace:
+    inventories = tmp_path / "inventories"
+    (inventories / CLIENT).mkdir(parents=True)
+    (inventories / CLIENT / "hosts.yml").write_text(yaml.safe_dump(localhost_inventory()))
+    workspace = Workspace(tmp_path, inventories, tmp_path / "artifacts", ledger_url)
+    workspace.write_contract(base_contract())
+    return workspace
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, ledger_url: str) -> Workspace:
+    return make_workspace(tmp_path, ledger_url)
+
+
+@pytest.fixture
+def sqlite_workspace(tmp_path: Path) -> Workspace:
+    return make_workspace(tmp_path, str(tmp_path / "ledger.sqlite"))
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, sqlite_workspace: Workspace) -> Workspace:
+    """Point the in-process CLI (bxops.cli.main) at the workspace."""
+    for key, value in sqlite_workspace.env().items():
+        if key.startswith("BXOPS_") or key == "COLUMNS":
+            monkeypatch.setenv(key, value)
+    return sqlite_workspace
+
+
+def have_podman_image(image: str) -> bool:
+    if shutil.which("podman") is None:
+        return False
+    env = dict(os.environ, CONTAINERS_CONF=str(REPO / "images" / "containers.conf"))
+    done = subprocess.run(["podman", "image", "exists", image], env=env, check=False, capture_output=True)
+    return done.returncode == 0

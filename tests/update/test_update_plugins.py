@@ -1,0 +1,126 @@
+"""The update role's controller-side filters (plan, staging gate) and the bitrix_updates module's
+parsing of the console's output and error codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT / ".collections") not in sys.path:
+    sys.path.insert(0, str(ROOT / ".collections"))
+
+from ansible_collections.bxops.bitrix.plugins.filter import update_gate as ug  # noqa: E402
+from ansible_collections.bxops.bitrix.plugins.modules import bitrix_updates as bu  # noqa: E402
+
+AVAILABLE = {
+    "main": {"from": "25.100.200", "to": "25.100.400"},
+    "iblock": {"from": "25.100.100", "to": "25.100.300"},
+}
+
+
+def test_plan_takes_latest_for_all_modules() -> None:
+    assert ug.update_plan(AVAILABLE) == {"main": "25.100.400", "iblock": "25.100.300"}
+
+
+def test_plan_restricts_to_named_modules_and_honours_pins() -> None:
+    assert ug.update_plan(AVAILABLE, ["main"]) == {"main": "25.100.400"}
+    assert ug.update_plan(AVAILABLE, [], {"main": "25.100.300"}) == {"main": "25.100.300", "iblock": "25.100.300"}
+
+
+def test_plan_drops_pins_at_or_below_installed_and_caps_at_latest() -> None:
+    assert ug.update_plan(AVAILABLE, [], {"main": "25.100.200"}) == {"iblock": "25.100.300"}
+    assert ug.update_plan(AVAILABLE, [], {"main": "26.0.0"})["main"] == "25.100.400"
+
+
+def test_version_lower_names_the_module() -> None:
+    installed = {"main": {"version": "25.100.200"}}
+    assert ug.version_lower({"main": "23.0.0"}, installed) == ["main 23.0.0 < installed 25.100.200"]
+    assert ug.version_lower({"main": "25.100.300"}, installed) == []
+    assert ug.not_versions({"main": "latest", "iblock": "1.2.3"}) == ["main"]
+
+
+def record(tmp_path: Path, name: str = "s1", age_days: float = 0.5, smoke: bool = True, **versions: str) -> str:
+    path = tmp_path / f"update-staging.{name}.json"
+    path.write_text(json.dumps({
+        "host": name, "run_id": "r-" + name, "finished_at": "x", "smoke_passed": smoke,
+        "finished_epoch": time.time() - age_days * 86400, "versions": versions,
+    }))
+    return str(path)
+
+
+PLAN = {"main": "25.100.400"}
+
+
+def test_gate_refuses_without_record_and_says_what_to_run() -> None:
+    gate = ug.update_gate([], PLAN, 14, time.time(), "ansible-playbook playbooks/update.yml -e bxops_env=staging")
+    assert not gate["ok"]
+    assert "no staging promotion record" in gate["reason"]
+    assert "-e bxops_env=staging" in gate["reason"]
+
+
+def test_gate_passes_a_fresh_passing_matching_record(tmp_path: Path) -> None:
+    gate = ug.update_gate([record(tmp_path, main="25.100.400")], PLAN, 14, time.time())
+    assert gate["ok"] and gate["record"]["run_id"] == "r-s1"
+
+
+@pytest.mark.parametrize(("kwargs", "why"), [
+    ({"main": "25.100.300"}, "reached other versions"),
+    ({"main": "25.100.400", "age_days": 20}, "older than update_promotion_max_age_days=14"),
+    ({"main": "25.100.400", "smoke": False}, "smoke test did not pass"),
+])
+def test_gate_refuses_other_versions_old_or_failed_records(tmp_path: Path, kwargs: dict, why: str) -> None:
+    gate = ug.update_gate([record(tmp_path, **kwargs)], PLAN, 14, time.time())
+    assert not gate["ok"]
+    assert why in gate["reason"]
+
+
+def test_gate_with_nothing_planned_passes_and_unknown_plan_needs_any_record(tmp_path: Path) -> None:
+    assert ug.update_gate([], {}, 14, time.time())["ok"]
+    assert not ug.update_gate([], None, 14, time.time())["ok"]
+    assert ug.update_gate([record(tmp_path, main="1.0.0")], None, 14, time.time())["ok"]
+
+
+LIST_OUTPUT = """
+Client information
+==================
+
+Name: Demo
+Product: Business
+
+Available updates
+=================
+
+iblock (25.100.300)
+main (25.100.400)
+ Install updates? (yes/no) [yes]:
+ >
+"""
+
+
+def test_parse_list_reads_the_available_section() -> None:
+    assert bu.parse_list(LIST_OUTPUT) == ({"iblock": "25.100.300", "main": "25.100.400"}, False)
+    assert bu.parse_list("\n [INFO] Upgrade of the Update System is required.\n")[1] is True
+    assert bu.parse_list("\n [INFO] No updates found.\n") == ({}, False)
+
+
+def test_explain_names_the_folder_that_is_not_writable() -> None:
+    out = ("Installing main (25.100.400)... \n [ERROR] [UCDF04] Cannot write to folder "
+           "/home/bitrix/www/bitrix/modules/main/lib. [CL04] Module update failed.\n")
+    codes, problem, paths = bu.explain(out, "bitrix")
+    assert codes == ["UCDF04", "CL04"]
+    assert paths == ["/home/bitrix/www/bitrix/modules/main/lib"]
+    assert "folder /home/bitrix/www/bitrix/modules/main/lib is not writable by the site user bitrix" in problem
+    assert "half-way" in problem
+
+
+def test_explain_licence_and_extract_errors() -> None:
+    codes, problem, _ = bu.explain(" [ERROR] You must activate your license key before using the update "
+                                   "system.\n", "bitrix")
+    assert codes == ["LICENSE"] and "licence key is not active" in problem
+    codes, problem, _ = bu.explain(" [ERROR] [CL02] Cannot extract files from archive.\n", "bitrix")
+    assert codes == ["CL02"] and "could not extract" in problem
