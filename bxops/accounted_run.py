@@ -36,6 +36,7 @@ from bxops.ledger.entries import (
 from bxops.ledger.models import EntryStatus
 from bxops.periods import Month
 from bxops.playbook_events import EventRecorder
+from bxops.process_tree import stop_children
 from bxops.progress import LiveProgress
 from bxops.redaction import redact
 from bxops.reports import print_balance, print_run_summary
@@ -147,7 +148,11 @@ class Heartbeat:
 
 
 class CancelOnSignal:
-    """SIGINT (Ctrl-C) and SIGTERM ask ansible-runner to stop the run instead of killing us."""
+    """SIGINT (Ctrl-C) and SIGTERM ask ansible-runner to stop the run instead of killing us.
+
+    `should_cancel` is ansible-runner's cancel_callback: once a signal came, it stops Ansible's
+    process tree (interrupt first, then terminate) and answers True so that ansible-runner ends the run.
+    """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -155,11 +160,20 @@ class CancelOnSignal:
         self.requested = threading.Event()
         self._console = console
         self._previous: dict[int, Any] = {}
+        self._stopped = False
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         if not self.requested.is_set():
             self._console.print(f"[yellow]{signal.Signals(signum).name}: stopping Ansible…[/]")
         self.requested.set()
+
+    def should_cancel(self) -> bool:
+        if not self.requested.is_set():
+            return False
+        if not self._stopped:
+            self._stopped = True
+            stop_children()
+        return True
 
     def __enter__(self) -> CancelOnSignal:
         for signum in self.SIGNALS:
@@ -257,7 +271,7 @@ def execute_run(
         LiveProgress(err, recorder, title) as progress,
     ):
         try:
-            result = run_job(spec, recorder, should_cancel=cancel.requested.is_set, on_tick=progress.refresh)
+            result = run_job(spec, recorder, should_cancel=cancel.should_cancel, on_tick=progress.refresh)
             job_status, rc = result.status, result.rc
         except BxopsError as error:
             err.print(f"[red]error:[/] {error}")

@@ -11,7 +11,6 @@ import typer
 from rich.console import Console
 from sqlalchemy.exc import SQLAlchemyError
 
-from bxops.accounted_run import RunRequest, execute_run, prepare
 from bxops.bookkeeping import bill, client_balance, open_and_recover
 from bxops.clients import find_client
 from bxops.durations import clock, hours, parse_duration
@@ -103,6 +102,8 @@ def run(
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="Ansible verbosity.")] = 0,
 ) -> None:
     """Run a playbook for a client and an environment, and record it in the ledger."""
+    from bxops.accounted_run import RunRequest, execute_run, prepare  # ansible-runner: only when running
+
     settings = load_settings()
     request = RunRequest(
         client=client,

@@ -91,7 +91,10 @@ class Entry(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (
-        Index("ix_entries_client_month", "client", "month"),
+        # covers the balance query: it reads the index only
+        Index(
+            "ix_entries_balance", "client", "month", "work_type", "status", "raw_seconds", "billed_seconds"
+        ),
         Index("ix_entries_client_playbook", "client", "playbook", "status"),
         Index("ix_entries_status", "status"),
         Index("ix_entries_corrects_id", "corrects_id", unique=True),

@@ -992,8 +992,10 @@ def do_restore(module: AnsibleModule, docroot: str, backup_dir: str) -> dict:
             recorded = db_meta.get("checksums", {})
             differ = sorted(t for t in recorded if recorded[t] != after.get(t))
             report["db_checksum_mismatches"] = differ
-        if params["clear_cache"]:
-            report["cache_entries_cleared"] = clear_folders(docroot, params["clear_cache"])
+        left_out = {p.strip("/") for p in exclude}
+        caches = [c.strip("/") for c in params["clear_cache"] if c.strip("/") in left_out]
+        if caches:
+            report["cache_entries_cleared"] = clear_folders(docroot, caches)
         if params["restore_files"]:
             problems = compare_disk(docroot, manifest_path, exclude)
             report["disk_mismatches"] = problems[:20]

@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright: bxops maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
@@ -39,7 +38,8 @@ options:
     type: str
     required: true
   php:
-    description: Path of the target PHP CLI; default C(/usr/bin/php<target>), unpacked from the packages when absent.
+    description:
+      - Path of the target PHP CLI; default C(/usr/bin/php<target>), unpacked from the packages when absent.
     type: path
   short_open_tag:
     description: Lint with C(short_open_tag) on, as the site will run (BitrixVM's setting).
@@ -76,7 +76,9 @@ files_scanned:
   type: int
   returned: success
 findings:
-  description: Problems found, each with file (relative to the docroot), line, what, why and kind (lint, call, declare, collide, setting, ini, constructor).
+  description:
+    - Problems found, each with file (relative to the docroot), line, what, why and kind
+      (lint, call, declare, collide, setting, ini, constructor).
   type: list
   elements: dict
   returned: success
@@ -98,19 +100,18 @@ php:
   sample: {"binary": "/usr/bin/php8.2", "version": "8.2.36", "probe": false}
 """
 
-import glob
-import os
-import re
-import shutil
-import subprocess
-import tempfile
-from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, Iterator, List, Optional, Tuple
+import glob  # noqa: E402
+import os  # noqa: E402
+import re  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 # name -> (removed in, advice). Versions are X.Y strings compared numerically.
-REMOVED_FUNCTIONS: Dict[str, Tuple[str, str]] = {
+REMOVED_FUNCTIONS: dict[str, tuple[str, str]] = {
     "each": ("8.0", "use foreach"),
     "create_function": ("8.0", "use an anonymous function"),
     "money_format": ("8.0", "use NumberFormatter or number_format()"),
@@ -150,11 +151,12 @@ REMOVED_FUNCTIONS: Dict[str, Tuple[str, str]] = {
     "call_user_method": ("7.0", "use call_user_func()"),
 }
 # Written for mbstring.func_overload: PHP provided mb_orig_<name> only while overloading, gone with it in 8.0.
-REMOVED_PREFIXES: Dict[str, Tuple[str, str]] = {
-    "mb_orig_": ("8.0", "exists only with mbstring.func_overload, removed in PHP 8.0: use the plain function"),
+REMOVED_PREFIXES: dict[str, tuple[str, str]] = {
+    "mb_orig_": ("8.0", "exists only with mbstring.func_overload, removed in PHP 8.0: "
+                         "use the plain function"),
 }
 # Functions a version added: an unconditional global declaration of the same name is a fatal redeclaration.
-ADDED_FUNCTIONS: Dict[str, str] = {
+ADDED_FUNCTIONS: dict[str, str] = {
     "str_contains": "8.0", "str_starts_with": "8.0", "str_ends_with": "8.0", "fdiv": "8.0",
     "get_debug_type": "8.0", "get_resource_id": "8.0", "array_is_list": "8.1", "enum_exists": "8.1",
     "fsync": "8.1", "fdatasync": "8.1", "array_find": "8.4", "array_find_key": "8.4", "array_any": "8.4",
@@ -162,7 +164,7 @@ ADDED_FUNCTIONS: Dict[str, str] = {
     "mb_lcfirst": "8.4", "bcround": "8.4", "bcfloor": "8.4", "bcceil": "8.4", "bcdivmod": "8.4",
     "fpow": "8.4", "array_first": "8.5", "array_last": "8.5",
 }
-REMOVED_SETTINGS: Dict[str, Tuple[str, str]] = {
+REMOVED_SETTINGS: dict[str, tuple[str, str]] = {
     "mbstring.func_overload": ("8.0", "removed in PHP 8.0; Bitrix requires 0 and code relying on it changes "
                                       "behaviour silently"),
     "track_errors": ("8.0", "removed in PHP 8.0: use error_get_last()"),
@@ -174,7 +176,8 @@ REMOVED_SETTINGS: Dict[str, Tuple[str, str]] = {
 # Runs under the target PHP with its tokenizer: prints "file TAB line TAB kind TAB name" per hit.
 TOKEN_SCANNER = r"""<?php
 $c = function ($n) { return defined($n) ? constant($n) : -1000; };
-$T_FQ = $c('T_NAME_FULLY_QUALIFIED'); $T_QUAL = $c('T_NAME_QUALIFIED'); $T_NULLSAFE = $c('T_NULLSAFE_OBJECT_OPERATOR');
+$T_FQ = $c('T_NAME_FULLY_QUALIFIED'); $T_QUAL = $c('T_NAME_QUALIFIED');
+$T_NULLSAFE = $c('T_NULLSAFE_OBJECT_OPERATOR');
 $funcs = array_flip(array_filter(explode(',', $argv[2])));
 $added = array_flip(array_filter(explode(',', $argv[3])));
 $settings = array_flip(array_filter(explode(',', $argv[4])));
@@ -218,7 +221,8 @@ foreach (file($argv[1], FILE_IGNORE_NEW_LINES) as $file) {
             continue;
         }
         if ($id === T_CLASS && $prevId !== T_DOUBLE_COLON && $prevId !== T_NEW && $nextId === T_STRING) {
-            $pending = array('name' => $nextText, 'ns' => $ns, 'construct' => false, 'ctor' => 0, 'depth' => 0);
+            $pending = array('name' => $nextText, 'ns' => $ns, 'construct' => false, 'ctor' => 0,
+                             'depth' => 0);
             $i++;
             continue;
         }
@@ -230,10 +234,14 @@ foreach (file($argv[1], FILE_IGNORE_NEW_LINES) as $file) {
                 $top = $classes ? $classes[count($classes) - 1] : null;
                 if ($top !== null && $top['depth'] === $depth) {
                     if ($name === '__construct') { $classes[count($classes) - 1]['construct'] = true; }
-                    elseif ($name === strtolower($top['name'])) { $classes[count($classes) - 1]['ctor'] = $sig[$j][2]; }
+                    elseif ($name === strtolower($top['name'])) {
+                        $classes[count($classes) - 1]['ctor'] = $sig[$j][2];
+                    }
                 } elseif (!$ns) {
                     if (isset($funcs[$name])) { fwrite($out, "$file\t{$sig[$j][2]}\tdeclare\t$name\n"); }
-                    if (isset($added[$name]) && $depth === 0) { fwrite($out, "$file\t{$sig[$j][2]}\tcollide\t$name\n"); }
+                    if (isset($added[$name]) && $depth === 0) {
+                        fwrite($out, "$file\t{$sig[$j][2]}\tcollide\t$name\n");
+                    }
                 }
                 $i = $j;
             }
@@ -243,7 +251,10 @@ foreach (file($argv[1], FILE_IGNORE_NEW_LINES) as $file) {
             $name = strtolower(ltrim($text, '\\'));
             if (isset($funcs[$name])) { fwrite($out, "$file\t$line\tcall\t$name\n"); continue; }
             foreach ($prefixes as $p) {
-                if (strncmp($name, $p, strlen($p)) === 0) { fwrite($out, "$file\t$line\tcall\t$name\n"); break; }
+                if (strncmp($name, $p, strlen($p)) === 0) {
+                    fwrite($out, "$file\t$line\tcall\t$name\n");
+                    break;
+                }
             }
             continue;
         }
@@ -260,10 +271,10 @@ _VERSION_RE = re.compile(r"^(\d+)\.(\d+)$")
 _INI_KEY_RE = re.compile(r"^\s*([A-Za-z0-9_.]+)\s*=\s*(.*?)\s*$")
 
 
-def vtuple(version: str) -> Tuple[int, int]:
+def vtuple(version: str) -> tuple[int, int]:
     match = _VERSION_RE.match(version.strip())
     if not match:
-        raise ValueError("not an X.Y version: %r" % version)
+        raise ValueError(f"not an X.Y version: {version!r}")
     return int(match.group(1)), int(match.group(2))
 
 
@@ -272,7 +283,7 @@ def relevant(removed_in: str, current: str, target: str) -> bool:
     return vtuple(current) < vtuple(removed_in) <= vtuple(target)
 
 
-def own_code_roots(docroot: str, extra: List[str]) -> List[str]:
+def own_code_roots(docroot: str, extra: list[str]) -> list[str]:
     """Folders holding the site's own code (see the domain brief, section 5)."""
     roots = ["local", "bitrix/php_interface", "bitrix/templates"]
     components = os.path.join(docroot, "bitrix", "components")
@@ -287,7 +298,7 @@ def own_code_roots(docroot: str, extra: List[str]) -> List[str]:
     return [r for r in roots if os.path.isdir(os.path.join(docroot, r))]
 
 
-def walk_files(docroot: str, roots: List[str]) -> Iterator[Tuple[str, bool]]:
+def walk_files(docroot: str, roots: list[str]) -> Iterator[tuple[str, bool]]:
     """(absolute path, is_php) for PHP sources and .user.ini files under the roots, each once."""
     seen = set()
     top_ini = os.path.join(docroot, ".user.ini")
@@ -311,19 +322,20 @@ def walk_files(docroot: str, roots: List[str]) -> Iterator[Tuple[str, bool]]:
 class TargetPhp:
     """The target PHP CLI: the installed one, or one unpacked from the package source's debs."""
 
-    def __init__(self, module: AnsibleModule, target: str, path: Optional[str]) -> None:
+    def __init__(self, module: AnsibleModule, target: str, path: str | None) -> None:
         self.module = module
         self.tmp = tempfile.mkdtemp(prefix="bxops-php-probe-")
         self.probe = False
         self.root = ""
-        binary = path or "/usr/bin/php%s" % target
+        binary = path or f"/usr/bin/php{target}"
         if not os.access(binary, os.X_OK):
             binary = self._unpack(target)
         self.binary = binary
-        rc, out, err = module.run_command([binary, "-n", "-r", "echo PHP_VERSION, \"\\n\", PHP_EXTENSION_DIR;"])
+        probe_code = "echo PHP_VERSION, \"\\n\", PHP_EXTENSION_DIR;"
+        rc, out, err = module.run_command([binary, "-n", "-r", probe_code])
         if rc != 0:
             self.cleanup()
-            module.fail_json(msg="the target PHP %s at %s does not run: %s" % (target, binary, (err or out)[-500:]))
+            module.fail_json(msg=f"the target PHP {target} at {binary} does not run: {(err or out)[-500:]}")
         self.version, ext_dir = out.strip().splitlines()[:2]
         self.ext_dir = self.root + ext_dir
 
@@ -331,27 +343,28 @@ class TargetPhp:
         self.probe = True
         self.root = os.path.join(self.tmp, "root")
         os.makedirs(self.root)
-        for package in ("php%s-cli" % target, "php%s-common" % target):
-            debs = sorted(glob.glob("/var/cache/apt/archives/%s_*.deb" % package))
+        for package in (f"php{target}-cli", f"php{target}-common"):
+            debs = sorted(glob.glob(f"/var/cache/apt/archives/{package}_*.deb"))
             if not debs:
                 rc, out, err = self.module.run_command(["apt-get", "download", package], cwd=self.tmp)
-                debs = sorted(glob.glob(os.path.join(self.tmp, "%s_*.deb" % package)))
+                debs = sorted(glob.glob(os.path.join(self.tmp, f"{package}_*.deb")))
                 if rc != 0 or not debs:
                     self.cleanup()
                     self.module.fail_json(
-                        msg="cannot obtain %s to lint the site's code with PHP %s (not in apt's cache and "
-                            "apt-get download failed: %s)" % (package, target, (err or out).strip()[-300:]))
+                        msg=f"cannot obtain {package} to lint the site's code with PHP {target} "
+                        "(not in apt's cache and "
+                            f"apt-get download failed: {(err or out).strip()[-300:]})")
             rc, out, err = self.module.run_command(["dpkg-deb", "-x", debs[-1], self.root])
             if rc != 0:
                 self.cleanup()
-                self.module.fail_json(msg="cannot unpack %s: %s" % (debs[-1], err))
-        return os.path.join(self.root, "usr", "bin", "php%s" % target)
+                self.module.fail_json(msg=f"cannot unpack {debs[-1]}: {err}")
+        return os.path.join(self.root, "usr", "bin", f"php{target}")
 
     def cleanup(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def lint(module: AnsibleModule, php: TargetPhp, path: str, short_open_tag: bool) -> Optional[Tuple[int, str]]:
+def lint(module: AnsibleModule, php: TargetPhp, path: str, short_open_tag: bool) -> tuple[int, str] | None:
     """(line, message) of the first error `php -l` reports, or None."""
     rc, out, err = module.run_command(
         [php.binary, "-n", "-d", "short_open_tag=%s" % ("1" if short_open_tag else "0"),
@@ -361,8 +374,8 @@ def lint(module: AnsibleModule, php: TargetPhp, path: str, short_open_tag: bool)
     for text in (out or "").splitlines() + (err or "").splitlines():
         match = _LINT_RE.search(text)
         if match and "error" in match.group(1):
-            return int(match.group(4)), "%s: %s" % (match.group(1), match.group(2))
-    return 0, ((out or "") + (err or "")).strip()[-300:] or "php -l failed with exit code %d" % rc
+            return int(match.group(4)), f"{match.group(1)}: {match.group(2)}"
+    return 0, ((out or "") + (err or "")).strip()[-300:] or f"php -l failed with exit code {rc}"
 
 
 def main() -> None:
@@ -385,9 +398,9 @@ def main() -> None:
         vtuple(target)
         vtuple(current)
     except ValueError as exc:
-        module.fail_json(msg="target and current must be X.Y versions: %s" % exc)
+        module.fail_json(msg=f"target and current must be X.Y versions: {exc}")
     if not os.path.isdir(docroot):
-        module.fail_json(msg="%s is not a directory" % docroot)
+        module.fail_json(msg=f"{docroot} is not a directory")
 
     funcs = {n: v for n, v in REMOVED_FUNCTIONS.items() if relevant(v[0], current, target)}
     prefixes = {n: v for n, v in REMOVED_PREFIXES.items() if relevant(v[0], current, target)}
@@ -395,13 +408,13 @@ def main() -> None:
     settings = {n: v for n, v in REMOVED_SETTINGS.items() if relevant(v[0], current, target)}
 
     php = TargetPhp(module, target, p["php"])
-    findings: List[Dict[str, object]] = []
-    polyfilled: List[str] = []
+    findings: list[dict[str, object]] = []
+    polyfilled: list[str] = []
     files = 0
     try:
         list_path = os.path.join(php.tmp, "files.txt")
         with open(list_path, "w", encoding="utf-8") as handle:
-            php_files: List[str] = []
+            php_files: list[str] = []
             for path, is_php in walk_files(docroot, own_code_roots(docroot, p["extra_paths"])):
                 if is_php:
                     handle.write(path + "\n")
@@ -410,12 +423,12 @@ def main() -> None:
                     findings.extend(scan_user_ini(docroot, path, settings))
         files = len(php_files)
 
-        def lint_one(path: str) -> Optional[Dict[str, object]]:
+        def lint_one(path: str) -> dict[str, object] | None:
             error = lint(module, php, path, p["short_open_tag"])
             if error is None:
                 return None
             return {"file": os.path.relpath(path, docroot), "line": error[0], "kind": "lint",
-                    "what": "php -l (PHP %s)" % php.version, "why": error[1]}
+                    "what": f"php -l (PHP {php.version})", "why": error[1]}
 
         with ThreadPoolExecutor(max_workers=max(1, p["workers"])) as pool:
             findings.extend(f for f in pool.map(lint_one, php_files) if f)
@@ -429,7 +442,7 @@ def main() -> None:
              "-d", "memory_limit=1024M", "-d", "extension_dir=" + php.ext_dir, "-d", "extension=tokenizer",
              script, list_path, ",".join(funcs), ",".join(added), ",".join(settings), ",".join(prefixes)])
         if rc != 0:
-            module.fail_json(msg="the token scan with PHP %s failed: %s" % (php.version, (err or out)[-500:]))
+            module.fail_json(msg=f"the token scan with PHP {php.version} failed: {(err or out)[-500:]}")
         hits = [line.split("\t") for line in out.splitlines() if line.count("\t") == 3]
         polyfilled = sorted({h[3] for h in hits if h[2] == "declare" and h[3] != "__autoload"})
         for path, line, kind, name in hits:
@@ -447,40 +460,42 @@ def main() -> None:
         findings=findings[: p["max_findings"]],
         findings_total=len(findings),
         polyfilled=polyfilled,
-        php={"binary": php.binary if not php.probe else "php%s (unpacked from its package)" % target,
+        php={"binary": php.binary if not php.probe else f"php{target} (unpacked from its package)",
              "version": php.version, "probe": php.probe},
     )
 
 
-def describe(kind: str, name: str, funcs: Dict[str, Tuple[str, str]], prefixes: Dict[str, Tuple[str, str]],
-             added: Dict[str, str], settings: Dict[str, Tuple[str, str]], polyfilled: List[str],
-             target: str) -> Optional[Dict[str, object]]:
+def describe(kind: str, name: str, funcs: dict[str, tuple[str, str]], prefixes: dict[str, tuple[str, str]],
+             added: dict[str, str], settings: dict[str, tuple[str, str]], polyfilled: list[str],
+             target: str) -> dict[str, object] | None:
     """Turn one scanner hit into a finding (what, why), or None when it is harmless."""
     if kind == "call":
         if name in polyfilled:
             return None
         if name in funcs:
             removed_in, advice = funcs[name]
-            return {"kind": kind, "what": "%s()" % name,
-                    "why": "%s() was removed in PHP %s: %s" % (name, removed_in, advice)}
-        for prefix, (removed_in, advice) in prefixes.items():
+            return {"kind": kind, "what": f"{name}()",
+                    "why": f"{name}() was removed in PHP {removed_in}: {advice}"}
+        for prefix, (_removed_in, advice) in prefixes.items():
             if name.startswith(prefix):
-                return {"kind": kind, "what": "%s()" % name, "why": "%s() %s" % (name, advice)}
+                return {"kind": kind, "what": f"{name}()", "why": f"{name}() {advice}"}
         return None
     if kind == "declare":
         if name != "__autoload":
             return None  # a polyfill for a removed function: calls to it keep working
         return {"kind": kind, "what": "function __autoload()",
-                "why": "__autoload() was removed in PHP 8.0 (declaring it is fatal): use spl_autoload_register()"}
+                "why": "__autoload() was removed in PHP 8.0 (declaring it is fatal): "
+                       "use spl_autoload_register()"}
     if kind == "collide":
-        return {"kind": kind, "what": "function %s()" % name,
-                "why": "PHP %s added %s(): an unconditional global declaration is a fatal redeclaration; "
-                       "guard it with function_exists() or rename it" % (added[name], name)}
+        return {"kind": kind, "what": f"function {name}()",
+                "why": f"PHP {added[name]} added {name}(): an unconditional global declaration is a fatal "
+                       "redeclaration; "
+                       "guard it with function_exists() or rename it"}
     if kind == "setting":
         removed_in, why = settings[name]
-        return {"kind": kind, "what": name, "why": "setting %s %s" % (name, why)}
+        return {"kind": kind, "what": name, "why": f"setting {name} {why}"}
     if kind == "constructor":
-        return {"kind": kind, "what": "class %s: PHP-4 style constructor %s()" % (name, name),
+        return {"kind": kind, "what": f"class {name}: PHP-4 style constructor {name}()",
                 "why": "since PHP 8.0 a method named like its class is no longer a constructor: rename it "
                        "__construct()"}
     if kind == "unreadable":
@@ -488,18 +503,18 @@ def describe(kind: str, name: str, funcs: Dict[str, Tuple[str, str]], prefixes: 
     return None
 
 
-def scan_user_ini(docroot: str, path: str, settings: Dict[str, Tuple[str, str]]) -> List[Dict[str, object]]:
+def scan_user_ini(docroot: str, path: str, settings: dict[str, tuple[str, str]]) -> list[dict[str, object]]:
     """.user.ini files are read by PHP-FPM: a removed setting there breaks or misleads the new version."""
-    found: List[Dict[str, object]] = []
+    found: list[dict[str, object]] = []
     try:
-        with open(path, "r", encoding="utf-8", errors="replace") as handle:
+        with open(path, encoding="utf-8", errors="replace") as handle:
             for number, text in enumerate(handle, 1):
                 match = _INI_KEY_RE.match(text.split(";", 1)[0])
                 if match and match.group(1).lower() in settings:
                     key = match.group(1).lower()
                     found.append({"file": os.path.relpath(path, docroot), "line": number, "kind": "ini",
-                                  "what": "%s = %s" % (key, match.group(2)),
-                                  "why": "setting %s %s" % (key, settings[key][1])})
+                                  "what": f"{key} = {match.group(2)}",
+                                  "why": f"setting {key} {settings[key][1]}"})
     except OSError as exc:
         found.append({"file": os.path.relpath(path, docroot), "line": 0, "kind": "unreadable",
                       "what": "unreadable file", "why": str(exc)})

@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright: bxops maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
@@ -12,7 +11,7 @@ description:
   - Follows nginx's PHP upstream (C(bx_php) in C(/etc/nginx/conf.d/bx_php_upstream.conf)) to its FastCGI
     socket, and that socket to the PHP-FPM pool (C(/etc/php/<X.Y>/fpm/pool.d/*.conf)) listening on it: the
     site's current PHP version, pool file, pool name and FPM service.
-  - Lists the site's own php.ini overrides of that version (regular, non-package files in
+  - Lists the site's own php.ini overrides of that version (files in
     C(/etc/php/<X.Y>/{fpm,cli}/conf.d/), extension lines left out), the pool's C(php_value)/C(php_admin_value)
     settings, the cron lines running the site's C(cron_events.php) and the PHP binary they call, where the
     C(php) alternative points, every installed C(/usr/bin/phpX.Y), the pools of every FPM version and the
@@ -104,13 +103,12 @@ charset:
   returned: success
 """
 
-import glob
-import os
-import re
-from typing import Dict, List, Optional
+import glob  # noqa: E402
+import os  # noqa: E402
+import re  # noqa: E402
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import read_dbconn_constants
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import read_dbconn_constants  # noqa: E402
 
 _UPSTREAM_RE = re.compile(r"upstream\s+(\S+)\s*\{([^}]*)\}", re.S)
 _SERVER_RE = re.compile(r"^\s*server\s+([^;\s]+)", re.M)
@@ -118,19 +116,21 @@ _POOL_NAME_RE = re.compile(r"^\s*\[([^\]]+)\]\s*$", re.M)
 _POOL_KV_RE = re.compile(r"^\s*([A-Za-z0-9_.\[\]]+)\s*=\s*(.*?)\s*$")
 _PHP_VALUE_RE = re.compile(r"^php(?:_admin)?_(?:value|flag)\[([^\]]+)\]$")
 _INI_RE = re.compile(r"^\s*([A-Za-z0-9_.]+)\s*=\s*(.*?)\s*$")
-_PHP_BIN_RE = re.compile(r"(?:^|[\s;&|({])((?:/usr(?:/local)?/bin/)?php(?:\d+\.\d+)?)\s+(?:-\S+\s+)*\S*cron_events\.php")
+_PHP_BIN_RE = re.compile(
+    r"(?:^|[\s;&|({])((?:/usr(?:/local)?/bin/)?php(?:\d+\.\d+)?)\s+(?:-\S+\s+)*\S*cron_events\.php"
+)
 _VERSION_DIR_RE = re.compile(r"^\d+\.\d+$")
 
 
 def read(path: str) -> str:
-    with open(path, "r", encoding="utf-8", errors="replace") as handle:
+    with open(path, encoding="utf-8", errors="replace") as handle:
         return handle.read()
 
 
-def parse_pool(path: str) -> List[Dict[str, object]]:
+def parse_pool(path: str) -> list[dict[str, object]]:
     """Pools in one FPM pool file: name, listen, error_log, php settings (key, value, line)."""
-    pools: List[Dict[str, object]] = []
-    current: Optional[Dict[str, object]] = None
+    pools: list[dict[str, object]] = []
+    current: dict[str, object] | None = None
     for number, raw in enumerate(read(path).splitlines(), 1):
         text = raw.split(";", 1)[0].strip()
         name = _POOL_NAME_RE.match(text)
@@ -154,25 +154,25 @@ def parse_pool(path: str) -> List[Dict[str, object]]:
     return pools
 
 
-def all_pools(php_etc: str) -> Dict[str, List[Dict[str, object]]]:
-    result: Dict[str, List[Dict[str, object]]] = {}
+def all_pools(php_etc: str) -> dict[str, list[dict[str, object]]]:
+    result: dict[str, list[dict[str, object]]] = {}
     for version_dir in sorted(glob.glob(os.path.join(php_etc, "*"))):
         version = os.path.basename(version_dir)
         if not _VERSION_DIR_RE.match(version):
             continue
-        pools: List[Dict[str, object]] = []
+        pools: list[dict[str, object]] = []
         for path in sorted(glob.glob(os.path.join(version_dir, "fpm", "pool.d", "*.conf"))):
             pools.extend(parse_pool(path))
         result[version] = pools
     return result
 
 
-def ini_overrides(php_etc: str, version: str, skip: List[str]) -> List[Dict[str, object]]:
+def ini_overrides(php_etc: str, version: str, skip: list[str]) -> list[dict[str, object]]:
     """Settings from the site's own conf.d files (package files are symlinks into mods-available)."""
-    found: List[Dict[str, object]] = []
+    found: list[dict[str, object]] = []
     for sapi in ("fpm", "cli"):
         for path in sorted(glob.glob(os.path.join(php_etc, version, sapi, "conf.d", "*.ini"))):
-            if os.path.islink(path) or os.path.basename(path) in skip:
+            if os.path.basename(path) in skip:
                 continue
             for number, raw in enumerate(read(path).splitlines(), 1):
                 text = raw.strip()
@@ -191,15 +191,15 @@ def ini_overrides(php_etc: str, version: str, skip: List[str]) -> List[Dict[str,
     return found
 
 
-def cron_lines(paths: List[str], docroot: str) -> List[Dict[str, object]]:
+def cron_lines(paths: list[str], docroot: str) -> list[dict[str, object]]:
     target = os.path.join(docroot, "bitrix/modules/main/tools/cron_events.php")
-    files: List[str] = []
+    files: list[str] = []
     for path in paths:
         if os.path.isdir(path):
             files += sorted(p for p in glob.glob(os.path.join(path, "*")) if os.path.isfile(p))
         elif os.path.isfile(path):
             files.append(path)
-    found: List[Dict[str, object]] = []
+    found: list[dict[str, object]] = []
     for path in files:
         try:
             text = read(path)
@@ -214,13 +214,13 @@ def cron_lines(paths: List[str], docroot: str) -> List[Dict[str, object]]:
     return found
 
 
-def apt_policy(module: AnsibleModule, packages: List[str]) -> Dict[str, Dict[str, Optional[str]]]:
-    result: Dict[str, Dict[str, Optional[str]]] = {p: {"installed": None, "candidate": None} for p in packages}
+def apt_policy(module: AnsibleModule, packages: list[str]) -> dict[str, dict[str, str | None]]:
+    result: dict[str, dict[str, str | None]] = {p: {"installed": None, "candidate": None} for p in packages}
     if not packages:
         return result
     rc, out, err = module.run_command(["apt-cache", "policy", *packages], environ_update={"LC_ALL": "C"})
     if rc != 0:
-        module.fail_json(msg="apt-cache policy failed: %s" % err)
+        module.fail_json(msg=f"apt-cache policy failed: {err}")
     name = None
     for line in out.splitlines():
         if line and not line.startswith(" ") and line.endswith(":"):
@@ -249,7 +249,7 @@ def main() -> None:
     )
     p = module.params
     php_etc = "/etc/php"
-    upstream: Dict[str, Optional[str]] = {"file": p["upstream_conf"], "server": None, "socket": None}
+    upstream: dict[str, str | None] = {"file": p["upstream_conf"], "server": None, "socket": None}
     if os.path.isfile(p["upstream_conf"]):
         for name, body in _UPSTREAM_RE.findall(read(p["upstream_conf"])):
             if name == p["upstream_name"]:
@@ -258,13 +258,13 @@ def main() -> None:
                     upstream["server"] = server.group(1)
                     upstream["socket"] = server.group(1)[5:] if server.group(1).startswith("unix:") else None
     pools = all_pools(php_etc)
-    serving: Dict[str, object] = {}
+    serving: dict[str, object] = {}
     for version, version_pools in pools.items():
         for pool in version_pools:
             listen = str(pool["listen"] or "")
             if listen and (listen == upstream["socket"] or listen == upstream["server"]):
                 serving = {"version": version, "pool_file": pool["file"], "pool_name": pool["name"],
-                           "socket": listen, "fpm_service": "php%s-fpm" % version,
+                           "socket": listen, "fpm_service": f"php{version}-fpm",
                            "error_log": pool["error_log"], "php": pool["php"]}
     overrides = {version: ini_overrides(php_etc, version, p["skip_ini_files"]) for version in pools}
     versions = sorted(os.path.basename(b)[3:] for b in glob.glob("/usr/bin/php[0-9]*.[0-9]*")
@@ -279,7 +279,8 @@ def main() -> None:
         changed=False,
         upstream=upstream,
         serving=serving,
-        pools={v: [{k: pool[k] for k in ("file", "name", "listen")} for pool in ps] for v, ps in pools.items()},
+        pools={v: [{k: pool[k] for k in ("file", "name", "listen")} for pool in ps]
+               for v, ps in pools.items()},
         installed_versions=versions,
         alternative={"path": resolved, "version": alt_version},
         ini_overrides=overrides,

@@ -81,6 +81,7 @@ class Workspace:
             COLUMNS="200",
         )
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         env.update(extra)
         return env
 
@@ -94,7 +95,9 @@ class Workspace:
             check=False,
         )
         if check and done.returncode != 0:
-            raise AssertionError(f"runner.py {' '.join(args)} → {done.returncode}\n{done.stdout}\n{done.stderr}")
+            raise AssertionError(
+                f"runner.py {' '.join(args)} → {done.returncode}\n{done.stdout}\n{done.stderr}"
+            )
         return done
 
     def history(self, *args: str) -> list[dict[str, Any]]:
@@ -109,7 +112,7 @@ class Workspace:
 def _pg_url_or_skip() -> str:
     url = os.environ.get("BXOPS_TEST_PG_URL")
     if not url:
-        message = "BXOPS_TEST_PG_URL is not set (eval \"$(scripts/start-postgres.sh)\")"
+        message = 'BXOPS_TEST_PG_URL is not set (eval "$(scripts/start-postgres.sh)")'
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL tests must run in CI: {message}")
         pytest.skip(message)
@@ -174,3 +177,46 @@ def have_podman_image(image: str) -> bool:
     env = dict(os.environ, CONTAINERS_CONF=str(REPO / "images" / "containers.conf"))
     done = subprocess.run(["podman", "image", "exists", image], env=env, check=False, capture_output=True)
     return done.returncode == 0
+
+
+@dataclass
+class Outcome:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+class InProcessCli:
+    """Runs bxops.cli.main in this process (fast) with the workspace's environment."""
+
+    def __init__(self, workspace: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
+        self.workspace = workspace
+        self._capsys = capsys
+
+    def __call__(self, *args: str, expect: int | None = 0) -> Outcome:
+        from bxops.cli import main
+
+        self._capsys.readouterr()
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as done:
+            code = int(done.code or 0)
+        captured = self._capsys.readouterr()
+        outcome = Outcome(code, captured.out, captured.err)
+        if expect is not None:
+            assert code == expect, f"{args} → {code}\n{captured.out}\n{captured.err}"
+        return outcome
+
+
+@pytest.fixture
+def cli(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> InProcessCli:
+    for key, value in workspace.env().items():
+        if key.startswith("BXOPS_") or key == "COLUMNS":
+            monkeypatch.setenv(key, value)
+    return InProcessCli(workspace, capsys)

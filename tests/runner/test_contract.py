@@ -35,7 +35,10 @@ CASES = [
     (with_term(carry_over={"mode": "capped", "cap_hours": -3}), "terms[0].carry_over.cap_hours"),
     (with_term(carry_over={"mode": "expiring", "months": 0}), "terms[0].carry_over.months"),
     (with_term(carry_over={"mode": "none", "months": 2}), "months only goes with mode 'expiring'"),
-    (with_term(rounding={"increment_minutes": 15, "mode": "sideways"}), "terms[0].rounding.mode: Input should be"),
+    (
+        with_term(rounding={"increment_minutes": 15, "mode": "sideways"}),
+        "terms[0].rounding.mode: Input should be",
+    ),
     (with_term(rounding={"increment_minutes": 0, "mode": "up"}), "terms[0].rounding.increment_minutes"),
     (
         with_term(rounding={"increment_minutes": 15, "mode": "up", "minimum_minutes": -5}),
@@ -62,7 +65,10 @@ CASES = [
         {"terms": [BASE_TERM, {"effective_from": "2025-01-01"}]},
         "terms[1].effective_from: must come after 2026-01-01",
     ),
-    ({"terms": [BASE_TERM, {"effective_from": "2026-04-01", "hours_per_month": -2}]}, "terms[1].hours_per_month"),
+    (
+        {"terms": [BASE_TERM, {"effective_from": "2026-04-01", "hours_per_month": -2}]},
+        "terms[1].hours_per_month",
+    ),
     ({"client": "someone-else", "terms": [BASE_TERM]}, "client: says 'someone-else' but the folder is 't1'"),
 ]
 

@@ -57,7 +57,11 @@ def test_within_quarter_carries_then_expires_at_quarter_end() -> None:
     c = contract()  # 20 h, quarter, within_period
     usage = usage_of({Month(2026, 1): 5, Month(2026, 2): 10})
     jan = compute_balance(c, Month(2026, 1), usage)
-    assert (jan.remaining_seconds, jan.carried_in_seconds, jan.expiring_at_month_end_seconds) == (15 * H, 0, 0)
+    assert (jan.remaining_seconds, jan.carried_in_seconds, jan.expiring_at_month_end_seconds) == (
+        15 * H,
+        0,
+        0,
+    )
     feb = compute_balance(c, Month(2026, 2), usage)
     assert feb.carried_in_seconds == 15 * H
     assert feb.remaining_seconds == 25 * H

@@ -111,7 +111,7 @@ def settings_php(db: dict[str, str], crypto_key: str) -> str:
     return "<?php\nreturn " + php_var_export(data) + ";\n"
 
 
-def dbconn_php(db: dict[str, str], file_mode: int, dir_mode: int, cron: bool) -> str:
+def dbconn_php(db: dict[str, str], file_mode: int, dir_mode: int, cron: bool, temp_dir: str) -> str:
     cron_line = 'define("BX_CRONTAB_SUPPORT", true);\n' if cron else '//define("BX_CRONTAB_SUPPORT", true);\n'
     return (
         "<?\n"
@@ -125,7 +125,7 @@ def dbconn_php(db: dict[str, str], file_mode: int, dir_mode: int, cron: bool) ->
         'define("BX_UTF", true);\n'
         'define("BX_USE_MYSQLI", true);\n'
         f"{cron_line}"
-        'define("BX_TEMPORARY_FILES_DIRECTORY", "/home/bitrix/.bx_temp/sitemanager/");\n'
+        f'define("BX_TEMPORARY_FILES_DIRECTORY", "{temp_dir}");\n'
         'define("BX_DISABLE_INDEX_PAGE", true);\n'
         "?>"
     )

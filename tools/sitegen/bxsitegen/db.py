@@ -265,6 +265,10 @@ class DbLoader:
         )
         if proc.returncode != 0:
             raise RuntimeError("mysql failed: " + proc.stderr.decode("utf-8", "replace")[-2000:])
+        for path in self.big.values():
+            path.unlink()
+        if self.workdir.is_dir() and not any(self.workdir.iterdir()):
+            self.workdir.rmdir()
 
     def _load_sql_one(self, table: str, path: Path) -> str:
         cols = ", ".join(BIG_TABLES[table])

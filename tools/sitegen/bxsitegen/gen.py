@@ -10,6 +10,7 @@ import shutil
 import stat
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from random import Random
@@ -183,6 +184,13 @@ def walk_stats(root: str) -> tuple[int, int]:
     return files, size
 
 
+def _name(lookup: Callable[[int], object], ident: int) -> str:
+    try:
+        return str(lookup(ident)[0])  # type: ignore[index]
+    except KeyError:
+        return str(ident)
+
+
 class Generator:
     def __init__(self, cfg: Config):
         self.cfg = cfg
@@ -205,6 +213,8 @@ class Generator:
             cfg.system_files if cfg.system_files is not None else (self.is_root and cfg.db_mode == "mysql")
         )
         self.sizes = self._sizes()
+        home = cfg.docroot.parent if cfg.docroot.name == "www" else cfg.docroot
+        self.temp_dir = f"{home}/.bx_temp/{cfg.db_name}/"
 
     # --- sizing --------------------------------------------------------------------------------------
     def _sizes(self) -> dict[str, int]:
@@ -396,7 +406,7 @@ class Generator:
         t.write("bitrix/.settings.php", content.settings_php(db, crypto), mode=settings_mode)
         t.write(
             "bitrix/php_interface/dbconn.php",
-            content.dbconn_php(db, cfg.file_mode, cfg.dir_mode, cfg.cron_mode),
+            content.dbconn_php(db, cfg.file_mode, cfg.dir_mode, cfg.cron_mode, self.temp_dir),
             mode=0o640,
         )
         self.license_key = "SMF-" + "-".join(
@@ -1208,13 +1218,20 @@ class Generator:
 
         pw = pwd.getpwnam(cfg.site_user)
         subprocess.run(["chown", "-R", f"{pw.pw_uid}:{pw.pw_gid}", str(cfg.docroot)], check=True)
+        temp = Path(self.temp_dir)
+        if temp.parent.is_dir():
+            temp.mkdir(mode=0o755, exist_ok=True)
+            os.chown(temp, pw.pw_uid, pw.pw_gid)
         if not cfg.planted:
             return
-        www = pwd.getpwnam("www-data")
+        try:
+            www_uid, www_gid = pwd.getpwnam("www-data")[2:4]
+        except KeyError:
+            www_uid = www_gid = 33
         plan = [
             ("upload/1c_catalog", 0, 0),
             ("upload/1c_catalog/import.xml", 0, 0),
-            ("upload/1c_catalog/offers.xml", www.pw_uid, www.pw_gid),
+            ("upload/1c_catalog/offers.xml", www_uid, www_gid),
         ]
         for rel, uid, gid in plan:
             os.chown(self.tree.path(rel), uid, gid)
@@ -1222,8 +1239,10 @@ class Generator:
             self.wrong_owner.append(
                 {
                     "path": rel,
-                    "owner": pwd.getpwuid(st.st_uid).pw_name,
-                    "group": grp.getgrgid(st.st_gid).gr_name,
+                    "uid": st.st_uid,
+                    "gid": st.st_gid,
+                    "owner": _name(pwd.getpwuid, st.st_uid),
+                    "group": _name(grp.getgrgid, st.st_gid),
                 }
             )
 

@@ -61,7 +61,11 @@ def upgrade() -> None:
         sa.Column("runner_pid", sa.Integer()),
         sa.Column("created_at", UTCDateTime(), nullable=False),
     )
-    op.create_index("ix_entries_client_month", "entries", ["client", "month"])
+    op.create_index(
+        "ix_entries_balance",
+        "entries",
+        ["client", "month", "work_type", "status", "raw_seconds", "billed_seconds"],
+    )
     op.create_index("ix_entries_client_playbook", "entries", ["client", "playbook", "status"])
     op.create_index("ix_entries_status", "entries", ["status"])
     op.create_index("ix_entries_corrects_id", "entries", ["corrects_id"], unique=True)

@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""The runner's overhead: the same small playbook through `runner.py run` and through plain
+`ansible-playbook`, one process per run, alternating; prints medians and the ratio.
+
+Goal (issue 3): overhead under 5 % of the run, or under 0.5 s.
+
+    python bench/runner_overhead.py [--rounds 7] [--sleep 5] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PLAYBOOKS = REPO / "tests" / "runner" / "playbooks"
+
+
+def workspace(root: Path) -> dict[str, str]:
+    client = root / "inventories" / "bench"
+    client.mkdir(parents=True)
+    interpreter = sys.executable
+    (client / "hosts.yml").write_text(
+        "all:\n  children:\n    staging:\n      hosts:\n        localhost:\n"
+        f"          ansible_connection: local\n          ansible_python_interpreter: {interpreter}\n"
+        "    production:\n      hosts: {}\n"
+    )
+    contract = (
+        (REPO / "inventories" / "demo" / "contract.yml").read_text().replace("client: demo", "client: bench")
+    )
+    (client / "contract.yml").write_text(contract)
+    env = dict(os.environ)
+    env.update(
+        BXOPS_INVENTORIES_DIR=str(root / "inventories"),
+        BXOPS_PLAYBOOKS_DIR=str(PLAYBOOKS),
+        BXOPS_ARTIFACTS_DIR=str(root / "artifacts"),
+        BXOPS_LEDGER_URL=str(root / "ledger.sqlite"),
+        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
+        PYTHONPATH=str(REPO),
+    )
+    return env
+
+
+def timed(command: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--sleep", type=int, default=5, help="seconds the playbook's role sleeps")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bxops-bench-") as tmp:
+        root = Path(tmp)
+        env = workspace(root)
+        extra = ["-e", f"tiny_sleep={args.sleep}"]
+        runner = [sys.executable, str(REPO / "runner.py"), "run", "bench", "staging", "tiny", *extra]
+        plain = [
+            str(Path(sys.executable).parent / "ansible-playbook"),
+            "-i",
+            str(root / "inventories" / "bench" / "hosts.yml"),
+            "--limit",
+            "staging",
+            "-e",
+            "bxops_env=staging",
+            *extra,
+            str(PLAYBOOKS / "tiny.yml"),
+        ]
+        timed(runner, env)  # warm-up: creates the ledger, fills caches
+        timed(plain, env)
+        runner_times, plain_times = [], []
+        for _ in range(args.rounds):
+            runner_times.append(timed(runner, env))
+            plain_times.append(timed(plain, env))
+    runner_median, plain_median = statistics.median(runner_times), statistics.median(plain_times)
+    overhead = runner_median - plain_median
+    result = {
+        "rounds": args.rounds,
+        "playbook_sleep_seconds": args.sleep,
+        "runner_median_s": round(runner_median, 3),
+        "ansible_playbook_median_s": round(plain_median, 3),
+        "overhead_s": round(overhead, 3),
+        "ratio": round(runner_median / plain_median, 4),
+        "overhead_percent": round(100 * overhead / plain_median, 2),
+        "goal_met": overhead < 0.5 or overhead / plain_median < 0.05,
+        "runner_s": [round(t, 3) for t in runner_times],
+        "ansible_playbook_s": [round(t, 3) for t in plain_times],
+        "load_average": os.getloadavg(),
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for key, value in result.items():
+            print(f"{key}: {value}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""The certificates role against pebble on the test host.
+
+converge issued the certificates, idempotence re-ran it, side_effect.yml played the situations and
+recorded the host's state after each in /var/lib/bxops-test/<step>.json (served and installed serials,
+nginx worker PIDs, the role's message). These tests read those records and the host's final state.
+"""
+
+import json
+
+import pytest
+
+DOMAINS = ["shop.bxops.test", "www.shop.bxops.test"]
+SSL_DIR = "/etc/nginx/ssl"
+
+
+def record(host, name):
+    f = host.file(f"/var/lib/bxops-test/{name}.json")
+    assert f.exists, f"side_effect did not record {name}"
+    return json.loads(f.content_string)
+
+
+def served_serial(host, domain):
+    return host.check_output(
+        f"openssl s_client -connect 127.0.0.1:443 -servername {domain} </dev/null 2>/dev/null"
+        " | openssl x509 -noout -serial"
+    )
+
+
+def installed_serial(host, domain):
+    return host.check_output(f"openssl x509 -in {SSL_DIR}/{domain}/fullchain.pem -noout -serial")
+
+
+@pytest.fixture(scope="module")
+def pebble_root(host):
+    """Pebble's issuing root (not its API CA): fetched from the management API."""
+    host.check_output("curl -sf https://localhost:15000/roots/0 -o /tmp/pebble-root.pem")
+    return "/tmp/pebble-root.pem"
+
+
+# --- issue --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_served_certificate_is_pebbles_and_verifies(host, domain, pebble_root):
+    chain = f"{SSL_DIR}/{domain}/fullchain.pem"
+    assert "Pebble Intermediate" in host.check_output(f"openssl x509 -in {chain} -noout -issuer")
+    # The installed chain verifies up to pebble's root and names the domain.
+    host.check_output(f"openssl x509 -in {chain} -out /tmp/leaf.pem")
+    verify = host.run(
+        f"openssl verify -CAfile {pebble_root} -untrusted {chain} -verify_hostname {domain} /tmp/leaf.pem"
+    )
+    assert verify.rc == 0, verify.stdout + verify.stderr
+    # nginx serves exactly the installed certificate, valid for more than 30 days.
+    assert served_serial(host, domain) == installed_serial(host, domain)
+    assert host.run(f"openssl x509 -in {chain} -noout -checkend {30 * 86400}").rc == 0
+
+
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_site_answers_over_https(host, domain, pebble_root):
+    # curl trusts only pebble's root: the handshake succeeds only with the chain nginx sends.
+    cmd = host.run(
+        f"curl -s -o /dev/null -w '%{{http_code}}' --cacert {pebble_root} "
+        f"--resolve {domain}:443:127.0.0.1 https://{domain}/"
+    )
+    assert cmd.rc == 0, f"curl rc {cmd.rc}: {cmd.stderr}"
+    assert cmd.stdout != "000"
+
+
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_key_and_chain_modes(host, domain):
+    key = host.file(f"{SSL_DIR}/{domain}/privkey.pem")
+    chain = host.file(f"{SSL_DIR}/{domain}/fullchain.pem")
+    assert key.user == "root" and key.group == "root"
+    assert key.mode == 0o600
+    assert chain.user == "root" and chain.mode == 0o644
+    # the key belongs to the certificate
+    pub_key = host.check_output(f"openssl pkey -in {key.path} -pubout")
+    pub_cert = host.check_output(f"openssl x509 -in {chain.path} -noout -pubkey")
+    assert pub_key == pub_cert
+
+
+def test_account_key_kept_and_private(host):
+    key = host.file("/var/lib/bxops/acme/account.key")
+    assert key.exists and key.user == "root" and key.mode == 0o600
+    assert host.file("/var/lib/bxops/acme").mode == 0o700
+    # the same key was used throughout: created before converge's first order, never rewritten since
+    assert (
+        host.check_output("find /var/lib/bxops/acme/account.key -newer /var/lib/bxops-test/start.json") == ""
+    )
+
+
+def test_no_challenge_files_or_pending_keys_left(host):
+    left = host.check_output("find /home/bitrix/www/.well-known/acme-challenge -type f | wc -l")
+    assert left == "0"
+    assert host.check_output("find /var/lib/bxops/acme/pending -mindepth 1 | wc -l") == "0"
+
+
+# --- no-op, check mode, renew -------------------------------------------------------------------
+
+
+def test_noop_far_from_expiry_changes_nothing_and_does_not_reload(host):
+    start, noop = record(host, "start"), record(host, "noop")
+    assert all(start["served"][d] for d in DOMAINS)
+    assert noop["served"] == start["served"]
+    assert noop["disk"] == start["disk"]
+    assert noop["workers"] == start["workers"], "nginx was reloaded although nothing changed"
+
+
+def test_check_mode_reports_but_touches_nothing(host):
+    noop, check = record(host, "noop"), record(host, "check")
+    assert check["served"] == noop["served"]
+    assert check["disk"] == noop["disk"]
+    assert check["workers"] == noop["workers"]
+
+
+def test_renewal_inside_the_window_replaces_served_certificates(host):
+    check, renew = record(host, "check"), record(host, "renew")
+    for d in DOMAINS:
+        assert renew["served"][d] != check["served"][d], d
+        assert renew["served"][d] == renew["disk"][d], d
+        assert "Pebble Intermediate" in (renew["served_issuer"][d] or "")
+    assert renew["workers"] != check["workers"], "nginx was not reloaded after the renewal"
+
+
+# --- failures -----------------------------------------------------------------------------------
+
+
+def test_failed_challenge_is_explained_and_keeps_previous_certificate(host):
+    before, after = record(host, "before_failed_challenge"), record(host, "failed_challenge")
+    msg = after["msg"]
+    assert "www.shop.bxops.test" in msg and "HTTP-01 challenge failed" in msg, msg
+    # the broken domain keeps its certificate, served and installed; the other was renewed
+    assert after["served"]["www.shop.bxops.test"] == before["served"]["www.shop.bxops.test"]
+    assert after["disk"]["www.shop.bxops.test"] == before["disk"]["www.shop.bxops.test"]
+    assert after["served"]["shop.bxops.test"] != before["served"]["shop.bxops.test"]
+    assert after["served"]["shop.bxops.test"] == after["disk"]["shop.bxops.test"]
+
+
+def test_dns_elsewhere_refused_before_any_change(host):
+    before, after = record(host, "before_dns"), record(host, "dns")
+    msg = after["msg"]
+    assert "elsewhere.bxops.test" in msg and "192.0.2.10" in msg and "not to this host" in msg, msg
+    assert after["served"] == before["served"] and after["disk"] == before["disk"]
+    assert after["workers"] == before["workers"]
+    assert not host.file(f"{SSL_DIR}/elsewhere.bxops.test").exists
+
+
+def test_failed_verification_restores_previous_certificate(host):
+    before, after = record(host, "before_verify_fail"), record(host, "verify_fail")
+    msg = after["msg"]
+    assert "Verification failed" in msg and "shop.bxops.test" in msg and "restored" in msg, msg
+    # the shadowing block kept answering; the installed certificate is the previous one again
+    assert after["disk"]["shop.bxops.test"] == before["disk"]["shop.bxops.test"]
+    assert after["served"] == before["served"]
+    # and the backup of what was replaced is kept
+    backups = host.check_output(
+        "find /var/lib/bxops/backups/certificates -path '*shop.bxops.test/fullchain.pem' | wc -l"
+    )
+    assert int(backups) >= 1
+
+
+@pytest.mark.parametrize(
+    "case, variable",
+    [
+        ("empty_domains", "certificates_domains"),
+        ("webroot_outside", "certificates_webroot"),
+        ("acme_url_dead", "certificates_acme_directory"),
+        ("acme_name_unknown", "certificates_acme_directory"),
+        ("renew_days_zero", "certificates_renew_days"),
+        ("renew_days_text", "certificates_renew_days"),
+        ("domain_wildcard", "certificates_domains"),
+    ],
+)
+def test_bad_input_refused_naming_the_variable(host, case, variable):
+    msg = record(host, "bad_" + case)["msg"]
+    assert msg != "NO FAILURE", f"{case} was accepted"
+    assert variable in msg, msg
+
+
+def test_bad_input_changed_nothing(host):
+    before, after = record(host, "before_bad_input"), record(host, "after_bad_input")
+    assert after == {**before, "msg": after["msg"]}
+
+
+def test_final_state_serves_installed_certificates(host):
+    # after the shadowing block was removed, every domain is served from the installed files
+    for domain in DOMAINS:
+        assert served_serial(host, domain) == installed_serial(host, domain)

@@ -1,0 +1,312 @@
+"""The update scenario on real hosts: the staging gate and the promotion (converge), then fault
+injections on staging driven through playbooks/update.yml, each compared byte for byte (docroot files
+outside the disposable folders, DB schema and content) with the state before the run.
+
+Order matters (pytest runs the file top to bottom): converge left both hosts updated; each fault test
+publishes a newer package on the staging host's stand-in update server first, so there is work to do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+EPH = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
+PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
+INVENTORY = Path(os.environ.get("MOLECULE_INVENTORY_FILE", EPH / "inventory" / "ansible_inventory.yml"))
+STAGING, PRODUCTION = "bxops-update-staging", "bxops-update-production"
+SERVER = "/opt/bxops-update-server"
+STATE = "/var/lib/bxops"
+CONSOLE_PAUSED = "bitrix/updates/.bxops_paused"
+
+
+def truth(name: str) -> dict:
+    return json.loads((EPH / "truth" / f"{name}.json").read_text())
+
+
+def sh(name: str, script: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """A shell command on a test host (podman exec: much faster than a testinfra round trip)."""
+    proc = subprocess.run(["podman", "exec", name, "sh", "-c", script], capture_output=True, text=True,
+                          check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{script!r} on {name} failed: {proc.stdout}{proc.stderr}")
+    return proc
+
+
+def py(name: str, code: str, *args: str) -> str:
+    proc = subprocess.run(["podman", "exec", "-i", name, "python3", "-", *args], input=code,
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+SNAPSHOT = r"""
+import hashlib, json, os, re, subprocess, sys
+root, db = sys.argv[1], sys.argv[2]
+skip = {"bitrix/cache", "bitrix/cache_image", "bitrix/managed_cache", "bitrix/managed_flags",
+        "bitrix/stack_cache", "bitrix/html_pages", "bitrix/tmp", "bitrix/updates", "bitrix/backup",
+        "bitrix/local_cache", "upload/tmp", "upload/resize_cache"}
+files = {}
+for d, dirs, names in os.walk(root):
+    rel = os.path.relpath(d, root)
+    dirs[:] = [x for x in dirs if os.path.normpath(os.path.join(rel, x)) not in skip]
+    for n in names:
+        p = os.path.join(d, n)
+        r = os.path.relpath(p, root)
+        if os.path.islink(p):
+            files[r] = "link:" + os.readlink(p)
+        else:
+            with open(p, "rb") as fh:
+                files[r] = hashlib.sha256(fh.read()).hexdigest()
+def q(sql):
+    return subprocess.run(["mysql", "-N", "-B", db, "-e", sql], capture_output=True, text=True, check=True).stdout
+tables = {}
+for t in q("SHOW TABLES").split():
+    create = q("SHOW CREATE TABLE `%s`" % t)
+    create = re.sub(r" AUTO_INCREMENT=\d+", "", create)
+    if t == "b_agent":  # LAST_EXEC/NEXT_EXEC move on every page hit: normal site life
+        body = q("SELECT ID, MODULE_ID, NAME, ACTIVE, AGENT_INTERVAL FROM b_agent ORDER BY ID")
+    else:
+        body = q("CHECKSUM TABLE `%s`" % t)
+    tables[t] = hashlib.sha256((create + body).encode()).hexdigest()
+print(json.dumps({"files": files, "tables": tables}))
+"""
+
+PUBLISH = r"""
+import json, os, shutil, sys
+srv, mod = sys.argv[1], sys.argv[2]
+idx = json.load(open(srv + "/index.json"))
+last = idx["modules"][mod][-1]
+old = last["version"]
+a, b, c = (int(x) for x in old.split("."))
+new = "%d.%d.%d" % (a, b, c + 1)
+src, dst = os.path.join(srv, last["dir"]), os.path.join(srv, "modules", mod, new)
+shutil.copytree(src, dst)
+for marker in ("FAIL_HALFWAY", "CORRUPT", "PAUSE_BEFORE_DB"):
+    if os.path.exists(os.path.join(dst, marker)):
+        os.unlink(os.path.join(dst, marker))
+pairs = ((old, new), (old.replace(".", "_"), new.replace(".", "_")))
+for d, _, names in os.walk(dst, topdown=False):
+    for n in names:
+        p = os.path.join(d, n)
+        with open(p, encoding="utf-8", errors="surrogateescape") as fh:
+            text = fh.read()
+        for x, y in pairs:
+            text, n2 = text.replace(x, y), n.replace(x, y)
+            n = n2
+        os.unlink(p)
+        with open(os.path.join(d, n), "w", encoding="utf-8", errors="surrogateescape") as fh:
+            fh.write(text)
+idx["modules"][mod].append(dict(last, version=new, dir="modules/%s/%s" % (mod, new)))
+json.dump(idx, open(srv + "/index.json", "w"), indent=2)
+print(new)
+"""
+
+
+def snapshot(name: str) -> dict:
+    t = truth(name)
+    return json.loads(py(name, SNAPSHOT, t["docroot"], t["db"]["name"]))
+
+
+def assert_same(before: dict, after: dict) -> None:
+    changed = sorted(k for k in set(before["files"]) | set(after["files"])
+                     if before["files"].get(k) != after["files"].get(k))
+    assert not changed, f"{len(changed)} docroot file(s) differ from before the update: {changed[:10]}"
+    tables = sorted(k for k in set(before["tables"]) | set(after["tables"])
+                    if before["tables"].get(k) != after["tables"].get(k))
+    assert not tables, f"DB table(s) differ from before the update: {tables}"
+
+
+def playbook(*extra: str, background: bool = False):
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(PROJECT / ".collections"),
+               ANSIBLE_ROLES_PATH=str(PROJECT / "roles"), ANSIBLE_FORCE_COLOR="0",
+               ANSIBLE_STDOUT_CALLBACK="default", ANSIBLE_CALLBACK_RESULT_FORMAT="yaml",
+               CONTAINERS_CONF=str(PROJECT / "images" / "containers.conf"))
+    if (EPH / "ansible.cfg").exists():
+        env["ANSIBLE_CONFIG"] = str(EPH / "ansible.cfg")
+    argv = ["ansible-playbook", "-i", str(INVENTORY), str(PROJECT / "playbooks" / "update.yml"),
+            "-e", "bxops_env=staging", *extra]
+    if background:
+        return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
+    return subprocess.run(argv, env=env, capture_output=True, text=True, check=False, timeout=600)
+
+
+def serves(name: str) -> str:
+    return sh(name, "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1/").stdout.strip()
+
+
+def site_stopped(name: str) -> str:
+    t = truth(name)
+    return sh(name, f"mysql -N -B {t['db']['name']} -e \"SELECT VALUE FROM b_option WHERE MODULE_ID='main' "
+                    "AND NAME='site_stopped'\"").stdout.strip() or "N"
+
+
+def no_leftovers(name: str) -> None:
+    assert sh(name, f"test ! -e {STATE}/update/journal.json", check=False).returncode == 0, "journal left"
+    assert sh(name, f"ls {STATE}/locks/*.lock", check=False).returncode != 0, "site lock left behind"
+    assert site_stopped(name) == "N", "the public part is still closed"
+    assert serves(name) == "200"
+
+
+VERSIONS = r"""
+import json, os, re, sys
+root = sys.argv[1]
+out = {}
+for m in os.listdir(root + "/bitrix/modules"):
+    rel = "main/classes/general/version.php" if m == "main" else m + "/install/version.php"
+    path = root + "/bitrix/modules/" + rel
+    if os.path.isfile(path):
+        found = re.search(r"(?:SM_VERSION['\"]\s*,|['\"]VERSION['\"]\s*=>)\s*['\"]([0-9.]+)", open(path).read())
+        out[m] = found.group(1) if found else None
+print(json.dumps(out))
+"""
+
+
+def disk_versions(name: str) -> dict:
+    return json.loads(py(name, VERSIONS, truth(name)["docroot"]))
+
+
+def db_versions(name: str) -> dict:
+    t = truth(name)
+    out = sh(name, f"mysql -N -B {t['db']['name']} -e \"SELECT MODULE_ID, VALUE FROM b_option "
+                   "WHERE NAME='~bxops_db_version'\"").stdout
+    return dict(line.split("\t") for line in out.strip().splitlines())
+
+
+@pytest.fixture
+def published():
+    """Publish a newer package of one module on the staging host's update server; unpublish after."""
+    sh(STAGING, f"cp -a {SERVER}/index.json /tmp/index.json.orig")
+    made = []
+
+    def publish(module: str) -> str:
+        version = py(STAGING, PUBLISH, SERVER, module).strip()
+        made.append(f"{SERVER}/modules/{module}/{version}")
+        return version
+
+    yield publish
+    sh(STAGING, f"cp -a /tmp/index.json.orig {SERVER}/index.json; rm -rf {' '.join(made)} "
+                f"{SERVER}/PAUSE_BEFORE_DB")
+
+
+# --- converge: the gate and the promotion ----------------------------------------------------------
+
+def test_production_was_refused_before_staging_ran():
+    refusal = (EPH / "production-refused.txt").read_text()
+    assert "staging gate" in refusal
+    assert "no staging promotion record" in refusal
+    assert "-e bxops_env=staging" in refusal
+
+
+@pytest.mark.parametrize("name", [STAGING, PRODUCTION])
+def test_versions_on_disk_and_in_db_are_the_targets(name):
+    targets = truth(name)["updates"]["available"]
+    assert targets, "the generator planted no updates"
+    on_disk, in_db = disk_versions(name), db_versions(name)
+    for module, version in targets.items():
+        assert on_disk[module] == version, f"{module} on disk"
+        assert in_db[module] == version, f"{module} in b_option ~bxops_db_version"
+    system = truth(name)["updates"]["update_system"]["available"]
+    if system:
+        client = sh(name, "cat /home/bitrix/www/bitrix/modules/main/classes/general/update_client.php").stdout
+        assert system in client, "the update system did not upgrade itself"
+    no_leftovers(name)
+
+
+def test_staging_left_a_passing_promotion_record_with_its_versions():
+    record = json.loads(next(EPH.glob(f"**/promotions/update-staging.{STAGING}.json")).read_text())
+    assert record["smoke_passed"] is True
+    assert record["environment"] == "staging"
+    for module, version in truth(STAGING)["updates"]["available"].items():
+        assert record["targets"][module] == version
+        assert record["versions"][module] == version
+    assert time.time() - record["finished_epoch"] < 3600
+
+
+def test_changelog_has_each_update_once_per_host():
+    changelog = next(EPH.glob("**/CHANGELOG.md")).read_text()
+    assert changelog.startswith("# Changelog of molecule")
+    rows = [line for line in changelog.splitlines() if line.startswith("| 20")]
+    assert len(rows) == len(set(rows)), "duplicate changelog entries"
+    for name, env in ((STAGING, "staging"), (PRODUCTION, "production")):
+        t = truth(name)
+        for module, version in t["updates"]["available"].items():
+            start = t["core"]["version"] if module == "main" else t["modules"][module]["version"]
+            wanted = f"| {env} | {name} | {module} | {start} → {version} |"
+            assert sum(wanted in row for row in rows) == 1, wanted
+
+
+# --- fault injection on staging: each run rolls back to exactly the state before it ----------------
+
+def run_fault(*extra: str) -> tuple[dict, subprocess.CompletedProcess[str]]:
+    before = snapshot(STAGING)
+    result = playbook(*extra)
+    assert result.returncode != 0, "the faulty update did not fail:\n" + result.stdout[-3000:]
+    after = snapshot(STAGING)
+    assert_same(before, after)
+    no_leftovers(STAGING)
+    return before, result
+
+
+def test_cl04_half_way_is_rolled_back_byte_for_byte(published):
+    version = published("iblock")
+    sh(STAGING, f"touch {SERVER}/modules/iblock/{version}/FAIL_HALFWAY")
+    _, result = run_fault()
+    assert "half-way (CL04)" in result.stdout
+    assert "was restored (files and database) and the site serves again" in result.stdout
+
+
+def test_ucdf04_names_the_folder_and_is_rolled_back(published):
+    published("main")
+    folder = "/home/bitrix/www/bitrix/modules/main/lib"
+    sh(STAGING, f"chown root:root {folder} && chmod 0755 {folder}")
+    try:
+        _, result = run_fault()
+    finally:
+        sh(STAGING, f"chown bitrix:bitrix {folder}")
+    assert f"folder {folder} is not writable by the site user bitrix (UCDF04)" in result.stdout
+
+
+def test_failed_smoke_test_after_a_successful_update_is_rolled_back(published):
+    published("main")
+    _, result = run_fault("-e", '{"update_smoke_urls": [{"path": "/", "status": 200, '
+                                '"marker": "BXOPS-NO-SUCH-MARKER"}]}')
+    assert "Smoke test the updated site" in result.stdout
+    assert "marker 'BXOPS-NO-SUCH-MARKER' not found" in result.stdout
+
+
+def test_lock_refuses_a_second_run_and_a_killed_run_is_recovered(published):
+    published("main")
+    before = snapshot(STAGING)
+    sh(STAGING, f"echo 300 > {SERVER}/PAUSE_BEFORE_DB")
+    first = playbook("-e", "bxops_run_id=killed-run", background=True)
+    try:
+        deadline = time.time() + 180
+        while sh(STAGING, f"test -f /home/bitrix/www/{CONSOLE_PAUSED}", check=False).returncode != 0:
+            assert first.poll() is None, "the first run ended early:\n" + (first.stdout.read() if first.stdout else "")
+            assert time.time() < deadline, "the console never reached the pause between copy and DB step"
+            time.sleep(1)
+        second = playbook("-e", "bxops_run_id=second-run")
+        assert second.returncode != 0
+        assert "site is locked by run killed-run (update)" in second.stdout
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    # the host went down with the run: the module and the console die too
+    pids = sh(STAGING, f"cat /home/bitrix/www/{CONSOLE_PAUSED} | cut -d' ' -f1; "
+                       f"python3 -c \"import json; print(json.load(open('{STATE}/update/journal.json'))['pid'])\"")
+    sh(STAGING, "kill -9 " + " ".join(pids.stdout.split()))
+    sh(STAGING, f"rm -f {SERVER}/PAUSE_BEFORE_DB")
+    assert sh(STAGING, f"test -f {STATE}/update/journal.json", check=False).returncode == 0
+    recovery = playbook("-e", "update_apply=false")
+    assert recovery.returncode == 0, recovery.stdout[-3000:]
+    assert "recovered interrupted run killed-run" in recovery.stdout
+    assert_same(before, snapshot(STAGING))
+    no_leftovers(STAGING)

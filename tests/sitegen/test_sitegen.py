@@ -1,0 +1,384 @@
+"""The Bitrix site generator (tools/sitegen): determinism, truth.json against the disk, version styles, flags.
+
+Local runs use --db-mode sqlfile (no MariaDB needed); the b_file rows are read back from the TSV the generator
+loads with LOAD DATA. The testhost test at the end runs the real thing in a container."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import re
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[2]
+SITEGEN = PROJECT / "tools" / "sitegen"
+sys.path.insert(0, str(SITEGEN))
+sys.dont_write_bytecode = True  # molecule copies tools/sitegen/bxsitegen as it is
+
+from bxsitegen import content  # noqa: E402
+
+NOW = 1_760_000_000
+# the brief's version regex, and the shapes the collection's parser (module_utils/bitrix_site.py) reads
+VERSION_RE = re.compile(r"(\d+)\.(\d+)\.(\d+)")
+SM_VERSION_RE = re.compile(r"""define\(\s*["']SM_VERSION["']\s*,\s*["']([^"']+)["']""")
+SM_DATE_RE = re.compile(r"""define\(\s*["']SM_VERSION_DATE["']\s*,\s*["']([^"']+)["']""")
+MODULE_VERSION_RE = re.compile(r"""["']VERSION["']\s*=>\s*["']([^"']+)["']""")
+MODULE_DATE_RE = re.compile(r"""["']VERSION_DATE["']\s*=>\s*["']([^"']+)["']""")
+
+
+def generate(base: Path, *args: str, docroot: str = "www") -> dict:
+    env = dict(os.environ, PYTHONPATH=str(SITEGEN), PYTHONDONTWRITEBYTECODE="1")
+    user = pwd.getpwuid(os.getuid()).pw_name
+    cmd = [
+        sys.executable,
+        "-m",
+        "bxsitegen",
+        "--docroot",
+        str(base / docroot),
+        "--truth",
+        str(base / "truth.json"),
+        "--db-mode",
+        "sqlfile",
+        "--no-system-files",
+        "--packages-dir",
+        str(base / "updates"),
+        "--site-user",
+        user,
+        "--now",
+        str(NOW),
+        "--force",
+        *args,
+    ]
+    subprocess.run(cmd, check=True, env=env, capture_output=True)
+    return json.loads((base / "truth.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    base = tmp_path_factory.mktemp("site")
+    return base, generate(base, "--seed", "11")
+
+
+def test_same_seed_same_truth(tmp_path: Path, site: tuple[Path, dict]) -> None:
+    base, truth = site
+    # the same docroot path again: every path in truth.json is then identical
+    again = generate(base, "--seed", "11")
+    assert again == truth
+    other = generate(tmp_path, "--seed", "12")
+    assert other["modules"] != truth["modules"] or other["uploads"]["orphans"] != truth["uploads"]["orphans"]
+
+
+def test_version_styles_parse() -> None:
+    for style in range(content.MODULE_VERSION_STYLES):
+        text = content.module_version_php("23.100.200", "2023-05-01 10:00:00", style)
+        assert MODULE_VERSION_RE.search(text).group(1) == "23.100.200"  # type: ignore[union-attr]
+        assert MODULE_DATE_RE.search(text).group(1) == "2023-05-01 10:00:00"  # type: ignore[union-attr]
+        assert VERSION_RE.search(text).groups() == ("23", "100", "200")  # type: ignore[union-attr]
+    for style in range(content.CORE_VERSION_STYLES):
+        text = content.core_version_php("22.400.100", "2022-11-03 12:00:00", style)
+        assert SM_VERSION_RE.search(text).group(1) == "22.400.100"  # type: ignore[union-attr]
+        assert SM_DATE_RE.search(text).group(1) == "2022-11-03 12:00:00"  # type: ignore[union-attr]
+
+
+def test_modules_match_version_files(site: tuple[Path, dict]) -> None:
+    base, truth = site
+    root = base / "www"
+    styles = set()
+    assert len([m for m in truth["modules"] if m != "main"]) >= 15
+    for mid, info in truth["modules"].items():
+        if mid == "main":
+            text = (root / "bitrix/modules/main/classes/general/version.php").read_text()
+            assert SM_VERSION_RE.search(text).group(1) == truth["core"]["version"] == info["version"]  # type: ignore[union-attr]
+            continue
+        path = root / info["path"]
+        assert path.is_dir()
+        text = (path / "install/version.php").read_bytes().decode()
+        styles.add((text.startswith("<?php"), "'VERSION'" in text, "[" in text, "\r\n" in text))
+        assert MODULE_VERSION_RE.search(text).group(1) == info["version"]  # type: ignore[union-attr]
+        assert info["marketplace"] == ("." in mid)
+        # local wins: a local/ copy exists exactly when truth says so
+        assert (root / "local/modules" / mid).is_dir() == (info["location"] == "local")
+    assert len(styles) >= 4, "version.php styles should vary"
+    overridden = [m for m, i in truth["modules"].items() if "shadowed" in i]
+    assert overridden and all((root / truth["modules"][m]["shadowed"]["path"]).is_dir() for m in overridden)
+    assert any(i["marketplace"] and i["installed"] for i in truth["modules"].values())
+    assert any(not i["installed"] for i in truth["modules"].values())
+    vote = truth["modules"]["vote"]["version"]
+    assert tuple(map(int, vote.split("."))) < (21, 0, 100)
+    assert truth["vulnerable_modules"] == [{"module": "vote", "version": vote, "cve": "CVE-2022-27228"}]
+
+
+def _bfile_rows(base: Path) -> list[list[str]]:
+    tsv = base / "db-sitemanager" / "b_file.tsv"
+    return [line.split("\t") for line in tsv.read_text().splitlines()]
+
+
+def test_uploads_truth_matches_disk_and_rows(site: tuple[Path, dict]) -> None:
+    base, truth = site
+    root = base / "www"
+    up = truth["uploads"]
+    rows = _bfile_rows(base)
+    assert len(rows) == up["bfile_rows"]
+    known: set[str] = set()
+    names_by_key: dict[str, set[str]] = {}
+    cloud = 0
+    for row in rows:
+        subdir, name, handler = row[7], row[8], row[11]
+        rel = f"upload/{subdir}/{name}"
+        if handler != "\\N":
+            cloud += 1
+            assert not (root / rel).exists()
+            continue
+        assert (root / rel).is_file(), rel
+        known.add(rel)
+        names_by_key.setdefault(name, set()).add(subdir)
+    assert cloud == up["cloud_rows"] >= 1
+    assert len(known) == up["registered_files"]
+    assert sum((root / p).stat().st_size for p in known) == up["registered_bytes"]
+    # duplicates point at the same physical file as their original
+    by_id = {int(r[0]): r for r in rows}
+    dup_tsv = (base / "db-sitemanager" / "b_file_duplicate.tsv").read_text().splitlines()
+    assert len(dup_tsv) == up["duplicate_rows"] == len(up["duplicates"]) >= 3
+    for d in up["duplicates"]:
+        dup, orig = by_id[d["id"]], by_id[d["original_id"]]
+        assert (dup[7], dup[8]) == (orig[7], orig[8])
+        assert d["path"] == f"upload/{orig[7]}/{orig[8]}"
+    # same FILE_NAME in different SUBDIRs: name-only keying is unsafe
+    assert any(len(subdirs) > 1 for subdirs in names_by_key.values())
+    # every file in the orphan scope is registered, content-referenced or a listed orphan, and nothing else
+    excluded = [root / p for p in up["orphan_scope"]["excluded"]]
+    on_disk = {}
+    for dirpath, _dirs, files in os.walk(root / "upload"):
+        if any(Path(dirpath) == e or e in Path(dirpath).parents for e in excluded):
+            continue
+        for fn in files:
+            if fn in up["orphan_scope"]["excluded_names"]:
+                continue
+            full = Path(dirpath) / fn
+            on_disk[str(full.relative_to(root))] = full.stat()
+    orphans = {o["path"]: o for o in up["orphans"]}
+    assert set(on_disk) == known | set(up["content_referenced"]) | set(orphans)
+    assert not (known & set(orphans)) and not (known & set(up["content_referenced"]))
+    for path, o in orphans.items():
+        assert on_disk[path].st_size == o["size"] and int(on_disk[path].st_mtime) == o["mtime"]
+    assert up["orphan_count"] == len(orphans) and up["orphan_bytes"] == sum(
+        o["size"] for o in orphans.values()
+    )
+    ages = [NOW - o["mtime"] for o in orphans.values()]
+    assert min(ages) < 86400 < max(ages), "orphans should be both young and old"
+    orphan_names = {Path(p).name for p in orphans}
+    assert orphan_names & set(names_by_key), "an orphan should share a FILE_NAME with a registered file"
+    # content references really are in the content
+    texts = (base / "db-sitemanager" / "b_iblock_element.tsv").read_text()
+    texts += (root / "contacts/index.php").read_text() + (
+        root / "local/templates/main/header.php"
+    ).read_text()
+    for rel in up["content_referenced"]:
+        assert (root / rel).is_file() and "/" + rel in texts
+
+
+def test_disposable_and_tmp_truth(site: tuple[Path, dict]) -> None:
+    base, truth = site
+    root = base / "www"
+    for rel, stats in truth["disposable"].items():
+        files = [p for p in (root / rel).rglob("*") if p.is_file()]
+        assert stats == {"files": len(files), "bytes": sum(p.stat().st_size for p in files)}, rel
+        assert stats["files"] > 0, rel
+    comp = truth["composite"]
+    assert comp["enabled"] and all((root / p).is_file() for p in comp["config_files"])
+    pages = list((root / "bitrix/html_pages").rglob("*.html"))
+    assert len(pages) == comp["cached_pages"] and sum(p.stat().st_size for p in pages) == comp["cached_bytes"]
+    tmp = truth["upload_tmp"]
+    assert tmp["expired"] and tmp["live"]
+    for rel in tmp["expired"] + tmp["live"]:
+        assert (root / rel).is_dir()
+        stamp = time.mktime(time.strptime(rel.split("BXTEMP-")[1], "%Y-%m-%d/%H"))
+        assert (stamp < NOW) == (rel in tmp["expired"]), rel
+    for rel in tmp["old_other"]:
+        assert NOW - (root / rel).stat().st_mtime > 7 * 86400
+    for rel in tmp["young_other"]:
+        assert NOW - (root / rel).stat().st_mtime < 3600
+    for b in truth["backups"]:
+        st = (root / b["path"]).stat()
+        assert (st.st_size, int(st.st_mtime)) == (b["size"], b["mtime"])
+    assert len({b["mtime"] for b in truth["backups"]}) > 3
+
+
+def test_settings_dbconn_license(site: tuple[Path, dict]) -> None:
+    base, truth = site
+    root = base / "www"
+    settings = (root / "bitrix/.settings.php").read_text()
+    for needle in (
+        "'connections'",
+        "'default'",
+        "'className' => '\\\\Bitrix\\\\Main\\\\DB\\\\MysqliConnection'",
+        "'cache_flags'",
+        "'exception_handling'",
+        "'composer'",
+        "'config_path'",
+        f"'database' => '{truth['db']['name']}'",
+        f"'login' => '{truth['db']['user']}'",
+    ):
+        assert needle in settings, needle
+    dbconn = (root / "bitrix/php_interface/dbconn.php").read_text()
+    assert (
+        'define("BX_FILE_PERMISSIONS", 0644);' in dbconn and 'define("BX_DIR_PERMISSIONS", 0755);' in dbconn
+    )
+    assert truth["permissions"] == {"file_mode": "0644", "dir_mode": "0755"}
+    assert re.search(r'\$LICENSE_KEY = "SMF-[A-Z0-9-]+";', (root / "bitrix/license_key.php").read_text())
+    password = re.search(r"'password' => '([^']+)'", settings).group(1)  # type: ignore[union-attr]
+    assert password not in json.dumps(truth)
+    assert "SMF-" not in json.dumps(truth)
+    sql = (base / "sitemanager.sql").read_text()
+    assert "('main', 'upload_dir', 'upload', NULL)" in sql
+    assert "('main', 'agents_use_crontab', 'Y', NULL)" in sql
+    assert "'~bxops_db_version'" in sql
+
+
+def test_planted_problems_and_php8(site: tuple[Path, dict], tmp_path: Path) -> None:
+    base, truth = site
+    root = base / "www"
+    sec = truth["security"]
+    assert set(sec["leftover_files"]) >= {"restore.php"} and len(sec["leftover_files"]) >= 2
+    assert all((root / p).is_file() for p in sec["leftover_files"])
+    assert all((root / p).stat().st_mode & 0o002 for p in sec["world_writable"]) and sec["world_writable"]
+    assert "bitrix/.settings.php" in sec["readable_configs"] and sec["exposed_git"] == ".git"
+    assert (root / "upload/1c_exchange/.htaccess").read_text().strip() == "Deny from All"
+    bad = truth["custom_code"]["php8_incompatible"]
+    assert {b["construct"] for b in bad} == {"each()", "create_function()"}
+    for b in bad:
+        line = (root / b["path"]).read_text().splitlines()[b["line"] - 1]
+        assert b["construct"][:-1] in line
+    assert any("catalog.section" in b["path"] for b in bad)
+    assert [p["url"] for p in truth["pages"] if not p["php8_ok"]] == ["/catalog/"]
+
+    clean = generate(tmp_path, "--seed", "11", "--php8-clean", "--no-planted-problems")
+    assert clean["custom_code"]["php8_incompatible"] == []
+    assert all(p["php8_ok"] for p in clean["pages"])
+    sec = clean["security"]
+    assert (
+        sec["leftover_files"] == sec["world_writable"] == sec["readable_configs"] == sec["wrong_owner"] == []
+    )
+    assert sec["exposed_git"] is None
+    assert (tmp_path / "www/upload/1c_exchange/.htaccess").is_file()
+    assert clean["modules"] == truth["modules"]
+
+
+def test_update_packages(site: tuple[Path, dict], tmp_path: Path) -> None:
+    base, truth = site
+    upd = truth["updates"]
+    index = json.loads((base / "updates/index.json").read_text())
+    assert set(upd["available"]) == set(index["modules"]) and len(upd["available"]) == 3
+    for mid, versions in upd["versions"].items():
+        current = truth["modules"][mid]["version"] if mid != "main" else truth["core"]["version"]
+        for v in versions:
+            pkg = base / "updates" / "modules" / mid / v
+            vfile = pkg / (
+                "files/classes/general/version.php" if mid == "main" else "files/install/version.php"
+            )
+            assert VERSION_RE.search(vfile.read_text()).group(0) == v  # type: ignore[union-attr]
+            assert tuple(map(int, v.split("."))) > tuple(map(int, current.split(".")))
+            script = (pkg / f"updater{v}.php").read_text()
+            assert "CREATE TABLE" in script and "~bxops_db_version" in script
+    assert tuple(map(int, upd["available"]["vote"].split("."))) >= (21, 0, 100)
+    none = generate(
+        tmp_path,
+        "--seed",
+        "11",
+        "--updates",
+        "0",
+        "--update-system",
+        "--fault-module",
+        "iblock",
+        "--update-target",
+        "iblock=99.0.0",
+    )
+    assert none["updates"]["available"] == {"iblock": "99.0.0"}
+    assert none["updates"]["update_system"]["available"]
+    assert (tmp_path / "updates/modules/iblock/99.0.0/FAIL_HALFWAY").exists()
+
+
+# --- in a real test host --------------------------------------------------------------------------------
+
+
+def _podman(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["podman", *args], check=check, capture_output=True, text=True)
+
+
+@pytest.mark.testhost
+def test_in_container_pages_and_console() -> None:
+    name = f"bxgen-test-{uuid.uuid4().hex[:8]}"
+    image = os.environ.get("BXOPS_TEST_IMAGE", "localhost/bxops-bitrix-host:current")
+    _podman("run", "-d", "--name", name, "--systemd=always", image, "/sbin/init")
+    try:
+        for _ in range(120):
+            state = _podman("exec", name, "systemctl", "is-system-running", check=False).stdout.strip()
+            if state in ("running", "degraded"):
+                break
+            time.sleep(1)
+        # Bitrix needs short_open_tag (BitrixVM sets it); only add it when the image lacks it
+        tag = _podman("exec", name, "php", "-r", "echo ini_get('short_open_tag');").stdout.strip()
+        if tag not in ("1", "On"):
+            _podman(
+                "exec",
+                name,
+                "sh",
+                "-c",
+                "for s in cli fpm; do echo 'short_open_tag = On' "
+                "> /etc/php/7.4/$s/conf.d/90-bitrixenv.ini; done; systemctl restart php7.4-fpm",
+            )
+        gen = subprocess.run(
+            [str(PROJECT / "scripts/sitegen-into.sh"), name, "--seed", "5", "--fault-module", "fileman"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert gen.returncode == 0, gen.stderr
+        truth = json.loads(_podman("exec", name, "cat", "/var/lib/bxops-sitegen/truth.json").stdout)
+        for page in truth["pages"]:
+            out = _podman(
+                "exec", name, "curl", "-s", "-w", "\n%{http_code}", "http://localhost" + page["url"]
+            ).stdout
+            body, code = out.rsplit("\n", 1)
+            assert code == "200", (page, body[-500:])
+            assert f"{page['marker']} {truth['core']['version']}" in body
+
+        def console(*args: str) -> subprocess.CompletedProcess[str]:
+            return _podman(
+                "exec",
+                "-u",
+                "bitrix",
+                "-w",
+                "/home/bitrix/www/bitrix",
+                name,
+                "php",
+                "bitrix.php",
+                *args,
+                check=False,
+            )
+
+        ok = console("update:modules", "-n", "-m", "vote")
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        assert f"Installing vote ({truth['updates']['available']['vote']})... Done!" in ok.stdout
+        assert "[OK] Updates installed successfully." in ok.stdout
+        sql = "SELECT VALUE FROM b_option WHERE MODULE_ID='vote' AND NAME='~bxops_db_version'"
+        db_version = _podman("exec", name, "mysql", "-N", "sitemanager", "-e", sql).stdout.strip()
+        assert db_version == truth["updates"]["available"]["vote"]
+        bad = console("update:modules", "-n", "-m", "fileman")
+        assert bad.returncode == 1
+        assert "[ERROR]" in bad.stdout and "[CL04] Module update failed." in bad.stdout
+        db_version = _podman(
+            "exec", name, "mysql", "-N", "sitemanager", "-e", sql.replace("'vote'", "'fileman'")
+        ).stdout.strip()
+        assert db_version == truth["modules"]["fileman"]["version"], "the DB step must not have run"
+        left = _podman("exec", name, "ls", "/home/bitrix/www/bitrix/updates").stdout.split()
+        assert any(x.startswith("update_m") for x in left)
+    finally:
+        _podman("rm", "-f", name, check=False)
