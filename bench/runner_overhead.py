@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -49,12 +50,24 @@ def workspace(root: Path) -> dict[str, str]:
     return env
 
 
-def timed(command: list[str], env: dict[str, str]) -> float:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+CPU: dict[str, list[float]] = {"runner": [], "plain": []}
+
+
+def timed(command: list[str], env: dict[str, str], kind: str | None = None) -> float:
+    """Wall seconds of one process run; its CPU seconds (with its children) go to CPU[kind]."""
+    cpu = _children_cpu()
     start = time.perf_counter()
     done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    if kind is not None:
+        CPU[kind].append(_children_cpu() - cpu)
     return elapsed
 
 
@@ -86,19 +99,23 @@ def main() -> None:
         timed(plain, env)
         runner_times, plain_times = [], []
         for _ in range(args.rounds):
-            runner_times.append(timed(runner, env))
-            plain_times.append(timed(plain, env))
+            runner_times.append(timed(runner, env, "runner"))
+            plain_times.append(timed(plain, env, "plain"))
     runner_median, plain_median = statistics.median(runner_times), statistics.median(plain_times)
-    overhead = runner_median - plain_median
+    # each round's pair ran back to back: the median of the pairs' differences resists load swings
+    overhead = statistics.median(r - p for r, p in zip(runner_times, plain_times, strict=True))
     result = {
         "rounds": args.rounds,
         "playbook_sleep_seconds": args.sleep,
         "runner_median_s": round(runner_median, 3),
         "ansible_playbook_median_s": round(plain_median, 3),
-        "overhead_s": round(overhead, 3),
+        "overhead_s (median of paired differences)": round(overhead, 3),
         "ratio": round(runner_median / plain_median, 4),
         "overhead_percent": round(100 * overhead / plain_median, 2),
         "goal_met": overhead < 0.5 or overhead / plain_median < 0.05,
+        "cpu_runner_median_s": round(statistics.median(CPU["runner"]), 3),
+        "cpu_ansible_playbook_median_s": round(statistics.median(CPU["plain"]), 3),
+        "cpu_overhead_s": round(statistics.median(CPU["runner"]) - statistics.median(CPU["plain"]), 3),
         "runner_s": [round(t, 3) for t in runner_times],
         "ansible_playbook_s": [round(t, 3) for t in plain_times],
         "load_average": os.getloadavg(),

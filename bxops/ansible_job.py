@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -16,6 +17,7 @@ import ansible_runner  # type: ignore[import-untyped]  # the package ships no ty
 
 from bxops.errors import BxopsError
 from bxops.playbook_events import EventRecorder
+from bxops.redaction import REDACTED, looks_secret
 
 #: How often ansible-runner's loop looks at the cancel callback (and returns after the process ends).
 POLL_SECONDS = 0.1
@@ -63,6 +65,23 @@ def _environment(spec: JobSpec) -> dict[str, str]:
         # Run from a virtualenv that is not on PATH: ansible-playbook sits next to our interpreter.
         envvars["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     return envvars
+
+
+def redact_command_artifact(artifacts_dir: Path) -> None:
+    """ansible-runner keeps the whole environment in `command`: blank what may be secret (a ledger
+    URL with its password, tokens, passwords)."""
+    path = artifacts_dir / "command"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    env = data.get("env")
+    if isinstance(env, dict):
+        data["env"] = {
+            key: REDACTED if looks_secret(key) or key.endswith("_URL") else value
+            for key, value in env.items()
+        }
+        path.write_text(json.dumps(data), encoding="utf-8")
 
 
 def run_job(

@@ -1,6 +1,6 @@
-"""Runs on the test host: fingerprint of every file the cleanup could touch (path, size, mtime, sha256,
-owner, mode), written as JSON to argv[1]. Used to prove check mode and refused runs change nothing and
-that restored files come back exactly."""
+"""Runs on the test host: fingerprint of every file the cleanup could touch (path, size, mtime,
+sha256, owner, mode) as JSON, to the file argv[1] or to stdout for "-". Proves check mode and refused
+runs change nothing and restored files come back exactly; the verifier reads the state in one call."""
 import hashlib
 import json
 import os
@@ -19,5 +19,8 @@ for root in ROOTS:
                     digest = hashlib.sha256(handle.read()).hexdigest()
             out[path] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "uid": st.st_uid, "gid": st.st_gid,
                          "mode": "%04o" % (st.st_mode & 0o7777), "sha256": digest}
-with open(sys.argv[1], "w", encoding="utf-8") as handle:
-    json.dump(out, handle, sort_keys=True)
+if sys.argv[1] == "-":
+    json.dump(out, sys.stdout, sort_keys=True)
+else:
+    with open(sys.argv[1], "w", encoding="utf-8") as handle:
+        json.dump(out, handle, sort_keys=True)

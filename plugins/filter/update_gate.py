@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: bxops maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters of the update role: the update plan and the staging gate (run on the controller)."""
@@ -14,7 +13,7 @@ _VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 def _vt(version: str) -> tuple[int, int, int]:
     match = _VERSION_RE.match(str(version).strip())
     if not match:
-        raise ValueError("not a Bitrix version: %r" % (version,))
+        raise ValueError(f"not a Bitrix version: {version!r}")
     return int(match.group(1)), int(match.group(2)), int(match.group(3))
 
 
@@ -72,36 +71,36 @@ def update_gate(record_paths: list[str], plan: dict[str, str] | None, max_age_da
     reasons = []
     best = None
     for record in sorted(records, key=lambda r: -float(r.get("finished_epoch", 0))):
-        where = "staging record of %s (run %s, %s)" % (record.get("host"), record.get("run_id"),
+        where = "staging record of {} (run {}, {})".format(record.get("host"), record.get("run_id"),
                                                         record.get("finished_at"))
         age_days = (float(now) - float(record.get("finished_epoch", 0))) / 86400.0
         if not record.get("smoke_passed"):
-            reasons.append("%s: its smoke test did not pass" % where)
+            reasons.append(f"{where}: its smoke test did not pass")
             continue
         if age_days > float(max_age_days):
-            reasons.append("%s is %.1f days old, older than update_promotion_max_age_days=%s"
-                           % (where, age_days, max_age_days))
+            reasons.append(f"{where} is {age_days:.1f} days old, "
+                           f"older than update_promotion_max_age_days={max_age_days}")
             continue
         reached = record.get("versions") or {}
         differ = {m: (v, reached.get(m)) for m, v in (plan or {}).items() if reached.get(m) != v}
         if differ:
-            reasons.append("%s reached other versions: %s" % (where, ", ".join(
-                "%s %s on staging vs %s planned here" % (m, got or "absent", want)
+            reasons.append("{} reached other versions: {}".format(where, ", ".join(
+                "{} {} on staging vs {} planned here".format(m, got or "absent", want)
                 for m, (want, got) in sorted(differ.items()))))
             continue
         best = record
         break
     if best is None:
         return {"ok": False, "checked": len(records), "record": None,
-                "reason": "no passing staging record matches the planned versions (%s): %s." % (
+                "reason": "no passing staging record matches the planned versions ({}): {}.".format(
                     _fmt(plan or {}) or "not known yet", "; ".join(reasons)) + hint}
     return {"ok": True, "checked": len(records), "record": best,
-            "reason": "staging run %s on %s reached these versions at %s with a passing smoke test"
-                      % (best.get("run_id"), best.get("host"), best.get("finished_at"))}
+            "reason": "staging run {} on {} reached these versions at {} with a passing smoke test".format(
+                best.get("run_id"), best.get("host"), best.get("finished_at"))}
 
 
 def _fmt(plan: dict[str, str]) -> str:
-    return ", ".join("%s %s" % (m, v) for m, v in sorted(plan.items()))
+    return ", ".join(f"{m} {v}" for m, v in sorted(plan.items()))
 
 
 def version_lower(candidates: dict[str, str], installed: dict[str, Any]) -> list[str]:
@@ -110,8 +109,9 @@ def version_lower(candidates: dict[str, str], installed: dict[str, Any]) -> list
     for name, version in sorted((candidates or {}).items()):
         current = (installed or {}).get(name)
         current_version = current.get("version") if isinstance(current, dict) else current
-        if current_version and _VERSION_RE.match(str(version)) and _vt(str(version)) < _vt(str(current_version)):
-            lower.append("%s %s < installed %s" % (name, version, current_version))
+        if (current_version and _VERSION_RE.match(str(version))
+                and _vt(str(version)) < _vt(str(current_version))):
+            lower.append(f"{name} {version} < installed {current_version}")
     return lower
 
 

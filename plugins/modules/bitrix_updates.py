@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright: bxops maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
@@ -22,13 +21,16 @@ description:
   - O(action=cleanup) removes the updater's leftover unpack folders (C(bitrix/updates) is disposable).
   - O(action=maintenance) sets the public-part switch (C(b_option) main C(site_stopped)), as the admin
     page does, and clears the managed cache of C(b_option).
+  - O(action=begin) opens the update journal (O(journal), with O(journal_data)) before the first change,
+    then closes the public part like O(action=maintenance) with C(site_stopped=Y); the journal keeps the
+    previous value.
   - O(action=smoke) checks URLs, new PHP fatal errors in the logs since given offsets, versions reached
     against the plan, and that agents still run.
 options:
   action:
     description: What to do.
     type: str
-    choices: [list, apply, inspect, cleanup, maintenance, smoke]
+    choices: [list, apply, inspect, cleanup, maintenance, begin, smoke]
     required: true
   docroot:
     description: The site's document root.
@@ -65,18 +67,23 @@ options:
     description: For O(action=inspect), the site lock file whose holder is reported.
     type: path
   journal:
-    description: The update journal (JSON) O(action=apply) updates with its phase and pid; read by O(action=inspect).
+    description:
+      - The update journal (JSON); O(action=apply) records its phase and pid, O(action=inspect) reads it.
     type: path
   run_id:
     description: This run (written into the journal).
     type: str
     default: ""
+  journal_data:
+    description: For O(action=begin), what the journal records (run id, backup id, plan, ...).
+    type: dict
+    default: {}
   site_stopped:
-    description: For O(action=maintenance), the value of main C(site_stopped) to set (C(Y) closes the public part).
+    description: For O(action=maintenance), the value of main C(site_stopped) to set (C(Y) closes it).
     type: str
     choices: ["Y", "N"]
   urls:
-    description: For O(action=smoke), the URLs to check, each C(path), C(status) (default 200) and optional C(marker).
+    description: For O(action=smoke), the URLs to check, each C(path), C(status) (default 200), C(marker).
     type: list
     elements: dict
     default: []
@@ -182,21 +189,20 @@ checks:
   returned: action=smoke
 """
 
-import glob
-import json
-import os
-import pwd
-import re
-import shutil
-import subprocess
-import tempfile
-import time
-import urllib.error
-import urllib.request
-from typing import Dict, List, Optional, Tuple
+import glob  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import pwd  # noqa: E402
+import re  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import urllib.error  # noqa: E402
+import urllib.request  # noqa: E402
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (  # noqa: E402
     MysqlClient,
     NotABitrixSite,
     db_credentials,
@@ -233,14 +239,14 @@ _PATH_AFTER = {
 }
 
 
-def explain(output: str, site_user: str) -> Tuple[List[str], str, List[str]]:
+def explain(output: str, site_user: str) -> tuple[list[str], str, list[str]]:
     """(codes, plain-words problem, paths named) for a failed console run."""
-    codes: List[str] = []
+    codes: list[str] = []
     for code in _CODE_RE.findall(output):
         if code not in codes:
             codes.append(code)
-    parts: List[str] = []
-    paths: List[str] = []
+    parts: list[str] = []
+    paths: list[str] = []
     if LICENSE_MARK in output:
         codes.append("LICENSE")
         parts.append("the site's licence key is not active (or missing): the update server refuses updates; "
@@ -256,23 +262,24 @@ def explain(output: str, site_user: str) -> Tuple[List[str], str, List[str]]:
             if found:
                 kind = "folder" if code != "UCDF05" else "file"
                 verb = "cannot be created" if code == "UCDF03" else "is not writable"
-                parts.append("%s %s %s by the site user %s (%s): fix its owner/permissions (chown %s) and run "
-                             "again" % (kind, ", ".join(found), verb, site_user, code, site_user))
+                parts.append("{} {} {} by the site user {} ({}): fix its owner/permissions (chown {}) "
+                             "and run "
+                             "again".format(kind, ", ".join(found), verb, site_user, code, site_user))
                 continue
         if code in _EXPLAIN:
             parts.append(_EXPLAIN[code])
     if not parts:
         tail = [line.strip() for line in output.strip().splitlines() if line.strip()][-3:]
-        parts.append("the update console failed: %s" % " / ".join(tail) if tail else "the update console failed")
+        parts.append("the update console failed" + (": " + " / ".join(tail) if tail else ""))
     return codes, "; ".join(parts), paths
 
 
-def core_versions(docroot: str) -> Dict[str, str]:
+def core_versions(docroot: str) -> dict[str, str]:
     return {name: str(info["version"]) for name, info in find_modules(docroot).items()
             if info.get("version") and not info.get("marketplace")}
 
 
-def marketplace_versions(docroot: str) -> Dict[str, str]:
+def marketplace_versions(docroot: str) -> dict[str, str]:
     return {name: str(info["version"]) for name, info in find_modules(docroot).items()
             if info.get("marketplace")}
 
@@ -286,11 +293,11 @@ class Console:
         try:
             self.pw = pwd.getpwnam(user)
         except KeyError:
-            module.fail_json(msg="the site user %s does not exist on this host (bitrix_site_user)" % user)
+            module.fail_json(msg=f"the site user {user} does not exist on this host (bitrix_site_user)")
         self.php = php
-        self.proc: Optional[subprocess.Popen] = None
+        self.proc: subprocess.Popen | None = None
 
-    def _env(self, interactive: bool) -> Dict[str, str]:
+    def _env(self, interactive: bool) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k.startswith(("LANG", "LC_", "BX_", "BXOPS_", "PATH"))}
         env.update(HOME=self.pw.pw_dir, USER=self.pw.pw_name, LOGNAME=self.pw.pw_name)
         env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
@@ -298,15 +305,16 @@ class Console:
             env["SHELL_INTERACTIVE"] = "1"  # Symfony asks even though STDIN is a pipe
         return env
 
-    def run(self, args: List[str], answer: Optional[str] = None, on_start=None) -> Tuple[int, str]:
+    def run(self, args: list[str], answer: str | None = None, on_start=None) -> tuple[int, str]:
         if not os.path.isfile(os.path.join(self.docroot, CONSOLE)):
             self.module.fail_json(
-                msg="%s has no update console (%s): this core predates the console (main 25.100.200); "
-                    "updating older cores is not implemented by bxops.bitrix.update" % (self.docroot, CONSOLE),
+                msg=f"{self.docroot} has no update console ({CONSOLE}): this core predates the console "
+                    "(main 25.100.200); "
+                    "updating older cores is not implemented by bxops.bitrix.update",
                 error_code=["NO_CONSOLE"])
         as_root = os.geteuid() == 0
         self.proc = subprocess.Popen(
-            [self.php, "bitrix.php"] + args,
+            [self.php, "bitrix.php", *args],
             cwd=os.path.join(self.docroot, "bitrix"),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -322,9 +330,9 @@ class Console:
         return self.proc.returncode, out.decode("utf-8", errors="replace")
 
 
-def parse_list(output: str) -> Tuple[Dict[str, str], bool]:
+def parse_list(output: str) -> tuple[dict[str, str], bool]:
     """Module -> latest version from the 'Available updates' section; whether the update system is pending."""
-    available: Dict[str, str] = {}
+    available: dict[str, str] = {}
     section = False
     for raw in output.splitlines():
         line = raw.strip()
@@ -344,19 +352,19 @@ def parse_list(output: str) -> Tuple[Dict[str, str], bool]:
     return available, SYSTEM_PENDING_MARK in output
 
 
-def proc_start_time(pid: int) -> Optional[str]:
+def proc_start_time(pid: int) -> str | None:
     try:
-        with open("/proc/%d/stat" % pid, "r", encoding="ascii", errors="replace") as handle:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
             return handle.read().rsplit(")", 1)[1].split()[19]
     except (OSError, IndexError):
         return None
 
 
-def read_journal(path: Optional[str]) -> Optional[dict]:
+def read_journal(path: str | None) -> dict | None:
     if not path or not os.path.isfile(path):
         return None
     try:
-        with open(path, "r", encoding="utf-8") as handle:
+        with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
     except (OSError, ValueError):
         return {"unreadable": True}
@@ -386,7 +394,7 @@ def db_client(module: AnsibleModule) -> MysqlClient:
     try:
         creds = db_credentials(module.params["docroot"], module.params["db_credentials"])
     except (RuntimeError, ValueError) as exc:
-        module.fail_json(msg="no DB credentials (bitrix_db_credentials or .settings.php): %s" % exc)
+        module.fail_json(msg=f"no DB credentials (bitrix_db_credentials or .settings.php): {exc}")
     return MysqlClient(creds)
 
 
@@ -406,7 +414,7 @@ def do_list(module: AnsibleModule, console: Console) -> None:
     latest, system_pending = parse_list(out)
     if not latest and not system_pending and "No updates found." not in out:
         codes, problem, paths = explain(out, module.params["site_user"])
-        module.fail_json(msg="listing the updates failed: %s" % problem, error_code=codes, problem=problem,
+        module.fail_json(msg=f"listing the updates failed: {problem}", error_code=codes, problem=problem,
                          paths=paths, output=out[-4000:], rc=rc)
     available = {name: {"from": installed.get(name), "to": ver} for name, ver in sorted(latest.items())}
     module.exit_json(changed=False, available=available, update_system_pending=system_pending,
@@ -435,16 +443,16 @@ def do_apply(module: AnsibleModule, console: Console) -> None:
     elif module.params["modules"]:
         args += ["-m", ",".join(module.params["modules"])]
 
-    def mark(phase: str, pid: Optional[int] = None) -> None:
+    def mark(phase: str, pid: int | None = None) -> None:
         if not journal_path:
             return
         journal.update(phase=phase, pid=os.getpid(), pid_start=proc_start_time(os.getpid()),
                        console_pid=pid, updated=int(time.time()))
         write_journal(journal_path, journal)
 
-    outputs: List[str] = []
+    outputs: list[str] = []
     rounds = 0
-    failed: Optional[Tuple[int, str]] = None
+    failed: tuple[int, str] | None = None
     try:
         mark("applying")
         max_rounds = 1 if module.params["system_only"] else module.params["max_rounds"]
@@ -452,13 +460,13 @@ def do_apply(module: AnsibleModule, console: Console) -> None:
             rounds += 1
             rc, out = console.run(args, on_start=lambda pid: mark("applying", pid))
             outputs.append(out)
-            if rc != 0 or "[ERROR]" in out:
-                failed = (rc, out)
+            if rc != 0 or "[ERROR]" in out or NO_CONSOLE_MARK in out:
+                failed = (rc or 1, out)
                 break
             if RESTART_MARK not in out or module.params["system_only"]:
                 break
             if rounds >= max_rounds:
-                failed = (1, "the update system asked to restart the command %d times" % rounds)
+                failed = (1, f"the update system asked to restart the command {rounds} times")
                 break
         mark("failed" if failed else "applied")
     finally:
@@ -471,20 +479,20 @@ def do_apply(module: AnsibleModule, console: Console) -> None:
                   output="\n".join(outputs)[-6000:])
     if failed:
         codes, problem, paths = explain(failed[1], module.params["site_user"])
-        module.fail_json(msg="the update failed: %s" % problem, changed=True, error_code=codes,
+        module.fail_json(msg=f"the update failed: {problem}", changed=True, error_code=codes,
                          problem=problem, paths=paths, rc=failed[0], **result)
     system_upgraded = any(RESTART_MARK in out for out in outputs)
     result["system_upgraded"] = system_upgraded
     missing = {name: {"planned": ver, "reached": after.get(name)} for name, ver in plan.items()
                if after.get(name) != ver}
     if missing:
-        module.fail_json(msg="the console finished but versions did not move as planned: %s" % missing,
+        module.fail_json(msg=f"the console finished but versions did not move as planned: {missing}",
                          changed=True, error_code=["PLAN"], problem="versions did not move as planned",
                          **result)
     module.exit_json(changed=bool(changes) or system_upgraded, **result)
 
 
-def leftovers(docroot: str) -> List[str]:
+def leftovers(docroot: str) -> list[str]:
     base = os.path.join(docroot, "bitrix", "updates")
     found = sorted(glob.glob(os.path.join(base, "update_m*")))
     if os.path.exists(os.path.join(base, ".bxops_paused")):
@@ -510,7 +518,7 @@ def do_inspect(module: AnsibleModule) -> None:
             client.scalar("SELECT COUNT(*) FROM b_option")
         except RuntimeError as exc:
             module.fail_json(msg="the site's database cannot be read with its credentials (.settings.php or "
-                                 "update_db_credentials): %s" % exc)
+                                 f"update_db_credentials): {exc}")
     module.exit_json(changed=False, journal=info, lock_holder=holder, leftovers=leftovers(docroot),
                      log_offsets=offsets, now=int(time.time()))
 
@@ -526,7 +534,19 @@ def do_cleanup(module: AnsibleModule) -> None:
     module.exit_json(changed=bool(found), removed=found)
 
 
-def do_maintenance(module: AnsibleModule) -> None:
+def do_begin(module: AnsibleModule) -> None:
+    path = module.params["journal"]
+    if not path:
+        module.fail_json(msg="action=begin needs journal")
+    if not module.check_mode:
+        os.makedirs(os.path.dirname(path), mode=0o750, exist_ok=True)
+        data = dict(module.params["journal_data"], phase="prepared", started_epoch=int(time.time()))
+        write_journal(path, data)
+    module.params["site_stopped"] = "Y"
+    do_maintenance(module, journal=path)
+
+
+def do_maintenance(module: AnsibleModule, journal: str | None = None) -> None:
     wanted = module.params["site_stopped"]
     if wanted is None:
         module.fail_json(msg="action=maintenance needs site_stopped (Y or N)")
@@ -534,15 +554,19 @@ def do_maintenance(module: AnsibleModule) -> None:
         row = client.rows("SELECT VALUE FROM b_option WHERE MODULE_ID='main' AND NAME='site_stopped' LIMIT 1")
         current = row[0][0] if row else None
         previous = current if current not in (None, "") else "N"
+        if journal and not module.check_mode:
+            data = read_journal(journal) or {}
+            data.update(phase="maintenance", site_stopped_before=previous)
+            write_journal(journal, data)
         if previous == wanted:
             module.exit_json(changed=False, previous=previous, site_stopped=wanted)
         if not module.check_mode:
             if row:
-                client.rows("UPDATE b_option SET VALUE='%s' WHERE MODULE_ID='main' AND NAME='site_stopped'"
-                            % wanted)
+                client.rows(f"UPDATE b_option SET VALUE='{wanted}' "
+                            "WHERE MODULE_ID='main' AND NAME='site_stopped'")
             else:
-                client.rows("INSERT INTO b_option (MODULE_ID, NAME, VALUE) VALUES ('main', 'site_stopped', '%s')"
-                            % wanted)
+                client.rows("INSERT INTO b_option (MODULE_ID, NAME, VALUE) "
+                            f"VALUES ('main', 'site_stopped', '{wanted}')")
             clear_option_cache(module.params["docroot"])
     module.exit_json(changed=True, previous=previous, site_stopped=wanted)
 
@@ -554,7 +578,7 @@ def http_check(base: str, host: str, spec: dict) -> dict:
     request = urllib.request.Request(base.rstrip("/") + path, headers={"Host": host} if host else {})
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args, **kwargs):  # noqa: ANN002, ANN003
+        def redirect_request(self, *args, **kwargs):
             return None
 
     opener = urllib.request.build_opener(NoRedirect)
@@ -564,20 +588,20 @@ def http_check(base: str, host: str, spec: dict) -> dict:
     except urllib.error.HTTPError as exc:
         status, body = exc.code, exc.read(2 << 20)
     except (urllib.error.URLError, OSError) as exc:
-        return {"check": "url", "path": path, "ok": False, "detail": "no answer: %s" % exc}
+        return {"check": "url", "path": path, "ok": False, "detail": f"no answer: {exc}"}
     text = body.decode("utf-8", errors="replace")
     problems = []
     if status != want:
-        problems.append("status %s, expected %s" % (status, want))
+        problems.append(f"status {status}, expected {want}")
     if marker and marker not in text:
-        problems.append("marker %r not found" % marker)
+        problems.append(f"marker {marker!r} not found")
     if re.search(r"(Fatal error|Parse error)</b>:|DB query error", text):
         problems.append("the page shows a PHP/DB error")
     return {"check": "url", "path": path, "ok": not problems, "status": status,
-            "detail": "; ".join(problems) or "status %s%s" % (status, ", marker found" if marker else "")}
+            "detail": "; ".join(problems) or "status {}{}".format(status, ", marker found" if marker else "")}
 
 
-def new_fatals(path: str, offset: int) -> List[str]:
+def new_fatals(path: str, offset: int) -> list[str]:
     try:
         size = os.path.getsize(path)
     except OSError:
@@ -610,29 +634,32 @@ def do_smoke(module: AnsibleModule) -> None:
     if p["check_agents"]:
         with db_client(module) as client:
             since = int(client.scalar("SELECT UNIX_TIMESTAMP()") or 0)
-            due = int(client.scalar("SELECT COUNT(*) FROM b_agent WHERE ACTIVE='Y' AND NEXT_EXEC <= NOW()") or 0)
+            due = int(client.scalar(
+                "SELECT COUNT(*) FROM b_agent WHERE ACTIVE='Y' AND NEXT_EXEC <= NOW()") or 0)
     checks = [http_check(p["base_url"], p["host_header"], spec) for spec in p["urls"]]
     for path in p["logs"]:
         fatals = new_fatals(path, int(p["log_offsets"].get(path, 0)))
         checks.append({"check": "log", "path": path, "ok": not fatals,
-                       "detail": ("%d new PHP fatal error(s): %s" % (len(fatals), fatals[:3])) if fatals
+                       "detail": f"{len(fatals)} new PHP fatal error(s): {fatals[:3]}" if fatals
                        else "no new PHP fatal errors"})
     if p["plan"]:
         on_disk = core_versions(p["docroot"])
-        wrong = {m: {"planned": v, "on_disk": on_disk.get(m)} for m, v in p["plan"].items() if on_disk.get(m) != v}
+        wrong = {m: {"planned": v, "on_disk": on_disk.get(m)}
+                 for m, v in p["plan"].items() if on_disk.get(m) != v}
         checks.append({"check": "versions", "ok": not wrong,
-                       "detail": ("not as planned: %s" % wrong) if wrong else "all %d as planned" % len(p["plan"])})
+                       "detail": f"not as planned: {wrong}" if wrong else f"all {len(p['plan'])} as planned"})
     if since is not None:
         run_cron_events(module)
         with db_client(module) as client:
             ran = int(client.scalar(
-                "SELECT COUNT(*) FROM b_agent WHERE ACTIVE='Y' AND LAST_EXEC >= FROM_UNIXTIME(%d)" % since) or 0)
+                "SELECT COUNT(*) FROM b_agent WHERE ACTIVE='Y' "
+                f"AND LAST_EXEC >= FROM_UNIXTIME({since})") or 0)
         checks.append({"check": "agents", "ok": due == 0 or ran > 0,
-                       "detail": "%d agent(s) were due, %d ran during the smoke test" % (due, ran)})
+                       "detail": f"{due} agent(s) were due, {ran} ran during the smoke test"})
     failed = [c for c in checks if not c["ok"]]
     if failed:
-        module.fail_json(msg="smoke test failed: %s" % "; ".join(
-            "%s %s: %s" % (c["check"], c.get("path", ""), c["detail"]) for c in failed), checks=checks)
+        module.fail_json(msg="smoke test failed: {}".format("; ".join(
+            "{} {}: {}".format(c["check"], c.get("path", ""), c["detail"]) for c in failed)), checks=checks)
     module.exit_json(changed=False, checks=checks)
 
 
@@ -640,7 +667,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             action=dict(type="str", required=True,
-                        choices=["list", "apply", "inspect", "cleanup", "maintenance", "smoke"]),
+                        choices=["list", "apply", "inspect", "cleanup", "maintenance", "begin", "smoke"]),
             docroot=dict(type="path", required=True),
             site_user=dict(type="str", default="bitrix"),
             php=dict(type="str", default="php"),
@@ -652,6 +679,7 @@ def main() -> None:
             check_agents=dict(type="bool", default=False),
             journal=dict(type="path"),
             run_id=dict(type="str", default=""),
+            journal_data=dict(type="dict", default={}),
             site_stopped=dict(type="str", choices=["Y", "N"]),
             urls=dict(type="list", elements="dict", default=[]),
             base_url=dict(type="str", default="http://127.0.0.1"),
@@ -667,12 +695,12 @@ def main() -> None:
     try:
         require_site(module.params["docroot"])
     except NotABitrixSite as exc:
-        module.fail_json(msg="%s (bitrix_docroot)" % exc)
+        module.fail_json(msg=f"{exc} (bitrix_docroot)")
     for name, version in module.params["plan"].items():
         try:
             version_tuple(str(version))
         except ValueError:
-            module.fail_json(msg="plan: %s has no valid version %r" % (name, version))
+            module.fail_json(msg=f"plan: {name} has no valid version {version!r}")
     if action in ("list", "apply"):
         console = Console(module, module.params["docroot"], module.params["site_user"], module.params["php"])
         (do_list if action == "list" else do_apply)(module, console)
@@ -682,6 +710,8 @@ def main() -> None:
         do_cleanup(module)
     elif action == "maintenance":
         do_maintenance(module)
+    elif action == "begin":
+        do_begin(module)
     else:
         do_smoke(module)
 

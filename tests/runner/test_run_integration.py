@@ -59,6 +59,7 @@ def test_run_records_durations_against_the_wall_clock(sqlite_workspace: Workspac
     # artifacts kept; no secret and no event stdout in the ledger
     artifacts = Path(entry["artifacts_dir"])
     assert artifacts.parent == ws.artifacts / "t1" and (artifacts / "job_events").is_dir()
+    assert json.loads((artifacts / "command").read_text())["env"]["BXOPS_LEDGER_URL"] == "***"
     ledger_bytes = b"".join(p.read_bytes() for p in Path(ws.ledger_url).parent.glob("ledger.sqlite*"))
     assert b"hunter2-secret" not in ledger_bytes
     assert b"should-never-reach-the-ledger" not in ledger_bytes

@@ -29,7 +29,8 @@ def test_plan_takes_latest_for_all_modules() -> None:
 
 def test_plan_restricts_to_named_modules_and_honours_pins() -> None:
     assert ug.update_plan(AVAILABLE, ["main"]) == {"main": "25.100.400"}
-    assert ug.update_plan(AVAILABLE, [], {"main": "25.100.300"}) == {"main": "25.100.300", "iblock": "25.100.300"}
+    pinned = ug.update_plan(AVAILABLE, [], {"main": "25.100.300"})
+    assert pinned == {"main": "25.100.300", "iblock": "25.100.300"}
 
 
 def test_plan_drops_pins_at_or_below_installed_and_caps_at_latest() -> None:
@@ -44,7 +45,8 @@ def test_version_lower_names_the_module() -> None:
     assert ug.not_versions({"main": "latest", "iblock": "1.2.3"}) == ["main"]
 
 
-def record(tmp_path: Path, name: str = "s1", age_days: float = 0.5, smoke: bool = True, **versions: str) -> str:
+def record(tmp_path: Path, name: str = "s1", age_days: float = 0.5, smoke: bool = True,
+           **versions: str) -> str:
     path = tmp_path / f"update-staging.{name}.json"
     path.write_text(json.dumps({
         "host": name, "run_id": "r-" + name, "finished_at": "x", "smoke_passed": smoke,
@@ -57,7 +59,8 @@ PLAN = {"main": "25.100.400"}
 
 
 def test_gate_refuses_without_record_and_says_what_to_run() -> None:
-    gate = ug.update_gate([], PLAN, 14, time.time(), "ansible-playbook playbooks/update.yml -e bxops_env=staging")
+    command = "ansible-playbook playbooks/update.yml -e bxops_env=staging"
+    gate = ug.update_gate([], PLAN, 14, time.time(), command)
     assert not gate["ok"]
     assert "no staging promotion record" in gate["reason"]
     assert "-e bxops_env=staging" in gate["reason"]
@@ -114,7 +117,8 @@ def test_explain_names_the_folder_that_is_not_writable() -> None:
     codes, problem, paths = bu.explain(out, "bitrix")
     assert codes == ["UCDF04", "CL04"]
     assert paths == ["/home/bitrix/www/bitrix/modules/main/lib"]
-    assert "folder /home/bitrix/www/bitrix/modules/main/lib is not writable by the site user bitrix" in problem
+    folder = "/home/bitrix/www/bitrix/modules/main/lib"
+    assert f"folder {folder} is not writable by the site user bitrix" in problem
     assert "half-way" in problem
 
 

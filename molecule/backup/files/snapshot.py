@@ -24,7 +24,7 @@ def main() -> None:
             rel = os.path.join(rel_root, name) if rel_root else name
             path = os.path.join(root, name)
             st = os.lstat(path)
-            item = {"uid": st.st_uid, "gid": st.st_gid, "mode": "%04o" % stat.S_IMODE(st.st_mode)}
+            item = {"uid": st.st_uid, "gid": st.st_gid, "mode": f"{stat.S_IMODE(st.st_mode):04o}"}
             if stat.S_ISLNK(st.st_mode):
                 item.update(type="link", target=os.readlink(path))
                 del item["mode"]
@@ -46,7 +46,7 @@ def main() -> None:
     checksums = {}
     if names:
         rows = subprocess.run(
-            ["mysql", "-N", "-B", "-e", "CHECKSUM TABLE " + ", ".join("`%s`" % n for n in names), database],
+            ["mysql", "-N", "-B", "-e", "CHECKSUM TABLE " + ", ".join(f"`{n}`" for n in names), database],
             check=True, capture_output=True, text=True).stdout.split("\n")
         for row in rows:
             if row.strip():

@@ -11,7 +11,7 @@ CANARY = "Canary-pw-5f1e9c#never-shown"
 
 
 def load(host, name):
-    return json.loads(host.file("%s/%s" % (TEST_DIR, name)).content_string)
+    return json.loads(host.file(f"{TEST_DIR}/{name}").content_string)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,8 @@ def test_restore_brings_every_file_back_with_owner_mode_and_mtime(states):
     pre, _mutated, post = states
     missing = sorted(set(pre["entries"]) - set(post["entries"]))
     extra = sorted(set(post["entries"]) - set(pre["entries"]))
-    differ = sorted(p for p in pre["entries"] if p in post["entries"] and pre["entries"][p] != post["entries"][p])
+    common = set(pre["entries"]) & set(post["entries"])
+    differ = sorted(p for p in common if pre["entries"][p] != post["entries"][p])
     assert (missing, extra, differ[:10]) == ([], [], [])
 
 
@@ -76,9 +77,10 @@ def test_disposable_folders_are_left_alone(host):
 
 
 def test_disposable_content_is_not_in_the_backup(host, results, truth):
-    meta = json.loads(host.file("%s/%s/backup.json" % (BACKUPS, results["count"]["new"])).content_string)
+    meta = json.loads(host.file("{}/{}/backup.json".format(BACKUPS, results["count"]["new"])).content_string)
     assert "bitrix/cache" in meta["exclude"] and "upload/resize_cache" in meta["exclude"]
-    listing = host.run("grep -c '\"p\":\"bitrix/managed_cache/' %s/%s/manifest.jsonl", BACKUPS, results["count"]["new"])
+    manifest = "{}/{}/manifest.jsonl".format(BACKUPS, results["count"]["new"])
+    listing = host.run("grep -c '\"p\":\"bitrix/managed_cache/' %s", manifest)
     assert listing.stdout.strip() == "0"
     cached = truth["disposable"]["bitrix/managed_cache"]["files"]
     assert cached > 0  # there was something to leave out
@@ -150,20 +152,21 @@ def test_retention_by_count_never_deletes_the_backup_just_made(results):
 
 def test_backups_are_private(host, results):
     assert host.file(BACKUPS).mode == 0o700
-    path = "%s/%s" % (BACKUPS, results["count"]["new"])
+    path = "{}/{}".format(BACKUPS, results["count"]["new"])
     assert host.file(path).mode == 0o700
     for name in host.run("ls %s", path).stdout.split():
         assert host.file(path + "/" + name).mode == 0o600, name
 
 
 def test_the_db_password_never_appears_in_the_output(host, results):
-    with open(os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "leak-output.txt"), encoding="utf-8") as f:
+    captured = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "leak-output.txt")
+    with open(captured, encoding="utf-8") as f:
         output = f.read()
     assert results["leak_run_rc"] == 0, output[-3000:]
     assert "bitrix_backup" in output and "refused as expected" in output
     site_password = host.check_output(
-        "php -n -d extension=json -r '$s = include \"%s/bitrix/.settings.php\";"
-        " echo $s[\"connections\"][\"value\"][\"default\"][\"password\"];'" % DOCROOT)
+        f"php -n -d extension=json -r '$s = include \"{DOCROOT}/bitrix/.settings.php\";"
+        " echo $s[\"connections\"][\"value\"][\"default\"][\"password\"];'")
     assert len(site_password) >= 8
     assert CANARY not in output
     assert site_password not in output

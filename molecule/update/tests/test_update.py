@@ -65,7 +65,8 @@ for d, dirs, names in os.walk(root):
             with open(p, "rb") as fh:
                 files[r] = hashlib.sha256(fh.read()).hexdigest()
 def q(sql):
-    return subprocess.run(["mysql", "-N", "-B", db, "-e", sql], capture_output=True, text=True, check=True).stdout
+    return subprocess.run(["mysql", "-N", "-B", db, "-e", sql], capture_output=True, text=True,
+                          check=True).stdout
 tables = {}
 for t in q("SHOW TABLES").split():
     create = q("SHOW CREATE TABLE `%s`" % t)
@@ -163,7 +164,8 @@ for m in os.listdir(root + "/bitrix/modules"):
     rel = "main/classes/general/version.php" if m == "main" else m + "/install/version.php"
     path = root + "/bitrix/modules/" + rel
     if os.path.isfile(path):
-        found = re.search(r"(?:SM_VERSION['\"]\s*,|['\"]VERSION['\"]\s*=>)\s*['\"]([0-9.]+)", open(path).read())
+        text = open(path).read()
+        found = re.search(r"(?:SM_VERSION['\"]\s*,|['\"]VERSION['\"]\s*=>)\s*['\"]([0-9.]+)", text)
         out[m] = found.group(1) if found else None
 print(json.dumps(out))
 """
@@ -245,68 +247,103 @@ def test_changelog_has_each_update_once_per_host():
 
 # --- fault injection on staging: each run rolls back to exactly the state before it ----------------
 
-def run_fault(*extra: str) -> tuple[dict, subprocess.CompletedProcess[str]]:
+def updatable(index: int) -> str:
+    """One of the modules the generator published updates for (converge installed them)."""
+    modules = sorted(truth(STAGING)["updates"]["available"])
+    return modules[index % len(modules)]
+
+
+def said(result: subprocess.CompletedProcess[str]) -> str:
+    """Everything the run printed, with the callback's line wrapping undone."""
+    return " ".join((result.stdout + result.stderr).split())
+
+
+def run_fault(*extra: str) -> str:
     before = snapshot(STAGING)
     result = playbook(*extra)
-    assert result.returncode != 0, "the faulty update did not fail:\n" + result.stdout[-3000:]
-    after = snapshot(STAGING)
-    assert_same(before, after)
+    assert result.returncode != 0, "the faulty update did not fail:\n" + said(result)[-3000:]
+    assert_same(before, snapshot(STAGING))
     no_leftovers(STAGING)
-    return before, result
+    return said(result)
 
 
 def test_cl04_half_way_is_rolled_back_byte_for_byte(published):
-    version = published("iblock")
-    sh(STAGING, f"touch {SERVER}/modules/iblock/{version}/FAIL_HALFWAY")
-    _, result = run_fault()
-    assert "half-way (CL04)" in result.stdout
-    assert "was restored (files and database) and the site serves again" in result.stdout
+    module = updatable(0)
+    version = published(module)
+    sh(STAGING, f"touch {SERVER}/modules/{module}/{version}/FAIL_HALFWAY")
+    output = run_fault()
+    assert "half-way (CL04)" in output
+    assert "was restored (files and database) and the site serves again" in output
 
 
 def test_ucdf04_names_the_folder_and_is_rolled_back(published):
-    published("main")
-    folder = "/home/bitrix/www/bitrix/modules/main/lib"
+    module = updatable(1)
+    published(module)
+    folder = f"/home/bitrix/www/bitrix/modules/{module}/lib"
     sh(STAGING, f"chown root:root {folder} && chmod 0755 {folder}")
     try:
-        _, result = run_fault()
+        output = run_fault()
     finally:
         sh(STAGING, f"chown bitrix:bitrix {folder}")
-    assert f"folder {folder} is not writable by the site user bitrix (UCDF04)" in result.stdout
+    assert f"folder {folder} is not writable by the site user bitrix (UCDF04)" in output
 
 
 def test_failed_smoke_test_after_a_successful_update_is_rolled_back(published):
-    published("main")
-    _, result = run_fault("-e", '{"update_smoke_urls": [{"path": "/", "status": 200, '
-                                '"marker": "BXOPS-NO-SUCH-MARKER"}]}')
-    assert "Smoke test the updated site" in result.stdout
-    assert "marker 'BXOPS-NO-SUCH-MARKER' not found" in result.stdout
+    published(updatable(2))
+    output = run_fault("-e", '{"update_smoke_urls": [{"path": "/", "status": 200, '
+                             '"marker": "BXOPS-NO-SUCH-MARKER"}]}')
+    assert 'failed at "Smoke test the updated site"' in output
+    assert "marker 'BXOPS-NO-SUCH-MARKER' not found" in output
 
 
 def test_lock_refuses_a_second_run_and_a_killed_run_is_recovered(published):
-    published("main")
+    published(updatable(0))
     before = snapshot(STAGING)
     sh(STAGING, f"echo 300 > {SERVER}/PAUSE_BEFORE_DB")
     first = playbook("-e", "bxops_run_id=killed-run", background=True)
     try:
         deadline = time.time() + 180
         while sh(STAGING, f"test -f /home/bitrix/www/{CONSOLE_PAUSED}", check=False).returncode != 0:
-            assert first.poll() is None, "the first run ended early:\n" + (first.stdout.read() if first.stdout else "")
+            assert first.poll() is None, "the first run ended early:\n" + (first.communicate()[0] or "")
             assert time.time() < deadline, "the console never reached the pause between copy and DB step"
             time.sleep(1)
         second = playbook("-e", "bxops_run_id=second-run")
         assert second.returncode != 0
-        assert "site is locked by run killed-run (update)" in second.stdout
+        assert "site is locked by run killed-run (update)" in said(second)
     finally:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
     # the host went down with the run: the module and the console die too
     pids = sh(STAGING, f"cat /home/bitrix/www/{CONSOLE_PAUSED} | cut -d' ' -f1; "
-                       f"python3 -c \"import json; print(json.load(open('{STATE}/update/journal.json'))['pid'])\"")
+                       "python3 -c \"import json; "
+                       f"print(json.load(open('{STATE}/update/journal.json'))['pid'])\"")
     sh(STAGING, "kill -9 " + " ".join(pids.stdout.split()))
     sh(STAGING, f"rm -f {SERVER}/PAUSE_BEFORE_DB")
     assert sh(STAGING, f"test -f {STATE}/update/journal.json", check=False).returncode == 0
     recovery = playbook("-e", "update_apply=false")
-    assert recovery.returncode == 0, recovery.stdout[-3000:]
-    assert "recovered interrupted run killed-run" in recovery.stdout
+    assert recovery.returncode == 0, said(recovery)[-3000:]
+    assert "recovered interrupted run killed-run" in said(recovery)
     assert_same(before, snapshot(STAGING))
     no_leftovers(STAGING)
+
+
+def test_bad_input_is_refused_before_any_change_naming_the_variable():
+    module = updatable(0)
+    partner = sorted(m for m, info in truth(STAGING)["modules"].items() if info.get("marketplace"))[0]
+    cases = {
+        "update_modules": ('{"update_modules": ["nosuchmodule"]}',
+                           "update_modules names module(s) not installed on this site: nosuchmodule"),
+        "marketplace": (f'{{"update_modules": ["{partner}"]}}', "update_modules names Marketplace module(s)"),
+        "update_target_versions": (f'{{"update_target_versions": {{"{module}": "1.0.0"}}}}',
+                                   "update_target_versions asks for a version lower than installed"),
+        "backup_dir": ('{"backup_dir": "/home/bitrix/www/upload/backups"}', "backup_dir"),
+        "bitrix_docroot": ('{"bitrix_docroot": "/home/bitrix/ext_www"}', "not a 1C-Bitrix site"),
+    }
+    before = snapshot(STAGING)
+    runs = {name: playbook("-e", extra, background=True) for name, (extra, _) in cases.items()}
+    for name, proc in runs.items():
+        out = " ".join(proc.communicate(timeout=600)[0].split())
+        assert proc.returncode != 0, name
+        assert "Refused before any change" in out and cases[name][1] in out, (name, out[-1500:])
+    assert_same(before, snapshot(STAGING))
+    assert sh(STAGING, "test ! -e /home/bitrix/www/upload/backups", check=False).returncode == 0
