@@ -123,8 +123,8 @@ def run_job(
         while thread.is_alive():
             thread.join(tick_seconds)
             on_tick()
-        return JobResult(
-            status=str(runner.status), rc=runner.rc, artifacts_dir=spec.artifacts_root / spec.ident
-        )
+        artifacts = spec.artifacts_root / spec.ident
+        redact_command_artifact(artifacts)
+        return JobResult(status=str(runner.status), rc=runner.rc, artifacts_dir=artifacts)
     finally:
         shutil.rmtree(private_data_dir, ignore_errors=True)

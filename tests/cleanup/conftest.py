@@ -43,14 +43,16 @@ class SqliteSource:
 
     def upload_dir(self) -> str:
         with self._conn() as conn:
-            row = conn.execute("SELECT VALUE FROM b_option WHERE MODULE_ID='main' AND NAME='upload_dir'").fetchone()
+            row = conn.execute(
+                "SELECT VALUE FROM b_option WHERE MODULE_ID='main' AND NAME='upload_dir'").fetchone()
         return (row[0] if row and row[0] else "upload").strip("/")
 
     def referenced(self, with_duplicates: bool) -> Iterator[bytes]:
         parts = [f"SELECT {_path_expr('f')} AS p FROM b_file f "
                  "WHERE (f.HANDLER_ID IS NULL OR f.HANDLER_ID = '') AND f.FILE_NAME <> ''"]
         if with_duplicates:
-            parts.append(f"SELECT {_path_expr('o')} AS p FROM b_file_duplicate d JOIN b_file o ON o.ID = d.ORIGINAL_ID")
+            parts.append(f"SELECT {_path_expr('o')} AS p "
+                         "FROM b_file_duplicate d JOIN b_file o ON o.ID = d.ORIGINAL_ID")
         conn = self._conn()
         try:
             for (p,) in conn.execute(f"SELECT p FROM ({' UNION ALL '.join(parts)}) ORDER BY p"):

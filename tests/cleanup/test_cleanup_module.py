@@ -7,7 +7,6 @@ from pathlib import Path
 
 import conftest  # noqa: F401  (import path)
 import pytest
-
 from ansible_collections.bxops.bitrix.plugins.modules import bitrix_cleanup as cleanup
 
 NOW = time.time()
@@ -102,7 +101,8 @@ def test_check_mode_reports_and_touches_nothing(site: Path):
     assert check["changed"] is True
     real = cleanup.run(_params(site, categories=cleanup.KNOWN), "upload", check=False)
     for name, cat in check["categories"].items():
-        assert (cat["files"], cat["bytes"]) == (real["categories"][name]["files"], real["categories"][name]["bytes"]), name
+        done = real["categories"][name]
+        assert (cat["files"], cat["bytes"]) == (done["files"], done["bytes"]), name
 
 
 def test_open_file_is_in_use(site: Path):

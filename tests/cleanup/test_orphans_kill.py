@@ -13,9 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SqliteSource, make_db
-
 from ansible_collections.bxops.bitrix.plugins.modules import bitrix_orphans as orphans
+from conftest import ROOT, SqliteSource, make_db
 
 N_ORPHANS = 120
 
@@ -86,7 +85,7 @@ def test_killed_quarantine_loses_nothing_and_is_reversed(tmp_path, kill_after):
     for rel, digest in digests.items():
         here = Path(docroot, rel)
         there = Path(qdir, batch, "files", rel)
-        assert here.exists() != there.exists(), f"{rel}: in place={here.exists()} quarantined={there.exists()}"
+        assert here.exists() != there.exists(), f"{rel}: here={here.exists()} quarantined={there.exists()}"
         if there.exists():
             assert rel in manifest and manifest[rel]["sha256"] == digest
             assert hashlib.sha256(there.read_bytes()).hexdigest() == digest

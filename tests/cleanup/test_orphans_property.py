@@ -10,11 +10,10 @@ import tempfile
 import time
 from urllib.parse import quote
 
+from ansible_collections.bxops.bitrix.plugins.modules import bitrix_orphans as orphans
 from conftest import SqliteSource, make_db
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from ansible_collections.bxops.bitrix.plugins.modules import bitrix_orphans as orphans
 
 # Names chosen to stress byte order ("a-b" < "a.b" < "a/..."), case, spaces and non-ASCII.
 SEGMENT = st.text(alphabet="ab-._A é", min_size=1, max_size=3).filter(lambda s: s not in (".", "..")
@@ -43,7 +42,7 @@ def build_site(root: str, files: list) -> tuple[str, str, dict[str, dict]]:
     for folder, segments, role, data, mode, age in files:
         parts = ([folder] if folder else []) + segments
         if role == "htaccess":
-            parts = parts[:-1] + [".htaccess"]
+            parts = [*parts[:-1], ".htaccess"]
         rel = "/".join(parts)
         # a path can't be both a file and a folder
         if rel in plan or any(p.startswith(rel + "/") or rel.startswith(p + "/") for p in plan):
@@ -60,7 +59,8 @@ def build_site(root: str, files: list) -> tuple[str, str, dict[str, dict]]:
             conn.execute("INSERT INTO b_file (ID, SUBDIR, FILE_NAME) VALUES (?, ?, ?)", (next_id, sub, name))
             next_id += 1
         elif role == "duplicate":
-            conn.execute("INSERT INTO b_file (ID, SUBDIR, FILE_NAME) VALUES (?, ?, ?)", (next_id, subdir, name))
+            conn.execute("INSERT INTO b_file (ID, SUBDIR, FILE_NAME) VALUES (?, ?, ?)",
+                         (next_id, subdir, name))
             conn.execute("INSERT INTO b_file (ID, SUBDIR, FILE_NAME, HANDLER_ID) VALUES (?, ?, ?, '3')",
                          (next_id + 1, "elsewhere", name))
             conn.execute("INSERT INTO b_file_duplicate VALUES (?, ?, 1)", (next_id + 1, next_id))
@@ -160,9 +160,11 @@ def test_restore_some_by_pattern_and_purge_retention(tmp_path):
     assert kept["purged"]["batches"] == [] and kept["purged"]["kept"] == 1
     (batch,) = os.listdir(qdir)
     meta_path = os.path.join(qdir, batch, "batch.json")
-    meta = json.load(open(meta_path, encoding="utf-8"))
+    with open(meta_path, encoding="utf-8") as handle:
+        meta = json.load(handle)
     meta["created"] -= 2 * 86400
-    json.dump(meta, open(meta_path, "w", encoding="utf-8"))
+    with open(meta_path, "w", encoding="utf-8") as handle:
+        json.dump(meta, handle)
     gone = orphans.run(dict(base, mode="purge", retention_days=1), source, check=True)
     assert gone["purged"]["batches"] == [batch] and os.path.isdir(os.path.join(qdir, batch))
     gone = orphans.run(dict(base, mode="purge", retention_days=1), source, check=False)
