@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: bxops maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Host-side helpers shared by the collection's modules.
@@ -10,13 +9,14 @@ Facts used here: docs/bitrix-maintenance (sections 1 and 4).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Tuple
 
 CORE_VERSION_FILE = "bitrix/modules/main/classes/general/version.php"
 VERSION_RE = re.compile(r"(\d+)\.(\d+)\.(\d+)")
@@ -32,7 +32,7 @@ class NotABitrixSite(Exception):
     """The docroot has no Bitrix core."""
 
 
-def version_tuple(version: str) -> Tuple[int, int, int]:
+def version_tuple(version: str) -> tuple[int, int, int]:
     """'23.900.550' -> (23, 900, 550); raises ValueError for anything else."""
     match = VERSION_RE.search(version or "")
     if not match:
@@ -41,7 +41,7 @@ def version_tuple(version: str) -> Tuple[int, int, int]:
 
 
 def _read_text(path: str) -> str:
-    with open(path, "r", encoding="utf-8", errors="replace") as handle:
+    with open(path, encoding="utf-8", errors="replace") as handle:
         return handle.read()
 
 
@@ -55,7 +55,7 @@ def require_site(docroot: str) -> None:
         )
 
 
-def read_core_version(docroot: str) -> Dict[str, Optional[str]]:
+def read_core_version(docroot: str) -> dict[str, str | None]:
     """The core ("main") version and date from version.php."""
     require_site(docroot)
     text = _read_text(os.path.join(docroot, CORE_VERSION_FILE))
@@ -66,7 +66,7 @@ def read_core_version(docroot: str) -> Dict[str, Optional[str]]:
     return {"version": version.group(1), "date": date.group(1) if date else None}
 
 
-def read_module_version(path: str) -> Dict[str, Optional[str]]:
+def read_module_version(path: str) -> dict[str, str | None]:
     """A module's install/version.php: VERSION and VERSION_DATE, whatever the quoting style."""
     text = _read_text(path)
     version = _MODULE_VERSION_RE.search(text)
@@ -77,12 +77,12 @@ def read_module_version(path: str) -> Dict[str, Optional[str]]:
     }
 
 
-def find_modules(docroot: str) -> Dict[str, Dict[str, object]]:
+def find_modules(docroot: str) -> dict[str, dict[str, object]]:
     """Every module folder on disk, `local/modules` winning over `bitrix/modules`.
 
     `main` has no install/version.php: its version is the core's.
     """
-    found: Dict[str, Dict[str, object]] = {}
+    found: dict[str, dict[str, object]] = {}
     for location in ("bitrix", "local"):
         base = os.path.join(docroot, location, "modules")
         try:
@@ -112,9 +112,9 @@ def find_modules(docroot: str) -> Dict[str, Dict[str, object]]:
     return found
 
 
-def read_dbconn_constants(docroot: str) -> Dict[str, str]:
+def read_dbconn_constants(docroot: str) -> dict[str, str]:
     """BX_* constants from dbconn.php (`local/php_interface` wins), as written."""
-    constants: Dict[str, str] = {}
+    constants: dict[str, str] = {}
     for rel in ("bitrix/php_interface/dbconn.php", "local/php_interface/dbconn.php"):
         path = os.path.join(docroot, rel)
         if os.path.isfile(path):
@@ -123,11 +123,11 @@ def read_dbconn_constants(docroot: str) -> Dict[str, str]:
     return constants
 
 
-def permission_defaults(docroot: str) -> Tuple[int, int]:
+def permission_defaults(docroot: str) -> tuple[int, int]:
     """(file_mode, dir_mode) the site asks for; the core's defaults 0644/0755 when unset."""
     constants = read_dbconn_constants(docroot)
 
-    def as_mode(raw: Optional[str], default: int) -> int:
+    def as_mode(raw: str | None, default: int) -> int:
         if raw is None:
             return default
         try:
@@ -141,7 +141,7 @@ def permission_defaults(docroot: str) -> Tuple[int, int]:
     )
 
 
-def read_settings(docroot: str, php: str = "php") -> Dict[str, object]:
+def read_settings(docroot: str, php: str = "php") -> dict[str, object]:
     """The kernel settings array (.settings.php merged with .settings_extra.php), via PHP itself.
 
     PHP parses its own array syntax exactly; `-n` keeps site php.ini settings out of it.
@@ -158,9 +158,8 @@ def read_settings(docroot: str, php: str = "php") -> Dict[str, object]:
     # PHP 7.4 packages json as an extension that -n leaves out: retry with it loaded.
     for extra in ([], ["-d", "extension=json"]):
         proc = subprocess.run(
-            [php, "-n"] + extra + ["-r", script, settings_path, extra_path],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            [php, "-n", *extra, "-r", script, settings_path, extra_path],
+            capture_output=True,
             check=False,
         )
         if proc.returncode == 0:
@@ -171,7 +170,7 @@ def read_settings(docroot: str, php: str = "php") -> Dict[str, object]:
     return data if isinstance(data, dict) else {}
 
 
-def _setting_value(settings: Dict[str, object], name: str) -> object:
+def _setting_value(settings: dict[str, object], name: str) -> object:
     entry = settings.get(name)
     if isinstance(entry, dict) and "value" in entry:
         return entry["value"]
@@ -185,11 +184,11 @@ class DbCredentials:
     user: str
     password: str = ""
 
-    def masked(self) -> Dict[str, str]:
+    def masked(self) -> dict[str, str]:
         return {"host": self.host, "database": self.database, "user": self.user}
 
 
-def db_credentials(docroot: str, override: Optional[Dict[str, str]] = None) -> DbCredentials:
+def db_credentials(docroot: str, override: dict[str, str] | None = None) -> DbCredentials:
     """DB credentials from the caller (vault) or from .settings.php's default connection."""
     override = {k: v for k, v in (override or {}).items() if v}
     if {"database", "user"} <= set(override):
@@ -217,7 +216,7 @@ _UNESCAPES = {"\\t": "\t", "\\n": "\n", "\\\\": "\\", "\\0": "\0"}
 _UNESCAPE_RE = re.compile(r"\\[tn\\0]")
 
 
-def _unescape(field: str) -> Optional[str]:
+def _unescape(field: str) -> str | None:
     if field == "NULL":
         return None
     if "\\" not in field:
@@ -231,8 +230,8 @@ class MysqlClient:
     def __init__(self, creds: DbCredentials, binary: str = "mysql") -> None:
         self.creds = creds
         self.binary = binary
-        handle = tempfile.NamedTemporaryFile("w", prefix="bxops-my-", suffix=".cnf", delete=False)
-        with handle:
+        # NamedTemporaryFile creates it 0600: the password never sits in a readable file.
+        with tempfile.NamedTemporaryFile("w", prefix="bxops-my-", suffix=".cnf", delete=False) as handle:
             os.chmod(handle.name, 0o600)
             handle.write("[client]\nuser=%s\npassword=%s\n" % (creds.user, creds.password))
             if creds.host and creds.host not in ("localhost",):
@@ -243,18 +242,16 @@ class MysqlClient:
         self.defaults_file = handle.name
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(self.defaults_file)
-        except OSError:
-            pass
 
-    def __enter__(self) -> "MysqlClient":
+    def __enter__(self) -> MysqlClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _argv(self, query: str) -> List[str]:
+    def _argv(self, query: str) -> list[str]:
         return [
             self.binary,
             "--defaults-extra-file=%s" % self.defaults_file,
@@ -266,7 +263,7 @@ class MysqlClient:
             "--execute=%s" % query,
         ]
 
-    def stream(self, query: str) -> Iterator[List[Optional[str]]]:
+    def stream(self, query: str) -> Iterator[list[str | None]]:
         """Yield rows one by one, never holding the result set in memory."""
         proc = subprocess.Popen(
             self._argv(query), stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=1 << 20
@@ -282,10 +279,10 @@ class MysqlClient:
             if proc.wait() != 0:
                 raise RuntimeError("mysql query failed: %s" % stderr.strip().splitlines()[-1:])
 
-    def rows(self, query: str) -> List[List[Optional[str]]]:
+    def rows(self, query: str) -> list[list[str | None]]:
         return list(self.stream(query))
 
-    def scalar(self, query: str) -> Optional[str]:
+    def scalar(self, query: str) -> str | None:
         for row in self.stream(query):
             return row[0]
         return None

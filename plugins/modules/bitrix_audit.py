@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright: bxops maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
@@ -84,8 +83,8 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime, timezone
-from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
+from datetime import UTC, datetime
+from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
@@ -135,7 +134,7 @@ PHP_EOL = {"7.4": "2022-11-28", "8.0": "2023-11-26", "8.1": "2025-12-31", "8.2":
 CONTENT_REF_RE = re.compile(rb"/upload/([^\s\"'<>()?#]+)")
 
 
-def _finding(fid: str, severity: str, title: str, detail: str, paths: Optional[List[str]] = None) -> Dict[str, Any]:
+def _finding(fid: str, severity: str, title: str, detail: str, paths: list[str] | None = None) -> dict[str, Any]:
     return {"id": fid, "severity": severity, "title": title, "detail": detail, "paths": sorted(paths or [])}
 
 
@@ -147,12 +146,12 @@ class TreeWalk:
         self.upload_dir = upload_dir.strip("/")
         self.disposable = {rel: {"files": 0, "bytes": 0, "exists": False} for rel in DISPOSABLE}
         self.upload = {"files": 0, "bytes": 0}
-        self.upload_files: Dict[str, int] = {}
-        self.world_writable: List[str] = []
+        self.upload_files: dict[str, int] = {}
+        self.world_writable: list[str] = []
         self.total = {"files": 0, "dirs": 0, "bytes": 0}
-        self.content_files: List[str] = []
+        self.content_files: list[str] = []
 
-    def _category(self, rel: str) -> Optional[str]:
+    def _category(self, rel: str) -> str | None:
         for prefix in DISPOSABLE:
             if rel == prefix or rel.startswith(prefix + "/"):
                 return prefix
@@ -201,9 +200,9 @@ class TreeWalk:
                         self.content_files.append(rel)
 
 
-def _content_references(docroot: str, files: List[str], client: Optional[MysqlClient]) -> Set[str]:
+def _content_references(docroot: str, files: list[str], client: MysqlClient | None) -> set[str]:
     """Upload paths (relative to the upload folder) referenced from pages, templates and iblock content."""
-    refs: Set[str] = set()
+    refs: set[str] = set()
     for rel in files:
         try:
             with open(os.path.join(docroot, rel), "rb") as handle:
@@ -222,9 +221,9 @@ def _content_references(docroot: str, files: List[str], client: Optional[MysqlCl
     return refs
 
 
-def _registered_upload_paths(client: MysqlClient) -> Tuple[Set[str], int]:
+def _registered_upload_paths(client: MysqlClient) -> tuple[set[str], int]:
     """SUBDIR/FILE_NAME of every b_file row stored on disk; and the count of cloud rows."""
-    known: Set[str] = set()
+    known: set[str] = set()
     cloud = 0
     for subdir, name, handler in client.stream("SELECT SUBDIR, FILE_NAME, HANDLER_ID FROM b_file"):
         if handler not in (None, "", "0"):
@@ -234,7 +233,7 @@ def _registered_upload_paths(client: MysqlClient) -> Tuple[Set[str], int]:
     return known, cloud
 
 
-def _php_versions(php_conf_dir: str) -> List[str]:
+def _php_versions(php_conf_dir: str) -> list[str]:
     versions = set()
     for binary in glob.glob("/usr/bin/php[0-9].[0-9]*"):
         match = re.search(r"php(\d+\.\d+)$", binary)
@@ -243,13 +242,13 @@ def _php_versions(php_conf_dir: str) -> List[str]:
     return sorted(versions, key=lambda v: tuple(int(p) for p in v.split(".")))
 
 
-def _serving_php(nginx_conf_dir: str, php_conf_dir: str) -> Dict[str, Any]:
+def _serving_php(nginx_conf_dir: str, php_conf_dir: str) -> dict[str, Any]:
     """The PHP-FPM pool nginx hands the site's PHP to: socket from nginx, version from the pool file."""
-    sockets: Set[str] = set()
+    sockets: set[str] = set()
     for path in glob.glob(os.path.join(nginx_conf_dir, "**", "*"), recursive=True):
         if os.path.isfile(path) and "sites-available" not in path:
             try:
-                with open(path, "r", encoding="utf-8", errors="replace") as handle:
+                with open(path, encoding="utf-8", errors="replace") as handle:
                     text = handle.read()
             except OSError:
                 continue
@@ -257,7 +256,7 @@ def _serving_php(nginx_conf_dir: str, php_conf_dir: str) -> Dict[str, Any]:
             sockets.update(re.findall(r"unix:(/[^\s;:]+)", text))
     for pool in sorted(glob.glob(os.path.join(php_conf_dir, "*", "fpm", "pool.d", "*.conf"))):
         try:
-            with open(pool, "r", encoding="utf-8", errors="replace") as handle:
+            with open(pool, encoding="utf-8", errors="replace") as handle:
                 text = handle.read()
         except OSError:
             continue
@@ -285,11 +284,11 @@ REQUIRED_EXTENSIONS = ["gd", "zlib", "hash", "openssl", "mbstring", "dom", "zip"
                        "zend opcache"]
 
 
-def _on(value: Optional[str]) -> bool:
+def _on(value: str | None) -> bool:
     return str(value or "").strip().lower() in ("1", "on", "yes", "true")
 
 
-def _php_settings(version: Optional[str], php_conf_dir: str, pool: Optional[str]) -> Dict[str, Any]:
+def _php_settings(version: str | None, php_conf_dir: str, pool: str | None) -> dict[str, Any]:
     """Effective FPM settings of the serving version (its php.ini and conf.d, then the pool's overrides)."""
     if not version:
         return {"checked": False, "reason": "no PHP-FPM pool serves the site", "checks": [], "passed": False}
@@ -297,14 +296,14 @@ def _php_settings(version: Optional[str], php_conf_dir: str, pool: Optional[str]
     env = dict(os.environ, PHP_INI_SCAN_DIR=os.path.join(php_conf_dir, version, "fpm", "conf.d"))
     proc = subprocess.run(
         [binary, "-c", os.path.join(php_conf_dir, version, "fpm", "php.ini"), "-r", INI_SCRIPT,
-         json.dumps(INI_NAMES)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, check=False)
+         json.dumps(INI_NAMES)], capture_output=True, env=env, check=False)
     if proc.returncode != 0:
         return {"checked": False, "reason": "%s could not report its settings" % binary, "checks": [],
                 "passed": False}
     data = json.loads(proc.stdout.decode("utf-8", "replace"))
-    ini: Dict[str, Optional[str]] = data["ini"]
+    ini: dict[str, str | None] = data["ini"]
     if pool:
-        with open(pool, "r", encoding="utf-8", errors="replace") as handle:
+        with open(pool, encoding="utf-8", errors="replace") as handle:
             for name, value in re.findall(r"^\s*php_(?:admin_)?(?:value|flag)\[([^\]]+)\]\s*=\s*(.*?)\s*$",
                                           handle.read(), re.M):
                 if name in ini:
@@ -344,7 +343,7 @@ def _php_settings(version: Optional[str], php_conf_dir: str, pool: Optional[str]
             "passed": all(c["passed"] for c in checks)}
 
 
-def _db_size(client: MysqlClient) -> Dict[str, Any]:
+def _db_size(client: MysqlClient) -> dict[str, Any]:
     row = client.rows(
         "SELECT COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0), COUNT(*) FROM information_schema.TABLES "
         "WHERE TABLE_SCHEMA = DATABASE()"
@@ -352,7 +351,7 @@ def _db_size(client: MysqlClient) -> Dict[str, Any]:
     return {"bytes": int(row[0] or 0), "tables": int(row[1] or 0)}
 
 
-def _disk(docroot: str) -> Dict[str, Any]:
+def _disk(docroot: str) -> dict[str, Any]:
     st = os.statvfs(docroot)
     total, free = st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
     used = total - st.f_bfree * st.f_frsize
@@ -365,35 +364,35 @@ def _disk(docroot: str) -> Dict[str, Any]:
     }
 
 
-def _cert_not_after(der: bytes) -> Optional[datetime]:
+def _cert_not_after(der: bytes) -> datetime | None:
     try:
         from cryptography import x509  # the host's python3-cryptography, as community.crypto needs
 
         cert = x509.load_der_x509_certificate(der)
-        not_after = getattr(cert, "not_valid_after_utc", None) or cert.not_valid_after.replace(tzinfo=timezone.utc)
+        not_after = getattr(cert, "not_valid_after_utc", None) or cert.not_valid_after.replace(tzinfo=UTC)
         return not_after
-    except Exception:  # noqa: BLE001 - fall back to openssl when cryptography is missing or fails
+    except Exception:
         proc = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-enddate"], input=der,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+                              capture_output=True, check=False)
         match = re.search(rb"notAfter=(.+)", proc.stdout)
         if not match:
             return None
         return datetime.strptime(match.group(1).decode().strip(), "%b %d %H:%M:%S %Y %Z").replace(
-            tzinfo=timezone.utc)
+            tzinfo=UTC)
 
 
-def _certificates(domains: List[str], port: int) -> List[Dict[str, Any]]:
+def _certificates(domains: list[str], port: int) -> list[dict[str, Any]]:
     out = []
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for domain in domains:
-        entry: Dict[str, Any] = {"domain": domain, "served": False, "not_after": None, "days_left": None}
+        entry: dict[str, Any] = {"domain": domain, "served": False, "not_after": None, "days_left": None}
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-                with context.wrap_socket(sock, server_hostname=domain) as tls:
-                    der = tls.getpeercert(binary_form=True)
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock, \
+                    context.wrap_socket(sock, server_hostname=domain) as tls:
+                der = tls.getpeercert(binary_form=True)
             not_after = _cert_not_after(der) if der else None
             if not_after:
                 entry.update(served=True, not_after=not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -404,11 +403,11 @@ def _certificates(domains: List[str], port: int) -> List[Dict[str, Any]]:
     return out
 
 
-def _home_page(url: str, host: Optional[str], timeout: float) -> Dict[str, Any]:
+def _home_page(url: str, host: str | None, timeout: float) -> dict[str, Any]:
     request = urllib.request.Request(url, headers={"Host": host} if host else {})
     started = time.monotonic()
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - local check
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             body = response.read()
             status = response.status
     except urllib.error.HTTPError as exc:
@@ -419,19 +418,19 @@ def _home_page(url: str, host: Optional[str], timeout: float) -> Dict[str, Any]:
             "bytes": len(body)}
 
 
-def _agents(docroot: str, client: Optional[MysqlClient], cron_dirs: List[str], constants: Dict[str, str]
-            ) -> Dict[str, Any]:
+def _agents(docroot: str, client: MysqlClient | None, cron_dirs: list[str], constants: dict[str, str]
+            ) -> dict[str, Any]:
     cron_jobs = []
     for folder in cron_dirs:
         for path in glob.glob(os.path.join(folder, "*")):
             try:
-                with open(path, "r", encoding="utf-8", errors="replace") as handle:
+                with open(path, encoding="utf-8", errors="replace") as handle:
                     for line in handle:
                         if "cron_events.php" in line and not line.lstrip().startswith("#"):
                             cron_jobs.append({"file": path, "line": line.strip()})
             except OSError:
                 continue
-    result: Dict[str, Any] = {
+    result: dict[str, Any] = {
         "cron_jobs": cron_jobs,
         "crontab_support_constant": constants.get("BX_CRONTAB_SUPPORT", "").lower() == "true",
         "bx_crontab_defined": "BX_CRONTAB" in constants,
@@ -467,8 +466,8 @@ def main() -> None:
     except NotABitrixSite as exc:
         module.fail_json(msg=str(exc))
 
-    client: Optional[MysqlClient] = None
-    db_info: Dict[str, Any] = {}
+    client: MysqlClient | None = None
+    db_info: dict[str, Any] = {}
     try:
         creds = db_credentials(docroot)
         client = MysqlClient(creds)
@@ -478,7 +477,7 @@ def main() -> None:
 
     try:
         upload_dir = "upload"
-        installed: Optional[Set[str]] = None
+        installed: set[str] | None = None
         if client is not None:
             try:
                 upload_dir = option_value(client, "main", "upload_dir", "upload")
@@ -495,7 +494,7 @@ def main() -> None:
         walk = TreeWalk(docroot, upload_dir)
         walk.run()
 
-        uploads: Dict[str, Any] = {"dir": upload_dir, "files": walk.upload["files"], "bytes": walk.upload["bytes"]}
+        uploads: dict[str, Any] = {"dir": upload_dir, "files": walk.upload["files"], "bytes": walk.upload["bytes"]}
         if client is not None:
             known, cloud = _registered_upload_paths(client)
             referenced = _content_references(docroot, walk.content_files, client)
@@ -519,7 +518,7 @@ def main() -> None:
 
     report = {
         "schema": SCHEMA,
-        "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "docroot": docroot,
         "core": core,
         "modules": modules,
@@ -541,10 +540,10 @@ def main() -> None:
     module.exit_json(changed=False, report=report)
 
 
-def _security(docroot: str, core: Dict[str, Any], modules: Dict[str, Dict[str, Any]], walk: TreeWalk,
-              serving: Dict[str, Any], constants: Dict[str, str], home: Dict[str, Any],
-              params: Dict[str, Any]) -> List[Dict[str, Any]]:
-    findings: List[Dict[str, Any]] = []
+def _security(docroot: str, core: dict[str, Any], modules: dict[str, dict[str, Any]], walk: TreeWalk,
+              serving: dict[str, Any], constants: dict[str, str], home: dict[str, Any],
+              params: dict[str, Any]) -> list[dict[str, Any]]:
+    findings: list[dict[str, Any]] = []
     vote = modules.get("vote")
     if vote and vote.get("version"):
         try:
@@ -602,7 +601,7 @@ def _security(docroot: str, core: Dict[str, Any], modules: Dict[str, Dict[str, A
                         % (core["version"], min_php[0], min_php[1], php_version)))
                 break
         eol = PHP_EOL.get(php_version)
-        if eol and eol < datetime.now(timezone.utc).strftime("%Y-%m-%d"):
+        if eol and eol < datetime.now(UTC).strftime("%Y-%m-%d"):
             findings.append(_finding("php-end-of-life", "critical", "PHP past its end of life",
                                      "PHP %s gets no security fixes since %s" % (php_version, eol)))
         user = serving.get("user")

@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright: bxops maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
@@ -28,7 +27,7 @@ description:
     the dump with its recorded checksum; it fails naming the first mismatches.
   - C(prune) applies retention by count and age to the backups of this docroot, never deleting the
     ids in O(protect).
-  - Supports check mode: C(create) reports what it would back up, C(restore) and C(prune) what they
+  - Supports check mode, in which C(create) reports what it would back up, C(restore) and C(prune) what they
     would change; nothing is written.
 options:
   action:
@@ -53,19 +52,19 @@ options:
     type: bool
     default: true
   db_host:
-    description: DB host (empty: from C(.settings.php)).
+    description: DB host; empty reads it from C(.settings.php).
     type: str
     default: ""
   db_name:
-    description: DB name (empty: from C(.settings.php)).
+    description: DB name; empty reads it from C(.settings.php).
     type: str
     default: ""
   db_user:
-    description: DB user (empty: from C(.settings.php)).
+    description: DB user; empty reads it from C(.settings.php).
     type: str
     default: ""
   db_password:
-    description: DB password (empty: from C(.settings.php)); never returned or logged.
+    description: DB password; empty reads it from C(.settings.php). Never returned or logged.
     type: str
     default: ""
   exclude:
@@ -79,7 +78,9 @@ options:
     choices: [auto, zstd, gzip]
     default: auto
   min_interval:
-    description: C(create) reuses the newest backup of this docroot when it is younger than this many seconds (0 never reuses).
+    description:
+      - C(create) reuses the newest backup of this docroot when it is younger than this many seconds
+        (0 never reuses).
     type: int
     default: 0
   keep_count:
@@ -103,7 +104,9 @@ options:
     type: bool
     default: true
   clear_cache:
-    description: Folders (relative to the docroot) whose content C(restore) empties after reloading the database (caches of DB data).
+    description:
+      - Folders (relative to the docroot) whose content C(restore) empties after reloading the database
+        (caches of DB data); only folders the backup left out.
     type: list
     elements: str
     default: []
@@ -133,7 +136,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 backup:
-  description: The backup made, reused, restored or verified (paths are absolute; db_dump empty without a dump).
+  description:
+    - The backup made, reused, restored or verified (paths are absolute; db_dump empty without a dump).
   type: dict
   returned: create, restore, verify
   sample: {"id": "20260501T030000Z", "path": "/var/lib/bxops/backups/20260501T030000Z",
@@ -142,7 +146,8 @@ backup:
            "manifest": "/var/lib/bxops/backups/20260501T030000Z/manifest.jsonl",
            "size_bytes": 123456, "duration_s": 4.2, "created": "2026-05-01T03:00:00Z", "reused": false}
 plan:
-  description: What a backup holds or would hold (files, dirs, links, content_bytes, tables, db_bytes, free_bytes).
+  description:
+    - What a backup holds or would hold (files, dirs, links, content_bytes, tables, db_bytes, free_bytes).
   type: dict
   returned: check, create
 problems:
@@ -150,7 +155,8 @@ problems:
   type: list
   returned: check
 restore:
-  description: What C(restore) did (quarantined entries, extracted entries, tables dropped, DB checksum mismatches).
+  description:
+    - What C(restore) did (quarantined entries, tables dropped, DB checksum mismatches, time).
   type: dict
   returned: restore
 mismatches:
@@ -163,6 +169,7 @@ pruned:
   returned: prune
 """
 
+import contextlib
 import datetime
 import hashlib
 import io
@@ -174,7 +181,7 @@ import stat
 import subprocess
 import tarfile
 import time
-from typing import Dict, Iterator, List, Optional, Tuple
+from collections.abc import Iterator
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
@@ -210,7 +217,7 @@ class BackupError(Exception):
 
 
 def utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)
 
 
 def iso(ts: datetime.datetime) -> str:
@@ -232,7 +239,7 @@ def inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
-def compressor(choice: str) -> Tuple[str, str, List[str], List[str]]:
+def compressor(choice: str) -> tuple[str, str, list[str], list[str]]:
     """(name, extension, compress argv, decompress argv); zstd is several times faster than gzip."""
     if choice in ("auto", "zstd") and shutil.which("zstd"):
         return "zstd", ".zst", ["zstd", "-q", "-T0", "-3", "-c"], ["zstd", "-q", "-d", "-c"]
@@ -243,7 +250,7 @@ def compressor(choice: str) -> Tuple[str, str, List[str], List[str]]:
     return "gzip", ".gz", ["gzip", "-1", "-c"], ["gzip", "-d", "-c"]
 
 
-def decompressor_for(name: str) -> List[str]:
+def decompressor_for(name: str) -> list[str]:
     if name == "zstd":
         if not shutil.which("zstd"):
             raise BackupError("the backup is zstd-compressed but the host has no zstd binary")
@@ -255,17 +262,17 @@ def write_defaults_file(path: str, creds: DbCredentials) -> None:
     """Rewrite the client's 0600 defaults file with quoted values (passwords may hold # or quotes)."""
 
     def quote(value: str) -> str:
-        return '"%s"' % value.replace("\\", "\\\\").replace('"', '\\"')
+        return '"{}"'.format(value.replace("\\", "\\\\").replace('"', '\\"'))
 
-    lines = ["[client]", "user=%s" % quote(creds.user), "password=%s" % quote(creds.password)]
+    lines = ["[client]", f"user={quote(creds.user)}", f"password={quote(creds.password)}"]
     if creds.host and creds.host != "localhost":
         host, _, port = creds.host.partition(":")
         if host.startswith("/"):
-            lines.append("socket=%s" % quote(host))
+            lines.append(f"socket={quote(host)}")
         else:
-            lines.append("host=%s" % quote(host))
+            lines.append(f"host={quote(host)}")
             if port:
-                lines.append("port=%s" % port)
+                lines.append(f"port={port}")
     fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CREAT, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         os.fchmod(handle.fileno(), 0o600)
@@ -283,11 +290,11 @@ def last_line(text: bytes) -> str:
 class Tree:
     """Walks the docroot in a stable order, keeping the excluded folders but not their content."""
 
-    def __init__(self, docroot: str, exclude: List[str]) -> None:
+    def __init__(self, docroot: str, exclude: list[str]) -> None:
         self.docroot = docroot.rstrip("/") or "/"
         self.exclude = {p.strip("/") for p in exclude if p.strip("/")}
 
-    def entries(self) -> Iterator[Tuple[str, str, os.stat_result]]:
+    def entries(self) -> Iterator[tuple[str, str, os.stat_result]]:
         """Yield (relative path, absolute path, lstat) for the root '.' and everything under it."""
         yield ".", self.docroot, os.lstat(self.docroot)
         stack = [""]
@@ -298,7 +305,7 @@ class Tree:
                 with os.scandir(abs_dir) as it:
                     items = sorted(it, key=lambda e: e.name)
             except OSError as exc:
-                raise BackupError("cannot read folder %s: %s" % (abs_dir, exc.strerror))
+                raise BackupError(f"cannot read folder {abs_dir}: {exc.strerror}") from exc
             subdirs = []
             for item in items:
                 rel = rel_dir + "/" + item.name if rel_dir else item.name
@@ -309,7 +316,7 @@ class Tree:
             stack.extend(reversed(subdirs))
 
 
-def kind(mode: int) -> Optional[str]:
+def kind(mode: int) -> str | None:
     if stat.S_ISREG(mode):
         return "f"
     if stat.S_ISDIR(mode):
@@ -319,7 +326,7 @@ def kind(mode: int) -> Optional[str]:
     return None  # sockets, fifos, devices are never backed up
 
 
-def count_tree(docroot: str, exclude: List[str]) -> Dict[str, int]:
+def count_tree(docroot: str, exclude: list[str]) -> dict[str, int]:
     counts = {"files": 0, "dirs": 0, "links": 0, "content_bytes": 0}
     for _rel, _abs, st in Tree(docroot, exclude).entries():
         k = kind(st.st_mode)
@@ -336,9 +343,9 @@ def count_tree(docroot: str, exclude: List[str]) -> Dict[str, int]:
 # ---------------------------------------------------------------- backups on disk
 
 
-def load_meta(path: str) -> Optional[dict]:
+def load_meta(path: str) -> dict | None:
     try:
-        with open(os.path.join(path, META), "r", encoding="utf-8") as handle:
+        with open(os.path.join(path, META), encoding="utf-8") as handle:
             meta = json.load(handle)
     except (OSError, ValueError):
         return None
@@ -349,7 +356,7 @@ def load_meta(path: str) -> Optional[dict]:
     return meta
 
 
-def list_backups(backup_dir: str, docroot: str) -> List[dict]:
+def list_backups(backup_dir: str, docroot: str) -> list[dict]:
     """Complete backups of this docroot, newest first."""
     found = []
     try:
@@ -387,18 +394,16 @@ def pick(backup_dir: str, docroot: str, backup_id: str) -> dict:
     if backup_id:
         path = os.path.join(backup_dir, backup_id)
         if "/" in backup_id or not os.path.isdir(path):
-            raise BackupError("no backup %r in %s" % (backup_id, backup_dir))
+            raise BackupError(f"no backup {backup_id!r} in {backup_dir}")
         meta = load_meta(path)
         if meta is None:
-            raise BackupError("%s is not a complete backup (no valid %s)" % (path, META))
+            raise BackupError(f"{path} is not a complete backup (no valid {META})")
         if meta.get("docroot") != docroot:
-            raise BackupError(
-                "backup %s is of %s, not of %s" % (backup_id, meta.get("docroot"), docroot)
-            )
+            raise BackupError("backup {} is of {}, not of {}".format(backup_id, meta.get("docroot"), docroot))
         return meta
     backups = list_backups(backup_dir, docroot)
     if not backups:
-        raise BackupError("no complete backup of %s in %s" % (docroot, backup_dir))
+        raise BackupError(f"no complete backup of {docroot} in {backup_dir}")
     return backups[0]
 
 
@@ -409,7 +414,7 @@ def new_id(backup_dir: str, now: datetime.datetime) -> str:
         os.path.join(backup_dir, candidate + ".partial")
     ):
         n += 1
-        candidate = "%s-%d" % (base, n)
+        candidate = f"{base}-{n}"
     return candidate
 
 
@@ -427,13 +432,13 @@ class Db:
     def close(self) -> None:
         self.client.close()
 
-    def argv(self, binary: str) -> List[str]:
-        return [binary, "--defaults-extra-file=%s" % self.client.defaults_file]
+    def argv(self, binary: str) -> list[str]:
+        return [binary, f"--defaults-extra-file={self.client.defaults_file}"]
 
     def ping(self) -> None:
         self.client.scalar("SELECT 1")
 
-    def tables(self) -> Tuple[List[str], List[str]]:
+    def tables(self) -> tuple[list[str], list[str]]:
         tables, views = [], []
         for name, kind_ in self.client.rows("SHOW FULL TABLES"):
             (views if kind_ == "VIEW" else tables).append(name or "")
@@ -446,13 +451,13 @@ class Db:
         )
         return int(value or 0)
 
-    def checksums(self, tables: List[str]) -> Dict[str, Optional[str]]:
-        result: Dict[str, Optional[str]] = {}
+    def checksums(self, tables: list[str]) -> dict[str, str | None]:
+        result: dict[str, str | None] = {}
         for start in range(0, len(tables), 200):
-            chunk = tables[start:start + 200]
+            chunk = tables[start : start + 200]
             if not chunk:
                 continue
-            query = "CHECKSUM TABLE " + ", ".join("`%s`" % t.replace("`", "``") for t in chunk)
+            query = "CHECKSUM TABLE " + ", ".join("`{}`".format(t.replace("`", "``")) for t in chunk)
             for row in self.client.rows(query):
                 name = (row[0] or "").split(".", 1)[-1]
                 result[name] = row[1]
@@ -461,7 +466,7 @@ class Db:
     def execute(self, sql: str) -> None:
         self.client.rows(sql)
 
-    def dump(self, target: str, compress_argv: List[str]) -> None:
+    def dump(self, target: str, compress_argv: list[str]) -> None:
         argv = self.argv("mysqldump") + MYSQLDUMP_ARGS + [self.creds.database]
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as out:
@@ -474,28 +479,29 @@ class Db:
             comp_err = comp.stderr.read() if comp.stderr else b""
             comp_rc = comp.wait()
         if dump_rc != 0:
-            raise BackupError("mysqldump failed (exit %d): %s" % (dump_rc, last_line(dump_err)))
+            raise BackupError(f"mysqldump failed (exit {dump_rc}): {last_line(dump_err)}")
         if comp_rc != 0:
-            raise BackupError("compressing the dump failed: %s" % last_line(comp_err))
+            raise BackupError(f"compressing the dump failed: {last_line(comp_err)}")
 
-    def load(self, source: str, decompress_argv: List[str]) -> None:
-        argv = self.argv("mysql") + [
+    def load(self, source: str, decompress_argv: list[str]) -> None:
+        argv = [
+            *self.argv("mysql"),
             "--default-character-set=utf8mb4",
             "--binary-mode",
-            "--database=%s" % self.creds.database,
+            f"--database={self.creds.database}",
         ]
         with open(source, "rb") as src:
             dec = subprocess.Popen(decompress_argv, stdin=src, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             load = subprocess.Popen(argv, stdin=dec.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             assert dec.stdout is not None
             dec.stdout.close()
-            out, err = load.communicate()
+            _out, err = load.communicate()
             dec_err = dec.stderr.read() if dec.stderr else b""
             dec_rc = dec.wait()
         if dec_rc != 0:
-            raise BackupError("decompressing the dump failed: %s" % last_line(dec_err))
+            raise BackupError(f"decompressing the dump failed: {last_line(dec_err)}")
         if load.returncode != 0:
-            raise BackupError("loading the dump failed: %s" % last_line(err))
+            raise BackupError(f"loading the dump failed: {last_line(err)}")
 
 
 def open_db(module: AnsibleModule, docroot: str) -> Db:
@@ -508,7 +514,7 @@ def open_db(module: AnsibleModule, docroot: str) -> Db:
     try:
         creds = db_credentials(docroot, override)
     except (RuntimeError, ValueError, OSError) as exc:
-        raise BackupError(str(exc))
+        raise BackupError(str(exc)) from exc
     if not creds.user:
         raise BackupError("no DB user: neither db_user nor connections.default.login in bitrix/.settings.php")
     db = Db(creds)
@@ -516,7 +522,7 @@ def open_db(module: AnsibleModule, docroot: str) -> Db:
         db.ping()
     except RuntimeError as exc:
         db.close()
-        raise BackupError("cannot connect to database %s as %s: %s" % (creds.database, creds.user, exc))
+        raise BackupError(f"cannot connect to database {creds.database} as {creds.user}: {exc}") from exc
     return db
 
 
@@ -534,8 +540,9 @@ def free_bytes(path: str) -> int:
     return st.f_bavail * st.f_frsize
 
 
-def archive_tree(docroot: str, exclude: List[str], archive: str, manifest: str,
-                 compress_argv: List[str]) -> Dict[str, int]:
+def archive_tree(
+    docroot: str, exclude: list[str], archive: str, manifest: str, compress_argv: list[str]
+) -> dict[str, int]:
     """Write the tar (through the compressor) and the manifest in one pass over the files."""
     counts = {"files": 0, "dirs": 0, "links": 0, "content_bytes": 0, "skipped": 0}
     fd = os.open(archive, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -544,7 +551,9 @@ def archive_tree(docroot: str, exclude: List[str], archive: str, manifest: str,
         comp = subprocess.Popen(compress_argv, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.PIPE)
         assert comp.stdin is not None
         try:
-            tar = tarfile.open(fileobj=comp.stdin, mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK)
+            tar = tarfile.open(  # noqa: SIM115 - closed explicitly before the compressor
+                fileobj=comp.stdin, mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK
+            )
             for rel, path, st in Tree(docroot, exclude).entries():
                 k = kind(st.st_mode)
                 if k is None:
@@ -555,9 +564,16 @@ def archive_tree(docroot: str, exclude: List[str], archive: str, manifest: str,
                 info.uid, info.gid = st.st_uid, st.st_gid
                 info.uname = info.gname = ""
                 info.mtime = st.st_mtime_ns // 1000000000
-                info.pax_headers = {"mtime": "%d.%09d" % divmod(st.st_mtime_ns, 1000000000)}
-                entry = {"p": rel, "t": k, "m": info.mode, "u": st.st_uid, "g": st.st_gid,
-                         "mt": st.st_mtime_ns}
+                seconds, nanos = divmod(st.st_mtime_ns, 1000000000)
+                info.pax_headers = {"mtime": f"{seconds}.{nanos:09d}"}
+                entry = {
+                    "p": rel,
+                    "t": k,
+                    "m": info.mode,
+                    "u": st.st_uid,
+                    "g": st.st_gid,
+                    "mt": st.st_mtime_ns,
+                }
                 if k == "d":
                     info.type = tarfile.DIRTYPE
                     tar.addfile(info)
@@ -570,9 +586,9 @@ def archive_tree(docroot: str, exclude: List[str], archive: str, manifest: str,
                     counts["links"] += 1
                 else:
                     try:
-                        handle = open(path, "rb")
+                        handle = open(path, "rb")  # noqa: SIM115 - used in the with below
                     except OSError as exc:
-                        raise BackupError("cannot read %s: %s" % (path, exc.strerror))
+                        raise BackupError(f"cannot read {path}: {exc.strerror}") from exc
                     with handle:
                         size = os.fstat(handle.fileno()).st_size
                         if size <= INLINE_LIMIT:
@@ -592,14 +608,12 @@ def archive_tree(docroot: str, exclude: List[str], archive: str, manifest: str,
                 man.write(json.dumps(entry, separators=(",", ":")) + "\n")
             tar.close()
         finally:
-            try:
+            with contextlib.suppress(BrokenPipeError):
                 comp.stdin.close()
-            except BrokenPipeError:
-                pass
             err = comp.stderr.read() if comp.stderr else b""
             rc = comp.wait()
         if rc != 0:
-            raise BackupError("compressing the files archive failed: %s" % last_line(err))
+            raise BackupError(f"compressing the files archive failed: {last_line(err)}")
     return counts
 
 
@@ -624,16 +638,20 @@ class HashingReader:
         return self.digest.hexdigest()
 
 
-def do_check(module: AnsibleModule, docroot: str, backup_dir: str, exclude: List[str]) -> dict:
+def do_check(module: AnsibleModule, docroot: str, backup_dir: str, exclude: list[str]) -> dict:
     problems = []
-    plan: Dict[str, object] = {}
+    plan: dict[str, object] = {}
     try:
         require_site(docroot)
     except NotABitrixSite as exc:
         return {"problems": [{"option": "docroot", "msg": str(exc)}], "plan": plan}
     if inside(backup_dir, docroot) or inside(docroot, backup_dir):
-        problems.append({"option": "backup_dir", "msg": "%s lies inside the docroot %s (or contains it)"
-                         % (backup_dir, docroot)})
+        problems.append(
+            {
+                "option": "backup_dir",
+                "msg": f"{backup_dir} lies inside the docroot {docroot} (or contains it)",
+            }
+        )
     missing = [tool for tool in ("tar",) if not shutil.which(tool)]
     if module.params["include_db"]:
         missing += [tool for tool in ("mysqldump", "mysql") if not shutil.which(tool)]
@@ -644,11 +662,13 @@ def do_check(module: AnsibleModule, docroot: str, backup_dir: str, exclude: List
         else:
             try:
                 tables, views = db.tables()
-                plan.update(database=db.creds.database, tables=len(tables), views=len(views), db_bytes=db.size())
+                plan.update(
+                    database=db.creds.database, tables=len(tables), views=len(views), db_bytes=db.size()
+                )
             finally:
                 db.close()
     if missing:
-        problems.append({"option": "host", "msg": "missing on the host: %s" % ", ".join(missing)})
+        problems.append({"option": "host", "msg": "missing on the host: {}".format(", ".join(missing))})
     try:
         plan["compression"] = compressor(module.params["compression"])[0]
     except BackupError as exc:
@@ -659,7 +679,7 @@ def do_check(module: AnsibleModule, docroot: str, backup_dir: str, exclude: List
     return {"problems": problems, "plan": plan}
 
 
-def do_create(module: AnsibleModule, docroot: str, backup_dir: str, exclude: List[str]) -> dict:
+def do_create(module: AnsibleModule, docroot: str, backup_dir: str, exclude: list[str]) -> dict:
     params = module.params
     started = time.monotonic()
     if params["min_interval"] > 0:
@@ -667,8 +687,11 @@ def do_create(module: AnsibleModule, docroot: str, backup_dir: str, exclude: Lis
         if backups and backups[0].get("include_db") == params["include_db"]:
             age = time.time() - float(backups[0].get("created_ts", 0))
             if 0 <= age < params["min_interval"]:
-                return {"changed": False, "backup": result_of(backup_dir, backups[0], reused=True),
-                        "msg": "backup %s is %d s old (< min_interval): reused" % (backups[0]["id"], age)}
+                return {
+                    "changed": False,
+                    "backup": result_of(backup_dir, backups[0], reused=True),
+                    "msg": f"backup {backups[0]['id']} is {age:.0f} s old (< min_interval): reused",
+                }
     compression, ext, compress_argv, _ = compressor(params["compression"])
     db = open_db(module, docroot) if params["include_db"] else None
     try:
@@ -677,8 +700,12 @@ def do_create(module: AnsibleModule, docroot: str, backup_dir: str, exclude: Lis
             if db:
                 tables, views = db.tables()
                 plan.update(tables=len(tables), views=len(views), db_bytes=db.size())
-            return {"changed": True, "plan": plan, "msg": "would back up %d files (%d bytes)%s"
-                    % (plan["files"], plan["content_bytes"], " and the database" if db else "")}
+            with_db = " and the database" if db else ""
+            return {
+                "changed": True,
+                "plan": plan,
+                "msg": f"would back up {plan['files']} files ({plan['content_bytes']} bytes){with_db}",
+            }
         now = utcnow()
         os.makedirs(backup_dir, mode=0o700, exist_ok=True)
         backup_id = new_id(backup_dir, now)
@@ -686,39 +713,54 @@ def do_create(module: AnsibleModule, docroot: str, backup_dir: str, exclude: Lis
         work = final + ".partial"
         os.mkdir(work, 0o700)
         try:
-            meta: Dict[str, object] = {
-                "format": FORMAT, "id": backup_id, "status": "partial", "created": iso(now),
-                "created_ts": now.timestamp(), "docroot": docroot, "host": socket.gethostname(),
-                "run_id": params["run_id"], "exclude": sorted(exclude), "compression": compression,
+            meta: dict[str, object] = {
+                "format": FORMAT,
+                "id": backup_id,
+                "status": "partial",
+                "created": iso(now),
+                "created_ts": now.timestamp(),
+                "docroot": docroot,
+                "host": socket.gethostname(),
+                "run_id": params["run_id"],
+                "exclude": sorted(exclude),
+                "compression": compression,
                 "include_db": params["include_db"],
             }
-            db_meta: Dict[str, object] = {}
+            db_meta: dict[str, object] = {}
             if db:
                 tables, views = db.tables()
                 checksums = db.checksums(tables)
                 dump_name = "db.sql" + ext
                 db.dump(os.path.join(work, dump_name), compress_argv)
                 db_meta = {
-                    "dump": dump_name, "database": db.creds.database, "host": db.creds.host,
-                    "tables": tables, "views": views, "checksums": checksums,
+                    "dump": dump_name,
+                    "database": db.creds.database,
+                    "host": db.creds.host,
+                    "tables": tables,
+                    "views": views,
+                    "checksums": checksums,
                     "sha256": sha256_file(os.path.join(work, dump_name)),
                     "bytes": os.path.getsize(os.path.join(work, dump_name)),
                 }
             archive_name = "files.tar" + ext
-            counts = archive_tree(docroot, exclude, os.path.join(work, archive_name),
-                                  os.path.join(work, MANIFEST), compress_argv)
+            counts = archive_tree(
+                docroot,
+                exclude,
+                os.path.join(work, archive_name),
+                os.path.join(work, MANIFEST),
+                compress_argv,
+            )
             files_meta = dict(counts)
             files_meta.update(
-                archive=archive_name, manifest=MANIFEST,
+                archive=archive_name,
+                manifest=MANIFEST,
                 sha256=sha256_file(os.path.join(work, archive_name)),
                 bytes=os.path.getsize(os.path.join(work, archive_name)),
                 manifest_sha256=sha256_file(os.path.join(work, MANIFEST)),
             )
             meta["files"] = files_meta
             meta["db"] = db_meta
-            meta["size_bytes"] = sum(
-                os.path.getsize(os.path.join(work, name)) for name in os.listdir(work)
-            )
+            meta["size_bytes"] = sum(os.path.getsize(os.path.join(work, name)) for name in os.listdir(work))
             meta["duration_s"] = round(time.monotonic() - started, 2)
             meta["status"] = "complete"
             meta_path = os.path.join(work, META)
@@ -739,16 +781,20 @@ def do_create(module: AnsibleModule, docroot: str, backup_dir: str, exclude: Lis
     if db_meta:
         plan.update(tables=len(db_meta["tables"]), db_dump_bytes=db_meta["bytes"])
     plan["files_archive_bytes"] = files_meta["bytes"]
-    return {"changed": True, "backup": result, "plan": plan,
-            "msg": "backup %s: %d files, %d bytes in %.1f s"
-            % (backup_id, counts["files"], meta["size_bytes"], meta["duration_s"])}
+    return {
+        "changed": True,
+        "backup": result,
+        "plan": plan,
+        "msg": f"backup {backup_id}: {counts['files']} files, {meta['size_bytes']} bytes"
+        f" in {meta['duration_s']:.1f} s",
+    }
 
 
 # ---------------------------------------------------------------- manifest and verify
 
 
 def read_manifest(path: str) -> Iterator[dict]:
-    with open(path, "r", encoding="utf-8") as handle:
+    with open(path, encoding="utf-8") as handle:
         for line in handle:
             if line.strip():
                 yield json.loads(line)
@@ -764,7 +810,7 @@ def normalise(name: str) -> str:
 def do_verify(module: AnsibleModule, docroot: str, backup_dir: str) -> dict:
     meta = pick(backup_dir, docroot, module.params["id"])
     path = os.path.join(backup_dir, meta["id"])
-    mismatches: List[dict] = []
+    mismatches: list[dict] = []
     limit = 20
     files = meta["files"]
 
@@ -788,8 +834,12 @@ def do_verify(module: AnsibleModule, docroot: str, backup_dir: str) -> dict:
     seen = set()
     archive = os.path.join(path, files["archive"])
     with open(archive, "rb") as src:
-        dec = subprocess.Popen(decompressor_for(meta.get("compression", "gzip")), stdin=src,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        dec = subprocess.Popen(
+            decompressor_for(meta.get("compression", "gzip")),
+            stdin=src,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         assert dec.stdout is not None
         try:
             with tarfile.open(fileobj=dec.stdout, mode="r|", bufsize=CHUNK) as tar:
@@ -803,17 +853,23 @@ def do_verify(module: AnsibleModule, docroot: str, backup_dir: str) -> dict:
                     seen.add(name)
                     k = "d" if info.isdir() else "l" if info.issym() else "f" if info.isfile() else "?"
                     if k != entry["t"]:
-                        note(name, "type %s in the archive, %s in the manifest" % (k, entry["t"]))
+                        note(name, "type {} in the archive, {} in the manifest".format(k, entry["t"]))
                         continue
                     if k == "f":
                         digest = hashlib.sha256()
-                        handle = tar.extractfile(info)
-                        assert handle is not None
-                        for chunk in iter(lambda: handle.read(CHUNK), b""):
+                        member = tar.extractfile(info)
+                        assert member is not None
+                        while True:
+                            chunk = member.read(CHUNK)
+                            if not chunk:
+                                break
                             digest.update(chunk)
                         if digest.hexdigest() != entry["h"]:
-                            note(name, "content differs (sha256 %s, manifest %s)"
-                                 % (digest.hexdigest()[:12], entry["h"][:12]))
+                            note(
+                                name,
+                                f"content differs (sha256 {digest.hexdigest()[:12]}, "
+                                f"manifest {entry['h'][:12]})",
+                            )
                             continue
                     elif k == "l" and info.linkname != entry.get("l"):
                         note(name, "link target differs")
@@ -821,35 +877,43 @@ def do_verify(module: AnsibleModule, docroot: str, backup_dir: str) -> dict:
                     if (info.mode & 0o7777, info.uid, info.gid) != (entry["m"], entry["u"], entry["g"]):
                         note(name, "mode/owner differ from the manifest")
         except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
-            note(files["archive"], "unreadable archive: %s" % exc)
+            note(files["archive"], f"unreadable archive: {exc}")
         finally:
             dec.stdout.close()
             err = dec.stderr.read() if dec.stderr else b""
             rc = dec.wait()
     if rc != 0:
-        note(files["archive"], "cannot decompress: %s" % last_line(err))
+        note(files["archive"], f"cannot decompress: {last_line(err)}")
     for name in expected:
         if name not in seen:
             note(name, "in the manifest, missing from the archive")
-    result = {"changed": False, "backup": result_of(backup_dir, meta), "mismatches": mismatches,
-              "entries": counts["entries"], "mismatch_count": counts["mismatches"]}
+    result = {
+        "changed": False,
+        "backup": result_of(backup_dir, meta),
+        "mismatches": mismatches,
+        "entries": counts["entries"],
+        "mismatch_count": counts["mismatches"],
+    }
     if mismatches:
         result["failed"] = True
-        result["msg"] = "backup %s does not match its manifest (%d mismatches), first: %s" % (
-            meta["id"], counts["mismatches"],
-            "; ".join("%s: %s" % (m["path"], m["problem"]) for m in mismatches[:5]))
+        first = "; ".join(f"{m['path']}: {m['problem']}" for m in mismatches[:5])
+        result["msg"] = (
+            f"backup {meta['id']} does not match its manifest "
+            f"({counts['mismatches']} mismatches), first: {first}"
+        )
     else:
-        result["msg"] = "backup %s: %d entries match the manifest" % (meta["id"], counts["entries"])
+        result["msg"] = f"backup {meta['id']}: {counts['entries']} entries match the manifest"
     return result
 
 
 # ---------------------------------------------------------------- restore
 
 
-def quarantine_extras(docroot: str, expected: Dict[str, str], exclude: List[str],
-                      quarantine: str, check: bool) -> List[str]:
+def quarantine_extras(
+    docroot: str, expected: dict[str, str], exclude: list[str], quarantine: str, check: bool
+) -> list[str]:
     """Move away every entry that is not in the manifest (or has another type), outside excluded folders."""
-    moved: List[str] = []
+    moved: list[str] = []
     excluded = {p.strip("/") for p in exclude}
     if not check:
         os.makedirs(os.path.dirname(quarantine), mode=0o700, exist_ok=True)
@@ -877,17 +941,16 @@ def quarantine_extras(docroot: str, expected: Dict[str, str], exclude: List[str]
     return moved
 
 
-def clear_folders(docroot: str, folders: List[str]) -> int:
+def clear_folders(docroot: str, folders: list[str]) -> int:
     removed = 0
     for rel in folders:
         base = os.path.join(docroot, rel.strip("/"))
         if not os.path.isdir(base) or os.path.islink(base):
             continue
         for item in os.scandir(base):
-            if rel.strip("/").endswith("html_pages"):
-                # composite cache: only cached pages go, .enabled/.config.php/.size stay
-                if item.name.startswith("."):
-                    continue
+            # composite cache: only cached pages go, .enabled/.config.php/.size stay
+            if rel.strip("/").endswith("html_pages") and item.name.startswith("."):
+                continue
             if item.is_dir(follow_symlinks=False):
                 shutil.rmtree(item.path, ignore_errors=True)
             else:
@@ -896,29 +959,35 @@ def clear_folders(docroot: str, folders: List[str]) -> int:
     return removed
 
 
-def compare_disk(docroot: str, manifest_path: str, exclude: List[str]) -> List[str]:
+def compare_disk(docroot: str, manifest_path: str, exclude: list[str]) -> list[str]:
     """Every manifest entry against the disk (type, mode, owner, size, mtime): the restore's own check."""
     excluded = {p.strip("/") for p in exclude}
-    problems: List[str] = []
+    problems: list[str] = []
     for entry in read_manifest(manifest_path):
         rel = entry["p"]
         path = docroot if rel == "." else os.path.join(docroot, rel)
         try:
             st = os.lstat(path)
         except OSError:
-            problems.append("%s: missing" % rel)
+            problems.append(f"{rel}: missing")
             continue
         if kind(st.st_mode) != entry["t"]:
-            problems.append("%s: wrong type" % rel)
+            problems.append(f"{rel}: wrong type")
             continue
         if (st.st_uid, st.st_gid) != (entry["u"], entry["g"]):
-            problems.append("%s: owner %d:%d, expected %d:%d" % (rel, st.st_uid, st.st_gid, entry["u"], entry["g"]))
+            problems.append(f"{rel}: owner {st.st_uid}:{st.st_gid}, expected {entry['u']}:{entry['g']}")
         if entry["t"] != "l" and stat.S_IMODE(st.st_mode) != entry["m"]:
-            problems.append("%s: mode %04o, expected %04o" % (rel, stat.S_IMODE(st.st_mode), entry["m"]))
+            problems.append(
+                "{}: mode {:04o}, expected {:04o}".format(rel, stat.S_IMODE(st.st_mode), entry["m"])
+            )
         if entry["t"] == "f" and (st.st_size != entry["s"] or st.st_mtime_ns != entry["mt"]):
-            problems.append("%s: size/mtime differ" % rel)
-        if entry["t"] == "d" and rel not in excluded and st.st_mtime_ns // 1000000000 != entry["mt"] // 1000000000:
-            problems.append("%s: folder mtime differs" % rel)
+            problems.append(f"{rel}: size/mtime differ")
+        if (
+            entry["t"] == "d"
+            and rel not in excluded
+            and st.st_mtime_ns // 1000000000 != entry["mt"] // 1000000000
+        ):
+            problems.append(f"{rel}: folder mtime differs")
     return problems
 
 
@@ -935,19 +1004,22 @@ def do_restore(module: AnsibleModule, docroot: str, backup_dir: str) -> dict:
     if params["restore_files"] and not params["quarantine_dir"]:
         raise BackupError("quarantine_dir is required to restore files")
     if params["quarantine_dir"] and inside(params["quarantine_dir"], docroot):
-        raise BackupError("quarantine_dir %s lies inside the docroot" % params["quarantine_dir"])
+        raise BackupError("quarantine_dir {} lies inside the docroot".format(params["quarantine_dir"]))
     for name in [files["archive"], files["manifest"]] + ([db_meta["dump"]] if restore_db else []):
         if not os.path.isfile(os.path.join(path, name)):
-            raise BackupError("backup %s is incomplete: %s is missing" % (meta["id"], name))
+            raise BackupError("backup {} is incomplete: {} is missing".format(meta["id"], name))
     if sha256_file(manifest_path) != files.get("manifest_sha256"):
-        raise BackupError("backup %s: the manifest does not match backup.json; run verify" % meta["id"])
+        raise BackupError("backup {}: the manifest does not match backup.json; run verify".format(meta["id"]))
     db = open_db(module, docroot) if restore_db else None
-    report: Dict[str, object] = {"id": meta["id"], "files": params["restore_files"], "db": restore_db}
+    report: dict[str, object] = {"id": meta["id"], "files": params["restore_files"], "db": restore_db}
     try:
         if restore_db and db_meta.get("database") and db and db.creds.database != db_meta["database"]:
-            report["db_name_note"] = "dump of %s loaded into %s" % (db_meta["database"], db.creds.database)
+            report["db_name_note"] = "dump of {} loaded into {}".format(
+                db_meta["database"], db.creds.database
+            )
         quarantine = os.path.join(
-            params["quarantine_dir"] or "/nonexistent", "restore-%s-%s" % (meta["id"], utcnow().strftime("%Y%m%dT%H%M%SZ"))
+            params["quarantine_dir"] or "/nonexistent",
+            "restore-{}-{}".format(meta["id"], utcnow().strftime("%Y%m%dT%H%M%SZ")),
         )
         if params["restore_files"]:
             expected = {entry["p"]: entry["t"] for entry in read_manifest(manifest_path)}
@@ -962,30 +1034,49 @@ def do_restore(module: AnsibleModule, docroot: str, backup_dir: str) -> dict:
             extra_views = sorted(set(views) - set(db_meta.get("views", [])))
             report["tables_dropped"] = extra_tables + extra_views
         if module.check_mode:
-            return {"changed": True, "restore": report, "backup": result_of(backup_dir, meta),
-                    "msg": "would restore backup %s" % meta["id"]}
+            return {
+                "changed": True,
+                "restore": report,
+                "backup": result_of(backup_dir, meta),
+                "msg": "would restore backup {}".format(meta["id"]),
+            }
         if params["restore_files"]:
             dec_argv = decompressor_for(meta.get("compression", "gzip"))
             with open(os.path.join(path, files["archive"]), "rb") as src:
                 dec = subprocess.Popen(dec_argv, stdin=src, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                 tar = subprocess.Popen(
-                    ["tar", "-x", "-f", "-", "-C", docroot, "--numeric-owner", "--same-owner",
-                     "--same-permissions", "--delay-directory-restore"],
-                    stdin=dec.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                    [
+                        "tar",
+                        "-x",
+                        "-f",
+                        "-",
+                        "-C",
+                        docroot,
+                        "--numeric-owner",
+                        "--same-owner",
+                        "--same-permissions",
+                        "--delay-directory-restore",
+                    ],
+                    stdin=dec.stdout,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                )
                 assert dec.stdout is not None
                 dec.stdout.close()
                 _, tar_err = tar.communicate()
                 dec_err = dec.stderr.read() if dec.stderr else b""
                 dec_rc = dec.wait()
             if dec_rc != 0 or tar.returncode != 0:
-                raise BackupError("extracting %s failed: %s" % (files["archive"], last_line(tar_err or dec_err)))
+                raise BackupError(
+                    "extracting {} failed: {}".format(files["archive"], last_line(tar_err or dec_err))
+                )
         if restore_db and db:
             drops = []
             if report["tables_dropped"]:
                 for name in extra_views:
-                    drops.append("DROP VIEW IF EXISTS `%s`" % name.replace("`", "``"))
+                    drops.append("DROP VIEW IF EXISTS `{}`".format(name.replace("`", "``")))
                 for name in extra_tables:
-                    drops.append("DROP TABLE IF EXISTS `%s`" % name.replace("`", "``"))
+                    drops.append("DROP TABLE IF EXISTS `{}`".format(name.replace("`", "``")))
                 db.execute("SET FOREIGN_KEY_CHECKS=0; " + "; ".join(drops))
             db.load(os.path.join(path, db_meta["dump"]), decompressor_for(meta.get("compression", "gzip")))
             after = db.checksums(db_meta.get("tables", []))
@@ -1000,8 +1091,10 @@ def do_restore(module: AnsibleModule, docroot: str, backup_dir: str) -> dict:
             problems = compare_disk(docroot, manifest_path, exclude)
             report["disk_mismatches"] = problems[:20]
             if problems:
-                raise BackupError("after extracting, %d entries differ from the manifest, first: %s"
-                                  % (len(problems), "; ".join(problems[:5])))
+                raise BackupError(
+                    f"after extracting, {len(problems)} entries differ from the manifest, "
+                    f"first: {'; '.join(problems[:5])}"
+                )
     finally:
         if db:
             db.close()
@@ -1009,10 +1102,16 @@ def do_restore(module: AnsibleModule, docroot: str, backup_dir: str) -> dict:
     warnings = []
     if report.get("db_checksum_mismatches"):
         warnings.append(
-            "tables whose checksum differs from the one taken before the dump (written to during the backup?): %s"
-            % ", ".join(report["db_checksum_mismatches"][:10]))
-    return {"changed": True, "restore": report, "backup": result_of(backup_dir, meta), "warnings_": warnings,
-            "msg": "restored backup %s in %.1f s" % (meta["id"], report["duration_s"])}
+            "tables whose checksum differs from the one taken before the dump "
+            "(written to during the backup?): {}".format(", ".join(report["db_checksum_mismatches"][:10]))
+        )
+    return {
+        "changed": True,
+        "restore": report,
+        "backup": result_of(backup_dir, meta),
+        "warnings_": warnings,
+        "msg": "restored backup {} in {:.1f} s".format(meta["id"], report["duration_s"]),
+    }
 
 
 # ---------------------------------------------------------------- prune
@@ -1028,9 +1127,9 @@ def do_prune(module: AnsibleModule, docroot: str, backup_dir: str) -> dict:
         age_days = (now - float(meta.get("created_ts", now))) / 86400.0
         reason = None
         if rank >= params["keep_count"]:
-            reason = "beyond keep_count %d" % params["keep_count"]
+            reason = f"beyond keep_count {params['keep_count']}"
         elif params["keep_days"] > 0 and age_days > params["keep_days"]:
-            reason = "older than keep_days %d (%.1f days)" % (params["keep_days"], age_days)
+            reason = f"older than keep_days {params['keep_days']} ({age_days:.1f} days)"
         if reason is None or meta["id"] in protect:
             kept.append(meta["id"])
             continue
@@ -1048,8 +1147,13 @@ def do_prune(module: AnsibleModule, docroot: str, backup_dir: str) -> dict:
             stale.append(name)
             if not module.check_mode:
                 shutil.rmtree(full, ignore_errors=True)
-    return {"changed": bool(pruned or stale), "pruned": pruned, "kept": kept, "stale_partials": stale,
-            "msg": "pruned %d backup(s), kept %d" % (len(pruned), len(kept))}
+    return {
+        "changed": bool(pruned or stale),
+        "pruned": pruned,
+        "kept": kept,
+        "stale_partials": stale,
+        "msg": f"pruned {len(pruned)} backup(s), kept {len(kept)}",
+    }
 
 
 # ---------------------------------------------------------------- main
@@ -1058,7 +1162,9 @@ def do_prune(module: AnsibleModule, docroot: str, backup_dir: str) -> dict:
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            action=dict(type="str", default="create", choices=["check", "create", "restore", "verify", "prune"]),
+            action=dict(
+                type="str", default="create", choices=["check", "create", "restore", "verify", "prune"]
+            ),
             docroot=dict(type="path", required=True),
             backup_dir=dict(type="path", required=True),
             id=dict(type="str", default=""),
@@ -1086,9 +1192,9 @@ def main() -> None:
     exclude = [p.strip("/") for p in params["exclude"] if p.strip("/")]
     action = params["action"]
     if params["keep_count"] < 1:
-        module.fail_json(msg="keep_count must be at least 1 (got %d)" % params["keep_count"])
+        module.fail_json(msg=f"keep_count must be at least 1 (got {params['keep_count']})")
     if action != "check" and (inside(backup_dir, docroot) or inside(docroot, backup_dir)):
-        module.fail_json(msg="backup_dir %s must lie outside the docroot %s" % (backup_dir, docroot))
+        module.fail_json(msg=f"backup_dir {backup_dir} must lie outside the docroot {docroot}")
     try:
         if action == "check":
             result = do_check(module, docroot, backup_dir, exclude)

@@ -469,6 +469,9 @@ def do_apply(module: AnsibleModule, console: Console) -> None:
                 failed = (1, f"the update system asked to restart the command {rounds} times")
                 break
         mark("failed" if failed else "applied")
+    except BaseException:
+        mark("failed")  # this run is alive and rolls back: no later run may take it for dead
+        raise
     finally:
         if tmpdir:
             shutil.rmtree(tmpdir, ignore_errors=True)

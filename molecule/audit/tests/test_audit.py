@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
-from bxops_testlib import PROJECT, ephemeral, run_playbook, truth  # noqa: E402
+from bxops_testlib import PROJECT, ephemeral, run_playbook, truth
 
 HOSTNAME = "bxops-audit-staging"
 SCHEMA = PROJECT / "roles" / "audit" / "files" / "audit-report.schema.json"
@@ -101,7 +101,7 @@ def test_home_page_answers(report):
 def test_db_size_is_real_and_no_password_leaks(host, report):
     size = int(host.check_output(
         "mysql -N -e \"SELECT SUM(DATA_LENGTH+INDEX_LENGTH) FROM information_schema.TABLES "
-        "WHERE TABLE_SCHEMA='%s'\"" % report["db"]["database"]))
+        "WHERE TABLE_SCHEMA='{}'\"".format(report["db"]["database"])))
     assert report["db"]["bytes"] == size
     password = host.check_output(
         "php -r '$s = include \"/home/bitrix/www/bitrix/.settings.php\"; "

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
-from bxops_testlib import run_playbook, truth  # noqa: E402
+from bxops_testlib import run_playbook, truth
 
 HOSTNAME = "bxops-common-host"
 SCENARIO = Path(__file__).resolve().parents[1]

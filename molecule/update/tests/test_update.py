@@ -299,10 +299,10 @@ def test_failed_smoke_test_after_a_successful_update_is_rolled_back(published):
 def test_lock_refuses_a_second_run_and_a_killed_run_is_recovered(published):
     published(updatable(0))
     before = snapshot(STAGING)
-    sh(STAGING, f"echo 300 > {SERVER}/PAUSE_BEFORE_DB")
+    sh(STAGING, f"echo 900 > {SERVER}/PAUSE_BEFORE_DB")
     first = playbook("-e", "bxops_run_id=killed-run", background=True)
     try:
-        deadline = time.time() + 180
+        deadline = time.time() + 480
         while sh(STAGING, f"test -f /home/bitrix/www/{CONSOLE_PAUSED}", check=False).returncode != 0:
             assert first.poll() is None, "the first run ended early:\n" + (first.communicate()[0] or "")
             assert time.time() < deadline, "the console never reached the pause between copy and DB step"
