@@ -265,9 +265,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=1_000_000)
     parser.add_argument("--ansible-files", type=int, default=100_000)
-    parser.add_argument(
-        "--share", type=float, default=0.03, help="share of entries planted wrong (0.03 = 3%%)"
-    )
+    parser.add_argument("--share", type=float, default=0.03, help="share of entries planted wrong (0.03 = 3%%)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--uid", type=int, default=600, help="the site user's uid/gid (need not exist)")
     parser.add_argument("--workdir", type=Path, default=Path("/var/tmp/bxops-bench-permissions"))
@@ -320,9 +318,7 @@ def main() -> int:
                         raise SystemExit(f"{method} left {left} entries deviating")
                 print(f"  round {rnd + 1} {method:<9} {elapsed:7.2f} s", flush=True)
             for method in (
-                ["module_nochange", "baseline_nochange"]
-                if rnd % 2 == 0
-                else ["baseline_nochange", "module_nochange"]
+                ["module_nochange", "baseline_nochange"] if rnd % 2 == 0 else ["baseline_nochange", "module_nochange"]
             ):
                 if method == "module_nochange":
                     elapsed, result = run_module(args_file, work)
@@ -349,9 +345,7 @@ def main() -> int:
         del files
         ans: dict[str, list[float]] = {"module_playbook": [], "file_recurse": []}
         for rnd in range(opts.rounds):
-            order = (
-                ["module_playbook", "file_recurse"] if rnd % 2 == 0 else ["file_recurse", "module_playbook"]
-            )
+            order = ["module_playbook", "file_recurse"] if rnd % 2 == 0 else ["file_recurse", "module_playbook"]
             for method in order:
                 apply_deviations(small, plan)
                 book = (
@@ -383,13 +377,8 @@ def main() -> int:
     print(f"  module, no change      {med['module_nochange']:7.2f} s")
     print(f"  find, no change        {med['baseline_nochange']:7.2f} s")
     print(f"  ratio module / find                     {figures['ratio_module_vs_find']:.2f}x  (goal <= 1.2x)")
-    print(
-        "  ratio module no-change / find (fixing)  "
-        f"{figures['ratio_module_nochange_vs_find']:.2f}x  (goal < 1)"
-    )
-    print(
-        f"  ratio module no-change / find no-change {figures['ratio_module_nochange_vs_find_nochange']:.2f}x"
-    )
+    print(f"  ratio module no-change / find (fixing)  {figures['ratio_module_nochange_vs_find']:.2f}x  (goal < 1)")
+    print(f"  ratio module no-change / find no-change {figures['ratio_module_nochange_vs_find_nochange']:.2f}x")
     print(
         f"{opts.ansible_files:,} files through ansible-playbook: file recurse "
         f"{median(ans['file_recurse']):.2f} s, module {median(ans['module_playbook']):.2f} s, "

@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# ruff: noqa: E402
 # Copyright: bxops maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
@@ -409,10 +408,7 @@ class Cleaner:
 
 
 def _only_html(path: str) -> bool:
-    for _dirpath, _dirnames, filenames in os.walk(path):
-        if any(not n.endswith(".html") for n in filenames):
-            return False
-    return True
+    return all(name.endswith(".html") for _dirpath, _dirnames, names in os.walk(path) for name in names)
 
 
 def run(params: dict[str, Any], upload_dir: str, check: bool, now: float | None = None,

@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# ruff: noqa: E402
 # Copyright: bxops maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
@@ -253,7 +252,7 @@ def walk_sorted(root: bytes, skip_top: Iterable[bytes] = (), stats: dict[str, in
                 yield from walk(path + b"/" + name, prefix + name + b"/", False)
             elif is_file:
                 counters["disk_files"] += 1
-                if key in PROTECTED_NAMES or (top and key in skip):
+                if key in PROTECTED_NAMES or b"\n" in key or (top and key in skip):
                     counters["skipped"] += 1
                     continue
                 yield prefix + key
@@ -261,6 +260,64 @@ def walk_sorted(root: bytes, skip_top: Iterable[bytes] = (), stats: dict[str, in
                 counters["skipped"] += 1  # symlinks, sockets, fifos
 
     return walk(root, b"", True)
+
+
+def _glob_escape(name: bytes) -> bytes:
+    return re.sub(rb"([\\*?\[\]])", rb"\\\1", name)
+
+
+def find_sorted(root: bytes, skip_top: Iterable[bytes], stats: dict[str, Any], workdir: str
+                ) -> Iterator[bytes]:
+    """Regular files below root in byte order, through `find -printf '%P\\0' | LC_ALL=C sort -z`.
+
+    Started at once, so both run while the caller does other work; NUL-separated, so any name is safe.
+    Same output as walk_sorted (symlinks and skip_top left out); the protected names are dropped here.
+    """
+    prune: list[bytes] = []
+    for name in skip_top:
+        prune += [b"-o"] if prune else []
+        prune += [b"-path", b"./" + _glob_escape(name)]
+    argv = [b"find", b".", *([b"(", *prune, b")", b"-prune", b"-o"] if prune else []),
+            b"-type", b"f", b"-printf", b"%P\\0"]
+    env = dict(os.environ, LC_ALL="C")
+    finder = subprocess.Popen(argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    sorter = subprocess.Popen(["sort", "-z", "-S", "64M", "-T", workdir], stdin=finder.stdout,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert finder.stdout is not None and sorter.stdout is not None
+    finder.stdout.close()  # sort holds it now
+    stats.setdefault("disk_files", 0)
+    stats.setdefault("skipped", 0)
+
+    def records() -> Iterator[bytes]:
+        rest = b""
+        out = sorter.stdout
+        assert out is not None
+        try:
+            while True:
+                block = out.read(1 << 20)
+                if not block:
+                    break
+                parts = (rest + block).split(b"\0")
+                rest = parts.pop()
+                for rel in parts:
+                    stats["disk_files"] += 1
+                    if rel.rpartition(b"/")[2] in PROTECTED_NAMES or b"\n" in rel:
+                        stats["skipped"] += 1
+                        continue
+                    yield rel
+        finally:
+            out.close()
+            sort_err = sorter.stderr.read().decode("utf-8", "replace") if sorter.stderr else ""
+            find_err = finder.stderr.read().decode("utf-8", "replace") if finder.stderr else ""
+            if sorter.wait() != 0:
+                raise OrphansError(f"sort failed: {sort_err.strip()[-300:]}")
+            if finder.wait() != 0:
+                # unreadable folders: their files are not seen, so never reported; say so
+                stats["disk_errors"] = find_err.strip().splitlines()[-5:]
+        if rest:
+            raise OrphansError("find output ended in the middle of a name")
+
+    return records()
 
 
 def checked_sorted(stream: Iterable[bytes], what: str) -> Iterator[bytes]:
@@ -400,7 +457,7 @@ def _row_path_sql(alias: str) -> str:
     )
 
 
-def referenced_query(with_duplicates: bool) -> str:
+def referenced_query(with_duplicates: bool, ordered: bool = True) -> str:
     """Every local b_file row's path, plus the originals of duplicates, sorted bytewise by the server."""
     parts = [
         f"SELECT {_row_path_sql('f')} AS p FROM b_file f "
@@ -411,7 +468,18 @@ def referenced_query(with_duplicates: bool) -> str:
             "SELECT {} AS p FROM b_file_duplicate d JOIN b_file o ON o.ID = d.ORIGINAL_ID "
             "WHERE o.FILE_NAME <> ''".format(_row_path_sql("o"))
         )
-    return "SELECT p FROM ({}) t ORDER BY p".format(" UNION ALL ".join(parts))
+    if ordered:
+        return f"SELECT p FROM ({' UNION ALL '.join(parts)}) t ORDER BY p"
+    # for an external sort: no cast, and only the duplicates' originals the first part left out (cloud rows)
+    return (
+        "SELECT CONCAT_WS('/', NULLIF(TRIM(BOTH '/' FROM IFNULL(f.SUBDIR, '')), ''), f.FILE_NAME) FROM b_file f "
+        "WHERE (f.HANDLER_ID IS NULL OR f.HANDLER_ID = '') AND f.FILE_NAME <> ''"
+        + (" UNION ALL SELECT CONCAT_WS('/', NULLIF(TRIM(BOTH '/' FROM IFNULL(o.SUBDIR, '')), ''), o.FILE_NAME) "
+           "FROM b_file_duplicate d JOIN b_file o ON o.ID = d.ORIGINAL_ID "
+           "WHERE o.HANDLER_ID IS NOT NULL AND o.HANDLER_ID <> '' AND o.FILE_NAME <> ''" if with_duplicates else "")
+    )
+
+
 
 
 _UNESCAPE_RE = re.compile(rb"\\[tn\\0]")
@@ -425,18 +493,24 @@ class MysqlSource:
         self.client = client
         self.rows_read = 0
 
-    def _lines(self, query: str) -> Iterator[bytes]:
+    def _start(self, query: str, raw: bool = False) -> subprocess.Popen[bytes]:
         argv = [
             self.client.binary, f"--defaults-extra-file={self.client.defaults_file}", "--batch",
             "--skip-column-names", "--quick", "--default-character-set=utf8mb4",
-            f"--database={self.client.creds.database}", f"--execute={query}",
+            f"--database={self.client.creds.database}", *(["--raw"] if raw else []), f"--execute={query}",
         ]
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=1 << 20)
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=1 << 20)
+
+    def _lines(self, query: str) -> Iterator[bytes]:
+        return self._read(self._start(query))
+
+    @staticmethod
+    def _read(proc: subprocess.Popen[bytes], unescape: bool = True) -> Iterator[bytes]:
         assert proc.stdout is not None
         try:
             for raw in proc.stdout:
                 line = raw[:-1] if raw.endswith(b"\n") else raw
-                if b"\\" in line:
+                if unescape and b"\\" in line:
                     line = _UNESCAPE_RE.sub(lambda m: _UNESCAPES[m.group(0)], line)
                 yield line
         finally:
@@ -464,10 +538,35 @@ class MysqlSource:
                 return value
         return "upload"
 
-    def referenced(self, with_duplicates: bool) -> Iterator[bytes]:
-        for line in self._lines(referenced_query(with_duplicates)):
-            self.rows_read += 1
-            yield line
+    def referenced(self, with_duplicates: bool, workdir: str | None = None) -> Iterator[bytes]:
+        """Starts at once (sorting runs while the caller scans content); rows come lazily, in byte order.
+
+        The rows go through `LC_ALL=C sort -u` (much faster than the server's ORDER BY on a computed
+        binary key); without `sort` the server sorts.
+        """
+        upstream: subprocess.Popen[bytes] | None = None
+        if workdir is None or not shutil.which("sort"):
+            proc = self._start(referenced_query(with_duplicates))
+        else:
+            # --raw: no escaping, so the external sort sees the real bytes (a name with a newline would
+            # split into two harmless extra references; the disk side never offers such names)
+            upstream = self._start(referenced_query(with_duplicates, ordered=False), raw=True)
+            proc = subprocess.Popen(["sort", "-u", "-S", "64M", "-T", workdir], stdin=upstream.stdout,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=1 << 20,
+                                    env=dict(os.environ, LC_ALL="C"))
+            assert upstream.stdout is not None
+            upstream.stdout.close()
+
+        def rows() -> Iterator[bytes]:
+            for line in self._read(proc, unescape=upstream is None):
+                self.rows_read += 1
+                yield line
+            if upstream is not None:
+                err = upstream.stderr.read().decode("utf-8", "replace") if upstream.stderr else ""
+                if upstream.wait() != 0:
+                    raise OrphansError(f"mysql query failed: {err.strip()[-300:]}")
+
+        return rows()
 
     def content(self, table: str, column: str) -> Iterator[bytes]:
         yield from self._lines(f"SELECT `{column}` FROM `{table}` WHERE `{column}` LIKE '%/%'")
@@ -794,6 +893,7 @@ def collect_references(source: Any, docroot: str, upload_dir: str, params: dict[
     tables = source.tables()
     if "b_file" not in tables:
         raise OrphansError("table b_file not found: refusing to call every upload an orphan")
+    db = checked_sorted(source.referenced("b_file_duplicate" in tables, workdir), "the b_file rows")
     if params.get("content_scan", True):
         regex = reference_regex(upload_dir)
         info["content_files"] = scan_content_files(
@@ -817,7 +917,6 @@ def collect_references(source: Any, docroot: str, upload_dir: str, params: dict[
             info["content_refs"] += 1
             yield item
 
-    db = checked_sorted(source.referenced("b_file_duplicate" in tables), "the b_file rows")
     merged = unique(heapq.merge(db, checked_sorted(counted(content), "the content references")))
     return merged, info, content
 
@@ -835,9 +934,13 @@ def find_orphans(docroot: str, upload_dir: str, source: Any, params: dict[str, A
     report: dict[str, Any] = {"count": 0, "bytes": 0, "by_folder": {}, "by_age": {}, "young": 0, "sample": []}
     workdir = tempfile.mkdtemp(prefix="bxops-orphans-")
     try:
-        refs, info, content = collect_references(source, docroot, upload_dir, params, workdir)
         skip = [s.strip("/").encode() for s in params.get("service_folders", SERVICE_FOLDERS)]
-        disk = walk_sorted(os.fsencode(upload_root), skip, stats)
+        if params.get("disk_walker", "auto") == "auto" and shutil.which("find") and shutil.which("sort"):
+            disk = find_sorted(os.fsencode(upload_root), skip, stats, workdir)  # runs while content is scanned
+        else:
+            disk = walk_sorted(os.fsencode(upload_root), skip, stats)
+        disk = checked_sorted(disk, "the upload folder walk")
+        refs, info, content = collect_references(source, docroot, upload_dir, params, workdir)
         prefix = upload_dir.encode() + b"/"
         for rel in merge_orphans(disk, refs):
             path = os.fsdecode(prefix + rel)
@@ -871,6 +974,7 @@ def find_orphans(docroot: str, upload_dir: str, source: Any, params: dict[str, A
         "content_files": info["content_files"],
         "content_columns": info["content_columns"],
         "disk_files": stats.get("disk_files", 0),
+        "disk_errors": stats.get("disk_errors", []),
         "skipped": stats.get("skipped", 0),
     }
     return {"orphans": report, "referenced": referenced}

@@ -1,7 +1,6 @@
 #!/usr/bin/python
 # Copyright: bxops maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-# ruff: noqa: E402  (Ansible modules carry DOCUMENTATION/EXAMPLES/RETURN before their imports)
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -190,9 +189,7 @@ def parse_mode(raw: Any, option: str) -> int:
 def check_mode_value(value: int, option: str, kind: str) -> None:
     """Refuse modes that are world-writable, or that the site user could not use."""
     if value & 0o002:
-        raise PolicyError(
-            f"{option}={value:04o} is world-writable: bxops never makes anything writable by others"
-        )
+        raise PolicyError(f"{option}={value:04o} is world-writable: bxops never makes anything writable by others")
     if kind == "dir" and value & 0o500 != 0o500:
         raise PolicyError(f"{option}={value:04o}: the owner must be able to read and enter folders (u+rx)")
     if kind == "file" and value & 0o400 != 0o400:
@@ -410,9 +407,7 @@ class Walker:
         self._journal.write(json.dumps([rel, st.st_uid, st.st_gid, f"{stat.S_IMODE(st.st_mode):04o}"]) + "\n")
 
     # --- the fix -----------------------------------------------------------------------------
-    def _fix(
-        self, dir_fd: int | None, name: str, rel: str, st: os.stat_result, want_mode: int, secret: bool
-    ) -> None:
+    def _fix(self, dir_fd: int | None, name: str, rel: str, st: os.stat_result, want_mode: int, secret: bool) -> None:
         """Compare one entry (already lstat'ed) with the policy and change what deviates."""
         policy = self.policy
         mode = st.st_mode

@@ -189,20 +189,20 @@ checks:
   returned: action=smoke
 """
 
-import glob  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import pwd  # noqa: E402
-import re  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import urllib.error  # noqa: E402
-import urllib.request  # noqa: E402
+import glob
+import json
+import os
+import pwd
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
     MysqlClient,
     NotABitrixSite,
     db_credentials,

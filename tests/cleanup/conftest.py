@@ -47,7 +47,7 @@ class SqliteSource:
                 "SELECT VALUE FROM b_option WHERE MODULE_ID='main' AND NAME='upload_dir'").fetchone()
         return (row[0] if row and row[0] else "upload").strip("/")
 
-    def referenced(self, with_duplicates: bool) -> Iterator[bytes]:
+    def referenced(self, with_duplicates: bool, workdir: str | None = None) -> Iterator[bytes]:
         parts = [f"SELECT {_path_expr('f')} AS p FROM b_file f "
                  "WHERE (f.HANDLER_ID IS NULL OR f.HANDLER_ID = '') AND f.FILE_NAME <> ''"]
         if with_duplicates:

@@ -128,3 +128,25 @@ def test_explain_licence_and_extract_errors() -> None:
     assert codes == ["LICENSE"] and "licence key is not active" in problem
     codes, problem, _ = bu.explain(" [ERROR] [CL02] Cannot extract files from archive.\n", "bitrix")
     assert codes == ["CL02"] and "could not extract" in problem
+
+
+def test_journal_tells_a_live_apply_from_a_dead_one(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    alive = {"pid": os.getpid(), "pid_start": bu.proc_start_time(os.getpid())}
+    assert bu.journal_alive(alive)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    assert not bu.journal_alive({"pid": dead.pid, "pid_start": "1"})
+    # a reused pid has another start time
+    assert not bu.journal_alive({"pid": os.getpid(), "pid_start": "0"})
+    path = tmp_path / "journal.json"
+    bu.write_journal(str(path), {"run_id": "r1", "phase": "applying"})
+    assert bu.read_journal(str(path)) == {"run_id": "r1", "phase": "applying"}
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_explain_a_missing_console() -> None:
+    codes, problem, _ = bu.explain("\n\tSymfony Console is not installed.\n", "bitrix")
+    assert codes == ["NO_CONSOLE"] and "symfony/console" in problem

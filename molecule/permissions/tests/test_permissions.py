@@ -19,9 +19,7 @@ HOSTNAME = "bxops-permissions-staging"
 RECORDS = "/var/lib/bxops-molecule"
 EXCHANGE = "http://localhost/bitrix/admin/1c_exchange.php?type=catalog"
 SECRETS_MODES = (0o600, 0o640)
-ROLE_SECRETS = yaml.safe_load((PROJECT / "roles/permissions/defaults/main.yml").read_text())[
-    "permissions_secrets"
-]
+ROLE_SECRETS = yaml.safe_load((PROJECT / "roles/permissions/defaults/main.yml").read_text())["permissions_secrets"]
 
 
 @pytest.fixture(scope="module")
@@ -88,9 +86,7 @@ def test_1c_exchange_failed_before_and_writes_again(host, planted):
     init = host.check_output(f"curl -sS '{EXCHANGE}&mode=init'")
     assert init.startswith("zip=no"), init
     body = "<КоммерческаяИнформация ВерсияСхемы='2.10'/>"
-    answer = host.check_output(
-        f"curl -sS -X POST --data-binary \"{body}\" '{EXCHANGE}&mode=file&filename=import.xml'"
-    )
+    answer = host.check_output(f"curl -sS -X POST --data-binary \"{body}\" '{EXCHANGE}&mode=file&filename=import.xml'")
     assert answer.strip() == "success", answer
     uploaded = host.file(f"{planted['docroot']}/upload/1c_catalog/import.xml")
     assert uploaded.user == planted["site_user"]
@@ -138,9 +134,7 @@ def test_playbook_check_run_reports_then_real_run_fixes_owner_and_mode(host, pla
     folder = f"{planted['docroot']}/upload/iblock"
     host.check_output(f"chown root:root {owned} && chmod 0700 {folder}")  # as a root `tar x` leaves them
     try:
-        checked = run_playbook(
-            PROJECT / "playbooks/permissions.yml", HOSTNAME, {"bxops_env": "staging"}, check=True
-        )
+        checked = run_playbook(PROJECT / "playbooks/permissions.yml", HOSTNAME, {"bxops_env": "staging"}, check=True)
         assert checked.returncode == 0, checked.stdout[-3000:]
         summary = " ".join(checked.stdout.split())  # the callback wraps long messages
         assert "would fix 2 of" in summary

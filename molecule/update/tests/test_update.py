@@ -81,11 +81,11 @@ print(json.dumps({"files": files, "tables": tables}))
 
 PUBLISH = r"""
 import json, os, shutil, sys
-srv, mod = sys.argv[1], sys.argv[2]
+srv, mod, installed = sys.argv[1], sys.argv[2], sys.argv[3]
 idx = json.load(open(srv + "/index.json"))
 last = idx["modules"][mod][-1]
 old = last["version"]
-a, b, c = (int(x) for x in old.split("."))
+a, b, c = max(tuple(int(x) for x in v.split(".")) for v in (old, installed))
 new = "%d.%d.%d" % (a, b, c + 1)
 src, dst = os.path.join(srv, last["dir"]), os.path.join(srv, "modules", mod, new)
 shutil.copytree(src, dst)
@@ -124,7 +124,7 @@ def assert_same(before: dict, after: dict) -> None:
     assert not tables, f"DB table(s) differ from before the update: {tables}"
 
 
-def playbook(*extra: str, background: bool = False):
+def playbook(*extra: str, background: bool = False, env_name: str = "staging"):
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(PROJECT / ".collections"),
                ANSIBLE_ROLES_PATH=str(PROJECT / "roles"), ANSIBLE_FORCE_COLOR="0",
                ANSIBLE_STDOUT_CALLBACK="default", ANSIBLE_CALLBACK_RESULT_FORMAT="yaml",
@@ -132,7 +132,9 @@ def playbook(*extra: str, background: bool = False):
     if (EPH / "ansible.cfg").exists():
         env["ANSIBLE_CONFIG"] = str(EPH / "ansible.cfg")
     argv = ["ansible-playbook", "-i", str(INVENTORY), str(PROJECT / "playbooks" / "update.yml"),
-            "-e", "bxops_env=staging", *extra]
+            "-e", f"bxops_env={env_name}", *extra]
+    if env_name == "production":  # faults on production too, to halve the scenario's time
+        argv += ["-e", "update_skip_staging_gate=true"]
     if background:
         return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 start_new_session=True)
@@ -184,18 +186,21 @@ def db_versions(name: str) -> dict:
 
 @pytest.fixture
 def published():
-    """Publish a newer package of one module on the staging host's update server; unpublish after."""
-    sh(STAGING, f"cp -a {SERVER}/index.json /tmp/index.json.orig")
-    made = []
+    """Publish a newer package of a module on a host's update server; unpublish after the test."""
+    made: dict[str, list[str]] = {}
 
-    def publish(module: str) -> str:
-        version = py(STAGING, PUBLISH, SERVER, module).strip()
-        made.append(f"{SERVER}/modules/{module}/{version}")
+    def publish(module: str, name: str = STAGING) -> str:
+        if name not in made:
+            sh(name, f"cp -a {SERVER}/index.json /tmp/index.json.orig")
+            made[name] = []
+        version = py(name, PUBLISH, SERVER, module, disk_versions(name)[module]).strip()
+        made[name].append(f"{SERVER}/modules/{module}/{version}")
         return version
 
     yield publish
-    sh(STAGING, f"cp -a /tmp/index.json.orig {SERVER}/index.json; rm -rf {' '.join(made)} "
-                f"{SERVER}/PAUSE_BEFORE_DB")
+    for name, dirs in made.items():
+        sh(name, f"cp -a /tmp/index.json.orig {SERVER}/index.json; rm -rf {' '.join(dirs)} "
+                 f"{SERVER}/PAUSE_BEFORE_DB")
 
 
 # --- converge: the gate and the promotion ----------------------------------------------------------
@@ -245,7 +250,7 @@ def test_changelog_has_each_update_once_per_host():
             assert sum(wanted in row for row in rows) == 1, wanted
 
 
-# --- fault injection on staging: each run rolls back to exactly the state before it ----------------
+# --- fault injection: each run rolls back to exactly the state before it ---------------------------
 
 def updatable(index: int) -> str:
     """One of the modules the generator published updates for (converge installed them)."""
@@ -258,45 +263,46 @@ def said(result: subprocess.CompletedProcess[str]) -> str:
     return " ".join((result.stdout + result.stderr).split())
 
 
-def run_fault(*extra: str) -> str:
-    before = snapshot(STAGING)
-    result = playbook(*extra)
-    assert result.returncode != 0, "the faulty update did not fail:\n" + said(result)[-3000:]
-    assert_same(before, snapshot(STAGING))
-    no_leftovers(STAGING)
-    return said(result)
+def finish(proc: subprocess.Popen) -> str:
+    out = proc.communicate(timeout=900)[0] or ""
+    return " ".join(out.split())
 
 
-def test_cl04_half_way_is_rolled_back_byte_for_byte(published):
+def test_cl04_and_ucdf04_are_rolled_back_byte_for_byte(published):
+    """[CL04] half-way on staging and [UCDF04] on production, at the same time."""
     module = updatable(0)
-    version = published(module)
+    version = published(module, STAGING)
     sh(STAGING, f"touch {SERVER}/modules/{module}/{version}/FAIL_HALFWAY")
-    output = run_fault()
-    assert "half-way (CL04)" in output
-    assert "was restored (files and database) and the site serves again" in output
-
-
-def test_ucdf04_names_the_folder_and_is_rolled_back(published):
-    module = updatable(1)
-    published(module)
-    folder = f"/home/bitrix/www/bitrix/modules/{module}/lib"
-    sh(STAGING, f"chown root:root {folder} && chmod 0755 {folder}")
+    other = updatable(1)
+    published(other, PRODUCTION)
+    folder = f"/home/bitrix/www/bitrix/modules/{other}/lib"
+    before = {STAGING: snapshot(STAGING), PRODUCTION: snapshot(PRODUCTION)}
+    sh(PRODUCTION, f"chown root:root {folder} && chmod 0755 {folder}")
     try:
-        output = run_fault()
+        cl04 = playbook(background=True)
+        ucdf04 = playbook(background=True, env_name="production")
+        said_cl04, said_ucdf04 = finish(cl04), finish(ucdf04)
     finally:
-        sh(STAGING, f"chown bitrix:bitrix {folder}")
-    assert f"folder {folder} is not writable by the site user bitrix (UCDF04)" in output
+        sh(PRODUCTION, f"chown bitrix:bitrix {folder}")
+    assert cl04.returncode != 0, said_cl04[-3000:]
+    assert ucdf04.returncode != 0, said_ucdf04[-3000:]
+    for name in (STAGING, PRODUCTION):
+        assert_same(before[name], snapshot(name))
+        no_leftovers(name)
+    assert "half-way (CL04)" in said_cl04
+    assert "was restored (files and database) and the site serves again" in said_cl04
+    assert f"folder {folder} is not writable by the site user bitrix (UCDF04)" in said_ucdf04
+    assert "was restored (files and database) and the site serves again" in said_ucdf04
 
 
-def test_failed_smoke_test_after_a_successful_update_is_rolled_back(published):
-    published(updatable(2))
-    output = run_fault("-e", '{"update_smoke_urls": [{"path": "/", "status": 200, '
-                             '"marker": "BXOPS-NO-SUCH-MARKER"}]}')
-    assert 'failed at "Smoke test the updated site"' in output
-    assert "marker 'BXOPS-NO-SUCH-MARKER' not found" in output
-
-
-def test_lock_refuses_a_second_run_and_a_killed_run_is_recovered(published):
+def test_killed_run_is_recovered_lock_refuses_and_failed_smoke_test_rolls_back(published):
+    """Staging: a run killed between file copy and DB step (a second run meanwhile is refused by the
+    lock), then recovered by the next run. Production, at the same time: a smoke test failing after a
+    successful update."""
+    published(updatable(2), PRODUCTION)
+    before_production = snapshot(PRODUCTION)
+    smoke = playbook("-e", '{"update_smoke_urls": [{"path": "/", "status": 200, '
+                           '"marker": "BXOPS-NO-SUCH-MARKER"}]}', background=True, env_name="production")
     published(updatable(0))
     before = snapshot(STAGING)
     sh(STAGING, f"echo 900 > {SERVER}/PAUSE_BEFORE_DB")
@@ -325,6 +331,14 @@ def test_lock_refuses_a_second_run_and_a_killed_run_is_recovered(published):
     assert "recovered interrupted run killed-run" in said(recovery)
     assert_same(before, snapshot(STAGING))
     no_leftovers(STAGING)
+
+    said_smoke = finish(smoke)
+    assert smoke.returncode != 0, said_smoke[-3000:]
+    assert_same(before_production, snapshot(PRODUCTION))
+    no_leftovers(PRODUCTION)
+    assert 'failed at "Smoke test the updated site"' in said_smoke
+    assert "marker 'BXOPS-NO-SUCH-MARKER' not found" in said_smoke
+    assert "the site serves again" in said_smoke
 
 
 def test_bad_input_is_refused_before_any_change_naming_the_variable():
