@@ -23,7 +23,7 @@ description:
     in use (open file, or modified within O(fresh_age)).
   - C(resize_cache) empties C(<upload>/resize_cache) (regenerable thumbnails; opt-in, not in the defaults).
   - C(backups) prunes backup archive sets (multi-part C(.tar.gz), C(.tar.gz.1) ... count as one) in
-    O(backup_dirs): a set goes only when it is not among the O(backup_keep) newest AND older than
+    O(backup_dirs); a set goes only when it is not among the O(backup_keep) newest AND older than
     O(backup_max_age_days).
   - C(logs) removes rotated logs (C(x.log.1), C(x.log.2.gz), C(x.log-20240101.gz) ...) in O(log_dirs) older
     than O(log_max_age_days); live C(*.log) files are never touched.

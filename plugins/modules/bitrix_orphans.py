@@ -12,9 +12,11 @@ description:
     with a C(HANDLER_ID) live in cloud storage and are skipped), the originals of C(b_file_duplicate) rows,
     and every C(/upload/...) path referenced from page files, templates and DB content columns. A regular
     file under the upload folder that none of these name is an orphan.
-  - Both sides are streamed in byte order and merged (the DB sorts with C(ORDER BY) on a binary cast, the
-    disk is walked with each folder's entries sorted so that the walk order is the byte order of the paths,
-    content references are external-sorted in chunks), so memory stays flat with millions of files and rows.
+  - Both sides are streamed in byte order and merged, so memory stays flat with millions of files and rows.
+    The DB rows and the disk listing (C(find -printf '%P\\0')) go through C(LC_ALL=C sort) started at
+    once, in parallel; without C(sort) the DB sorts (C(ORDER BY) on a binary cast) and the disk is walked in
+    Python with each folder's entries sorted so the walk order is the byte order of the paths. Content
+    references are external-sorted in chunks. A stream out of order makes the module fail.
   - Service folders (O(service_folders), by default C(tmp), C(resize_cache), C(1c_catalog), C(1c_exchange))
     and symbolic links are never candidates, nor are C(.htaccess) / C(.access.php) files.
   - C(report) (the default) changes nothing. C(quarantine) moves orphans older than O(min_age) out of the
@@ -135,8 +137,8 @@ orphans:
   type: dict
   returned: mode is report or quarantine
 referenced:
-  description: db_rows (b_file and duplicate rows read), content_refs (distinct content references),
-    disk_files (files walked), skipped (service folders, symlinks, protected names).
+  description: db_rows (distinct paths b_file and duplicate rows name), content_refs (distinct content
+    references), disk_files (files walked), skipped (protected names), disk_errors (unreadable folders).
   type: dict
   returned: mode is report or quarantine
 quarantined:
