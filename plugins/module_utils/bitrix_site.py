@@ -224,22 +224,37 @@ def _unescape(field: str) -> str | None:
     return _UNESCAPE_RE.sub(lambda m: _UNESCAPES[m.group(0)], field)
 
 
+def write_defaults_file(path: str, creds: DbCredentials) -> None:
+    """A 0600 `[client]` option file with quoted values (passwords may hold # or quotes)."""
+
+    def quote(value: str) -> str:
+        return '"{}"'.format(value.replace("\\", "\\\\").replace('"', '\\"'))
+
+    lines = ["[client]", f"user={quote(creds.user)}", f"password={quote(creds.password)}"]
+    if creds.host and creds.host != "localhost":
+        host, _, port = creds.host.partition(":")
+        if host.startswith("/"):
+            lines.append(f"socket={quote(host)}")
+        else:
+            lines.append(f"host={quote(host)}")
+            if port:
+                lines.append(f"port={port}")
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        handle.write("\n".join(lines) + "\n")
+
+
 class MysqlClient:
     """Runs queries through the `mysql` client; the password goes in a 0600 defaults file."""
 
     def __init__(self, creds: DbCredentials, binary: str = "mysql") -> None:
         self.creds = creds
         self.binary = binary
-        # NamedTemporaryFile creates it 0600: the password never sits in a readable file.
-        with tempfile.NamedTemporaryFile("w", prefix="bxops-my-", suffix=".cnf", delete=False) as handle:
-            os.chmod(handle.name, 0o600)
-            handle.write("[client]\nuser=%s\npassword=%s\n" % (creds.user, creds.password))
-            if creds.host and creds.host not in ("localhost",):
-                host, _, port = creds.host.partition(":")
-                handle.write("host=%s\n" % host)
-                if port:
-                    handle.write("port=%s\n" % port)
-        self.defaults_file = handle.name
+        # mkstemp creates it 0600: the password never sits in a readable file.
+        fd, self.defaults_file = tempfile.mkstemp(prefix="bxops-my-", suffix=".cnf")
+        os.close(fd)
+        write_defaults_file(self.defaults_file, creds)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

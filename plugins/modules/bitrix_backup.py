@@ -258,27 +258,6 @@ def decompressor_for(name: str) -> list[str]:
     return ["pigz", "-d", "-c"] if shutil.which("pigz") else ["gzip", "-d", "-c"]
 
 
-def write_defaults_file(path: str, creds: DbCredentials) -> None:
-    """Rewrite the client's 0600 defaults file with quoted values (passwords may hold # or quotes)."""
-
-    def quote(value: str) -> str:
-        return '"{}"'.format(value.replace("\\", "\\\\").replace('"', '\\"'))
-
-    lines = ["[client]", f"user={quote(creds.user)}", f"password={quote(creds.password)}"]
-    if creds.host and creds.host != "localhost":
-        host, _, port = creds.host.partition(":")
-        if host.startswith("/"):
-            lines.append(f"socket={quote(host)}")
-        else:
-            lines.append(f"host={quote(host)}")
-            if port:
-                lines.append(f"port={port}")
-    fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CREAT, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        os.fchmod(handle.fileno(), 0o600)
-        handle.write("\n".join(lines) + "\n")
-
-
 def last_line(text: bytes) -> str:
     lines = [line for line in text.decode("utf-8", errors="replace").splitlines() if line.strip()]
     return lines[-1] if lines else ""
@@ -427,7 +406,6 @@ class Db:
     def __init__(self, creds: DbCredentials) -> None:
         self.creds = creds
         self.client = MysqlClient(creds)
-        write_defaults_file(self.client.defaults_file, creds)
 
     def close(self) -> None:
         self.client.close()

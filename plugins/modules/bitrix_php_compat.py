@@ -100,15 +100,15 @@ php:
   sample: {"binary": "/usr/bin/php8.2", "version": "8.2.36", "probe": false}
 """
 
-import glob  # noqa: E402
-import os  # noqa: E402
-import re  # noqa: E402
-import shutil  # noqa: E402
-import tempfile  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
-from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+import glob
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
 # name -> (removed in, advice). Versions are X.Y strings compared numerically.
 REMOVED_FUNCTIONS: dict[str, tuple[str, str]] = {

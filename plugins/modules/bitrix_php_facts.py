@@ -103,12 +103,12 @@ charset:
   returned: success
 """
 
-import glob  # noqa: E402
-import os  # noqa: E402
-import re  # noqa: E402
+import glob
+import os
+import re
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import read_dbconn_constants  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import read_dbconn_constants
 
 _UPSTREAM_RE = re.compile(r"upstream\s+(\S+)\s*\{([^}]*)\}", re.S)
 _SERVER_RE = re.compile(r"^\s*server\s+([^;\s]+)", re.M)

@@ -20,6 +20,13 @@ OLD_SOCK = "/run/php/php7.4-fpm-bitrix.sock"
 NEW_SOCK = "/run/php/php8.2-fpm-bitrix.sock"
 
 
+def connect(name: str):
+    """A testinfra host for one inventory host, whatever --hosts the verifier was given."""
+    import testinfra
+
+    return testinfra.get_host(f"ansible://{name}?ansible_inventory={os.environ['MOLECULE_INVENTORY_FILE']}")
+
+
 def page(host, url: str) -> tuple[int, str]:
     """Status and body of a page as nginx serves it on the host."""
     out = host.check_output(f"curl -s -o /tmp/bxops-page -w '%{{http_code}}' http://127.0.0.1{url}")

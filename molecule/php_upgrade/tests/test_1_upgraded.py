@@ -7,9 +7,13 @@ import os
 import re
 from pathlib import Path
 
-from _phplib import CLEAN, NEW_SOCK, OLD_SOCK, UPSTREAM, package_installed, page, served_php, truth
+import pytest
+from _phplib import CLEAN, NEW_SOCK, OLD_SOCK, UPSTREAM, connect, package_installed, page, served_php, truth
 
-testinfra_hosts = [f"ansible://{CLEAN}"]
+
+@pytest.fixture(scope="module")
+def host():
+    return connect(CLEAN)
 
 
 def test_pages_answer_with_their_markers_served_by_82(host):

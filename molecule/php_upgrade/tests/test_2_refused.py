@@ -2,9 +2,13 @@
 file and line from truth.json, and nothing changed."""
 from __future__ import annotations
 
-from _phplib import LEGACY, OLD_SOCK, UPSTREAM, ephemeral, package_installed, page, served_php, truth
+import pytest
+from _phplib import LEGACY, OLD_SOCK, UPSTREAM, connect, ephemeral, package_installed, page, served_php, truth
 
-testinfra_hosts = [f"ansible://{LEGACY}"]
+
+@pytest.fixture(scope="module")
+def host():
+    return connect(LEGACY)
 
 
 def test_refusal_names_each_planted_file_and_line():

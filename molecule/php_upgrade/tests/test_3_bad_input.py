@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import pytest
-from _phplib import LEGACY, OLD_SOCK, RUN_ROLE, UPSTREAM, run_playbook
+from _phplib import LEGACY, OLD_SOCK, RUN_ROLE, UPSTREAM, connect, run_playbook
 
-testinfra_hosts = [f"ansible://{LEGACY}"]
+
+@pytest.fixture(scope="module")
+def host():
+    return connect(LEGACY)
 VERSION_PHP = "/home/bitrix/www/bitrix/modules/main/classes/general/version.php"
 
 

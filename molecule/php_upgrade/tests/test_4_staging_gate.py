@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 
-from _phplib import CLEAN, RUN_ROLE, run_playbook
+import pytest
+from _phplib import CLEAN, RUN_ROLE, connect, run_playbook
 
-testinfra_hosts = [f"ansible://{CLEAN}"]
+
+@pytest.fixture(scope="module")
+def host():
+    return connect(CLEAN)
 
 
 def _gate(tmp_path, **extra):

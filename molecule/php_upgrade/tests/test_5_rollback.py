@@ -12,6 +12,7 @@ from _phplib import (
     OLD_SOCK,
     RUN_ROLE,
     UPSTREAM,
+    connect,
     package_installed,
     page,
     run_playbook,
@@ -19,7 +20,10 @@ from _phplib import (
     truth,
 )
 
-testinfra_hosts = [f"ansible://{LEGACY}"]
+
+@pytest.fixture(scope="module")
+def host():
+    return connect(LEGACY)
 BREAKS_ON_8 = "<?php\n$items = null;\necho 'BXOPS-COUNT ' . @count($items);\n"
 
 
