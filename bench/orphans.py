@@ -113,8 +113,8 @@ def install_module(name: str) -> None:
         (plugins / "module_utils").mkdir(parents=True)
         (plugins / "modules/bitrix_orphans.py").write_bytes(
             (ROOT / "plugins/modules/bitrix_orphans.py").read_bytes())
-        (plugins / "module_utils/bitrix_site.py").write_bytes(
-            (ROOT / "plugins/module_utils/bitrix_site.py").read_bytes())
+        for util in ("bitrix_site.py", "bitrix_orphans.py"):
+            (plugins / "module_utils" / util).write_bytes((ROOT / "plugins/module_utils" / util).read_bytes())
         stub = base / "ansible/module_utils"
         stub.mkdir(parents=True)
         (stub / "basic.py").write_text("class AnsibleModule:  # bench stand-in\n    pass\n")

@@ -87,6 +87,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_orphans import (
+    MysqlSource,
+    OrphansError,
+    find_orphans,
+)
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
     MysqlClient,
     NotABitrixSite,
@@ -114,8 +119,6 @@ DISPOSABLE = (
     "upload/tmp",
     "upload/resize_cache",
 )
-# Folders of upload/ that belong to the core's machinery, never orphan candidates.
-UPLOAD_SERVICE = ("tmp", "resize_cache", "1c_catalog", "1c_exchange")
 LEFTOVER_NAMES = (
     "restore.php", "bitrix_server_test.php", "bitrixsetup.php", "bitrix_install.php", "bitrix_setup.php",
     "bitrix6setup.php", "bitrix7setup.php", "bitrix8setup.php", "export_file.csv", "1c_bx_import.php",
@@ -131,7 +134,6 @@ FILEMAN_WARN_BELOW = (20, 0, 0)  # inference: builds before 2020 carried the abu
 PHP_MIN_BY_CORE = (((25, 100, 200), (8, 1)), ((23, 900, 550), (8, 0)), ((20, 100, 0), (7, 4)))
 PHP_EOL = {"7.4": "2022-11-28", "8.0": "2023-11-26", "8.1": "2025-12-31", "8.2": "2026-12-31",
            "8.3": "2027-12-31", "8.4": "2028-12-31"}
-CONTENT_REF_RE = re.compile(rb"/upload/([^\s\"'<>()?#]+)")
 
 
 def _finding(fid: str, severity: str, title: str, detail: str, paths: list[str] | None = None) -> dict[str, Any]:
@@ -146,10 +148,8 @@ class TreeWalk:
         self.upload_dir = upload_dir.strip("/")
         self.disposable = {rel: {"files": 0, "bytes": 0, "exists": False} for rel in DISPOSABLE}
         self.upload = {"files": 0, "bytes": 0}
-        self.upload_files: dict[str, int] = {}
         self.world_writable: list[str] = []
         self.total = {"files": 0, "dirs": 0, "bytes": 0}
-        self.content_files: list[str] = []
 
     def _category(self, rel: str) -> str | None:
         for prefix in DISPOSABLE:
@@ -193,44 +193,22 @@ class TreeWalk:
                     if rel.startswith(upload_prefix):
                         self.upload["files"] += 1
                         self.upload["bytes"] += st.st_size
-                        sub = rel[len(upload_prefix):]
-                        if sub.split("/", 1)[0] not in UPLOAD_SERVICE and "/" in sub:
-                            self.upload_files[sub] = st.st_size
-                    elif rel.endswith(".php") and not rel.startswith("bitrix/modules/"):
-                        self.content_files.append(rel)
 
 
-def _content_references(docroot: str, files: list[str], client: MysqlClient | None) -> set[str]:
-    """Upload paths (relative to the upload folder) referenced from pages, templates and iblock content."""
-    refs: set[str] = set()
-    for rel in files:
-        try:
-            with open(os.path.join(docroot, rel), "rb") as handle:
-                refs.update(m.decode("utf-8", "replace") for m in CONTENT_REF_RE.findall(handle.read()))
-        except OSError:
-            continue
-    if client is not None:
-        try:
-            for (text,) in client.stream(
-                "SELECT CONCAT_WS(' ', PREVIEW_TEXT, DETAIL_TEXT) FROM b_iblock_element "
-                "WHERE PREVIEW_TEXT LIKE '%/upload/%' OR DETAIL_TEXT LIKE '%/upload/%'"
-            ):
-                refs.update(m.decode("utf-8", "replace") for m in CONTENT_REF_RE.findall((text or "").encode()))
-        except RuntimeError:
-            pass  # no iblock content table on this site
-    return refs
-
-
-def _registered_upload_paths(client: MysqlClient) -> tuple[set[str], int]:
-    """SUBDIR/FILE_NAME of every b_file row stored on disk; and the count of cloud rows."""
-    known: set[str] = set()
-    cloud = 0
-    for subdir, name, handler in client.stream("SELECT SUBDIR, FILE_NAME, HANDLER_ID FROM b_file"):
-        if handler not in (None, "", "0"):
-            cloud += 1
-            continue
-        known.add(((subdir or "").strip("/") + "/" + (name or "")).lstrip("/"))
-    return known, cloud
+def _orphan_estimate(docroot: str, upload_dir: str, client: MysqlClient) -> dict[str, Any]:
+    """The cleanup role's own orphan report (same rules, streamed), young files included."""
+    try:
+        found = find_orphans(docroot, upload_dir, MysqlSource(client), {"sample_size": 20, "min_age": 0})
+    except OrphansError as exc:
+        return {"orphan_estimate_error": str(exc)}
+    orphans = found["orphans"]
+    cloud = client.scalar("SELECT COUNT(*) FROM b_file WHERE HANDLER_ID IS NOT NULL AND HANDLER_ID NOT IN ('', '0')")
+    return {
+        "b_file_rows": found["referenced"]["db_rows"],
+        "cloud_rows": int(cloud or 0),
+        "orphan_estimate": {"files": orphans["count"], "bytes": orphans["bytes"], "sample": orphans["sample"],
+                            "by_folder": orphans["by_folder"], "by_age": orphans["by_age"]},
+    }
 
 
 def _php_versions(php_conf_dir: str) -> list[str]:
@@ -496,13 +474,7 @@ def main() -> None:
 
         uploads: dict[str, Any] = {"dir": upload_dir, "files": walk.upload["files"], "bytes": walk.upload["bytes"]}
         if client is not None:
-            known, cloud = _registered_upload_paths(client)
-            referenced = _content_references(docroot, walk.content_files, client)
-            orphans = {path: size for path, size in walk.upload_files.items()
-                       if path not in known and path not in referenced}
-            uploads.update(registered_rows_on_disk=len(known), cloud_rows=cloud,
-                           orphan_estimate={"files": len(orphans), "bytes": sum(orphans.values()),
-                                            "sample": sorted(orphans)[:20]})
+            uploads.update(_orphan_estimate(docroot, upload_dir, client))
 
         constants = read_dbconn_constants(docroot)
         installed_php = _php_versions(p["php_conf_dir"])

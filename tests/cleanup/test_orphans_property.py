@@ -10,6 +10,7 @@ import tempfile
 import time
 from urllib.parse import quote
 
+from ansible_collections.bxops.bitrix.plugins.module_utils import bitrix_orphans as finder
 from ansible_collections.bxops.bitrix.plugins.modules import bitrix_orphans as orphans
 from conftest import SqliteSource, make_db
 from hypothesis import HealthCheck, given, settings
@@ -104,7 +105,7 @@ def test_orphans_quarantine_restore(files):
         want = expected_orphans(plan)
 
         # the walk is in byte order, as the merge needs
-        walked = list(orphans.walk_sorted(os.fsencode(os.path.join(docroot, "upload"))))
+        walked = list(finder.walk_sorted(os.fsencode(os.path.join(docroot, "upload"))))
         assert walked == sorted(walked)
 
         report = orphans.run(dict(base, mode="report"), source, check=False)

@@ -84,9 +84,8 @@ def test_account_key_kept_and_private(host):
     assert key.exists and key.user == "root" and key.mode == 0o600
     assert host.file("/var/lib/bxops/acme").mode == 0o700
     # the same key was used throughout: created before converge's first order, never rewritten since
-    assert (
-        host.check_output("find /var/lib/bxops/acme/account.key -newer /var/lib/bxops-test/start.json") == ""
-    )
+    newer = host.check_output("find /var/lib/bxops/acme/account.key -newer /var/lib/bxops-test/start.json")
+    assert newer == ""
 
 
 def test_no_challenge_files_or_pending_keys_left(host):
