@@ -66,6 +66,12 @@ options:
   lock_path:
     description: For O(action=inspect), the site lock file whose holder is reported.
     type: path
+  since:
+    description:
+      - For O(action=cleanup), epoch seconds; only unpack folders the updater made since then are removed
+        (C(bitrix/updates/update_m<time>)), older leftovers are left to the cleanup role.
+    type: int
+    default: 0
   journal:
     description:
       - The update journal (JSON); O(action=apply) records its phase and pid, O(action=inspect) reads it.
@@ -495,9 +501,16 @@ def do_apply(module: AnsibleModule, console: Console) -> None:
     module.exit_json(changed=bool(changes) or system_upgraded, **result)
 
 
-def leftovers(docroot: str) -> list[str]:
+def leftovers(docroot: str, since: int = 0) -> list[str]:
+    """The updater's unpack folders (bitrix/updates/update_m<time>) made since `since`, and the pause flag.
+
+    Older ones are not this run's business (the cleanup role handles disposable folders)."""
     base = os.path.join(docroot, "bitrix", "updates")
-    found = sorted(glob.glob(os.path.join(base, "update_m*")))
+    found = []
+    for path in sorted(glob.glob(os.path.join(base, "update_m*"))):
+        stamp = re.match(r"update_m(\d+)", os.path.basename(path))
+        if stamp and int(stamp.group(1)) >= since:
+            found.append(path)
     if os.path.exists(os.path.join(base, ".bxops_paused")):
         found.append(os.path.join(base, ".bxops_paused"))
     return found
@@ -527,7 +540,7 @@ def do_inspect(module: AnsibleModule) -> None:
 
 
 def do_cleanup(module: AnsibleModule) -> None:
-    found = leftovers(module.params["docroot"])
+    found = leftovers(module.params["docroot"], module.params["since"])
     if found and not module.check_mode:
         for path in found:
             if os.path.isdir(path):
@@ -546,10 +559,10 @@ def do_begin(module: AnsibleModule) -> None:
         data = dict(module.params["journal_data"], phase="prepared", started_epoch=int(time.time()))
         write_journal(path, data)
     module.params["site_stopped"] = "Y"
-    do_maintenance(module, journal=path)
+    do_maintenance(module, journal=path, extra={"started_epoch": int(time.time())})
 
 
-def do_maintenance(module: AnsibleModule, journal: str | None = None) -> None:
+def do_maintenance(module: AnsibleModule, journal: str | None = None, extra: dict | None = None) -> None:
     wanted = module.params["site_stopped"]
     if wanted is None:
         module.fail_json(msg="action=maintenance needs site_stopped (Y or N)")
@@ -562,7 +575,7 @@ def do_maintenance(module: AnsibleModule, journal: str | None = None) -> None:
             data.update(phase="maintenance", site_stopped_before=previous)
             write_journal(journal, data)
         if previous == wanted:
-            module.exit_json(changed=False, previous=previous, site_stopped=wanted)
+            module.exit_json(changed=bool(journal), previous=previous, site_stopped=wanted, **(extra or {}))
         if not module.check_mode:
             if row:
                 client.rows(f"UPDATE b_option SET VALUE='{wanted}' "
@@ -571,7 +584,7 @@ def do_maintenance(module: AnsibleModule, journal: str | None = None) -> None:
                 client.rows("INSERT INTO b_option (MODULE_ID, NAME, VALUE) "
                             f"VALUES ('main', 'site_stopped', '{wanted}')")
             clear_option_cache(module.params["docroot"])
-    module.exit_json(changed=True, previous=previous, site_stopped=wanted)
+    module.exit_json(changed=True, previous=previous, site_stopped=wanted, **(extra or {}))
 
 
 def http_check(base: str, host: str, spec: dict) -> dict:
@@ -680,6 +693,7 @@ def main() -> None:
             system_only=dict(type="bool", default=False),
             lock_path=dict(type="path"),
             check_agents=dict(type="bool", default=False),
+            since=dict(type="int", default=0),
             journal=dict(type="path"),
             run_id=dict(type="str", default=""),
             journal_data=dict(type="dict", default={}),

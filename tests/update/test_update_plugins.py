@@ -150,3 +150,12 @@ def test_journal_tells_a_live_apply_from_a_dead_one(tmp_path: Path) -> None:
 def test_explain_a_missing_console() -> None:
     codes, problem, _ = bu.explain("\n\tSymfony Console is not installed.\n", "bitrix")
     assert codes == ["NO_CONSOLE"] and "symfony/console" in problem
+
+
+def test_cleanup_takes_only_this_runs_unpack_folders(tmp_path: Path) -> None:
+    updates = tmp_path / "bitrix" / "updates"
+    for name in ("update_m100", "update_m300"):
+        (updates / name / "iblock").mkdir(parents=True)
+    (updates / ".bxops_paused").write_text("123 iblock\n")
+    found = bu.leftovers(str(tmp_path), since=200)
+    assert found == [str(updates / "update_m300"), str(updates / ".bxops_paused")]
