@@ -42,9 +42,13 @@ def update_plan(available: dict[str, Any], modules: list[str] | None = None,
 
 
 def _load(path: str) -> dict[str, Any] | None:
+    """A promotion record: Markdown for people with the data in a ```json block (a .md file, so that an
+    inventory folder holding it does not try to read it as inventory), or plain JSON."""
     try:
         with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+            text = handle.read()
+        block = re.search(r"```json\n(.*?)\n```", text, re.S)
+        data = json.loads(block.group(1) if block else text)
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None

@@ -113,7 +113,7 @@ options:
   check_agents:
     description:
       - For O(action=smoke), check that agents still run, the way the site runs them (on page hits, or
-        C(bitrix/modules/main/tools/cron_events.php) as the site user in cron mode): agents due when the
+        C(bitrix/modules/main/tools/cron_events.php) as the site user in cron mode); agents due when the
         smoke test starts must have run by its end.
     type: bool
     default: false

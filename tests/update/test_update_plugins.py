@@ -47,11 +47,11 @@ def test_version_lower_names_the_module() -> None:
 
 def record(tmp_path: Path, name: str = "s1", age_days: float = 0.5, smoke: bool = True,
            **versions: str) -> str:
-    path = tmp_path / f"update-staging.{name}.json"
-    path.write_text(json.dumps({
+    path = tmp_path / f"update-staging.{name}.md"
+    path.write_text("# Staging promotion record\n\n```json\n" + json.dumps({
         "host": name, "run_id": "r-" + name, "finished_at": "x", "smoke_passed": smoke,
         "finished_epoch": time.time() - age_days * 86400, "versions": versions,
-    }))
+    }, indent=2) + "\n```\n")
     return str(path)
 
 
@@ -159,3 +159,16 @@ def test_cleanup_takes_only_this_runs_unpack_folders(tmp_path: Path) -> None:
     (updates / ".bxops_paused").write_text("123 iblock\n")
     found = bu.leftovers(str(tmp_path), since=200)
     assert found == [str(updates / "update_m300"), str(updates / ".bxops_paused")]
+
+
+def test_module_documentation_parses_and_lists_every_option() -> None:
+    import re
+
+    import yaml
+
+    doc = yaml.safe_load(bu.DOCUMENTATION)
+    yaml.safe_load(bu.EXAMPLES)
+    yaml.safe_load(bu.RETURN)
+    source = Path(bu.__file__).read_text()
+    spec = set(re.findall(r"^            (\w+)=dict\(", source, re.M))
+    assert spec == set(doc["options"])

@@ -228,7 +228,9 @@ def test_versions_on_disk_and_in_db_are_the_targets(name):
 
 
 def test_staging_left_a_passing_promotion_record_with_its_versions():
-    record = json.loads(next(EPH.glob(f"**/promotions/update-staging.{STAGING}.json")).read_text())
+    text = next(EPH.glob(f"**/promotions/update-staging.{STAGING}.md")).read_text()
+    assert text.startswith(f"# Staging promotion record: {STAGING}")
+    record = json.loads(text.split("```json\n", 1)[1].split("\n```", 1)[0])
     assert record["smoke_passed"] is True
     assert record["environment"] == "staging"
     for module, version in truth(STAGING)["updates"]["available"].items():
