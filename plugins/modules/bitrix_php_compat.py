@@ -19,7 +19,7 @@ description:
     C(bitrix/modules/), plus O(extra_paths); C(.user.ini) files there and in the docroot are checked for
     removed settings.
   - When the target is not installed, its CLI is unpacked from the package source's C(.deb) files
-    (apt's cache, else C(apt-get download)) into a temporary folder that is removed afterwards: nothing
+    (apt's cache, else C(apt-get download)) into a temporary folder that is removed afterwards; nothing
     is installed and nothing outside that folder changes.
   - Read-only; safe in check mode.
 options:

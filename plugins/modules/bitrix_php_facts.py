@@ -9,7 +9,7 @@ module: bitrix_php_facts
 short_description: Find which PHP serves a Bitrix site, and what a PHP upgrade must carry over
 description:
   - Follows nginx's PHP upstream (C(bx_php) in C(/etc/nginx/conf.d/bx_php_upstream.conf)) to its FastCGI
-    socket, and that socket to the PHP-FPM pool (C(/etc/php/<X.Y>/fpm/pool.d/*.conf)) listening on it: the
+    socket, and that socket to the PHP-FPM pool (C(/etc/php/<X.Y>/fpm/pool.d/*.conf)) listening on it, giving the
     site's current PHP version, pool file, pool name and FPM service.
   - Lists the site's own php.ini overrides of that version (files in
     C(/etc/php/<X.Y>/{fpm,cli}/conf.d/), extension lines left out), the pool's C(php_value)/C(php_admin_value)
