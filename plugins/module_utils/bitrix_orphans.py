@@ -252,7 +252,8 @@ def extract_references(text: bytes, regex: re.Pattern[bytes]) -> Iterator[bytes]
             forms |= {f.replace(b"&amp;", b"&") for f in list(forms)}
         for form in forms:
             norm = os.path.normpath(form)
-            if norm.startswith(b"..") or norm.startswith(b"/") or norm in (b".", b""):
+            # a path that climbs out of the upload folder is no upload; "..name" is a file name
+            if norm == b".." or norm.startswith(b"../") or norm.startswith(b"/") or norm in (b".", b""):
                 continue
             yield norm
 

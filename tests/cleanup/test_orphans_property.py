@@ -190,3 +190,10 @@ def test_bad_input_refused_before_any_change(tmp_path):
     except orphans.OrphansError as exc:
         assert "at least 1" in str(exc)
     assert os.path.exists(os.path.join(docroot, "upload/iblock/x.jpg"))
+
+
+def test_a_file_named_with_leading_dots_referenced_from_content_is_no_orphan():
+    # Found by the property test above: "/upload/..A" names a file, it does not climb out.
+    regex = finder.reference_regex("upload")
+    assert list(finder.extract_references(b'<img src="/upload/..A">', regex)) == [b"..A"]
+    assert list(finder.extract_references(b'<img src="/upload/../etc/passwd">', regex)) == []
