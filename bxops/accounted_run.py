@@ -251,7 +251,8 @@ def execute_run(
         project_dir=settings.root,
         playbook=prepared.playbook_path,
         inventory=prepared.client.inventory(),
-        extravars=prepared.extravars,
+        # The ledger's run id reaches the roles: locks, promotion records and the changelog name it.
+        extravars={"bxops_run_id": run_id, **prepared.extravars},
         limit=prepared.limit,
         artifacts_root=artifacts_root,
         ident=run_id,
