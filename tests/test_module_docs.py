@@ -17,7 +17,7 @@ MODULES = sorted(p.stem for p in (PROJECT / "plugins" / "modules").glob("*.py"))
 def test_module_documentation_parses_and_names_its_options(module: str) -> None:
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(PROJECT / ".collections"))
     proc = subprocess.run(["ansible-doc", "--json", f"bxops.bitrix.{module}"], env=env, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+                          capture_output=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)[f"bxops.bitrix.{module}"]["doc"]
     assert doc["short_description"]
