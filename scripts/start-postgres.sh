@@ -47,10 +47,16 @@ if [ ! -s "$DIR/data/PG_VERSION" ]; then
         -E UTF8 --locale=C.UTF-8 >&2
 fi
 
-if ! as_postgres "$BIN/pg_ctl" -D "$DIR/data" status >/dev/null 2>&1; then
+# Ask the server itself, not its pid file: a cluster left by a killed session has a stale one.
+if ! as_postgres "$BIN/pg_isready" -h "$DIR" -p "$PORT" -q; then
     log "starting on port $PORT"
-    as_postgres "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 start \
-        -o "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c max_connections=100 -c fsync=off" >&2
+    # Backends of a killed server can hold its shared memory for a moment: retry a few times.
+    for attempt in 1 2 3 4 5; do
+        as_postgres "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 start \
+            -o "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c max_connections=100 -c fsync=off" >&2 && break
+        [ "$attempt" = 5 ] && { log "PostgreSQL did not start; see $DIR/server.log"; exit 1; }
+        sleep 2
+    done
 fi
 
 psql_super() { as_postgres "$BIN/psql" -h "$DIR" -p "$PORT" -U postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
