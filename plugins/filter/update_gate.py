@@ -119,6 +119,17 @@ def version_lower(candidates: dict[str, str], installed: dict[str, Any]) -> list
     return lower
 
 
+def short_of_newest(plan: dict[str, str], available: dict[str, Any]) -> list[str]:
+    """Planned versions below the newest the server offers: CUpdateClient's steps (cores without the
+    console) install every pending version of a module and cannot stop there."""
+    short = []
+    for name, version in sorted((plan or {}).items()):
+        newest = ((available or {}).get(name) or {}).get("to")
+        if newest and _vt(str(version)) < _vt(str(newest)):
+            short.append(f"{name} {version} (the server offers {newest})")
+    return short
+
+
 def not_versions(candidates: dict[str, str]) -> list[str]:
     return sorted(n for n, v in (candidates or {}).items() if not _VERSION_RE.match(str(v)))
 
@@ -132,4 +143,5 @@ class FilterModule:
             "update_gate": update_gate,
             "update_version_lower": version_lower,
             "update_not_versions": not_versions,
+            "update_short_of_newest": short_of_newest,
         }

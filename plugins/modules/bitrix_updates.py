@@ -6,10 +6,17 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: bitrix_updates
-short_description: List, apply and check 1C-Bitrix core and module updates through the site's console
+short_description: List, apply and check 1C-Bitrix core and module updates through the site's own updater
 description:
-  - Drives the site's own update console (C(php bitrix/bitrix.php update:modules)) as the site user and
-    turns its output into data; recognises the updater's error codes and explains them in plain words.
+  - Drives the site's own update console (C(php bitrix/bitrix.php update:modules), main 25.100.200 and later)
+    as the site user and turns its output into data; recognises the updater's error codes and explains them
+    in plain words.
+  - Cores without the console (or whose console cannot run because composer's symfony/console is missing)
+    go through the same steps of C(CUpdateClient) (C(GetUpdatesList), C(UpdateUpdate),
+    C(LoadModulesUpdates), C(UnGzipArchive), C(CheckUpdatability), C(UpdateStepModules)) after
+    C(prolog_before.php) with C(NOT_CHECK_PERMISSIONS), each step in a new PHP process until nothing is
+    left. That updater installs every pending version of a module, so an O(plan) it cannot meet exactly
+    (the server now offers newer versions than planned) is refused before any change.
   - O(action=list) lists the available updates without installing anything (the console is asked
     interactively and told "no"); partner (Marketplace, dotted) modules are reported separately, since the
     core updater does not update them. Read-only.
@@ -55,12 +62,19 @@ options:
         expert import, C(-i)); O(action=smoke) checks the versions on disk against it.
     type: dict
     default: {}
+  method:
+    description:
+      - How O(action=list) and O(action=apply) reach the updater. V(auto) uses the console where the core
+        has one and it can run, else CUpdateClient's steps.
+    type: str
+    choices: [auto, console, steps]
+    default: auto
   max_rounds:
-    description: How often O(action=apply) restarts the console after the update system upgraded itself.
+    description: How often O(action=apply) restarts the console (or re-lists) after the update system upgraded itself.
     type: int
     default: 4
   system_only:
-    description: O(action=apply) runs the console once, only to let the update system upgrade itself.
+    description: O(action=apply) only lets the update system upgrade itself (one console run, or C(UpdateUpdate)).
     type: bool
     default: false
   lock_path:
@@ -166,9 +180,13 @@ changes:
   type: list
   returned: action=apply
 rounds:
-  description: How many times the console ran (O(action=apply)).
+  description: How many times the console ran, or the updates were listed, during O(action=apply).
   type: int
   returned: action=apply
+method:
+  description: C(console) or C(steps) (CUpdateClient's steps, one PHP process each), as used.
+  type: str
+  returned: action=list and action=apply
 error_code:
   description: The updater's error code(s) found in the output (e.g. CL04, UCDF04, LICENSE).
   type: list
@@ -216,6 +234,12 @@ from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
     require_site,
     version_tuple,
 )
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_update_steps import (
+    STEP_PHP,
+    describe,
+    parse_answer,
+    without_answers,
+)
 
 CONSOLE = "bitrix/bitrix.php"
 RESTART_MARK = "Restart the command"
@@ -237,6 +261,7 @@ _EXPLAIN = {
     "UCDF061": "a file was damaged while copying (UCDF061)",
     "UUD01": "a module's DB update script failed (UUD01)",
     "GNSU01": "the update server cannot be reached (GNSU01)",
+    "CL03": "the updater's writability check failed (CL03)",
 }
 _PATH_AFTER = {
     "UCDF03": re.compile(r"\[UCDF03\] Cannot create folder (\S+?)\.?(?:\s|$)"),
@@ -276,7 +301,7 @@ def explain(output: str, site_user: str) -> tuple[list[str], str, list[str]]:
             parts.append(_EXPLAIN[code])
     if not parts:
         tail = [line.strip() for line in output.strip().splitlines() if line.strip()][-3:]
-        parts.append("the update console failed" + (": " + " / ".join(tail) if tail else ""))
+        parts.append("the updater failed" + (": " + " / ".join(tail) if tail else ""))
     return codes, "; ".join(parts), paths
 
 
@@ -312,20 +337,21 @@ class Console:
         return env
 
     def run(self, args: list[str], answer: str | None = None, on_start=None) -> tuple[int, str]:
-        if not os.path.isfile(os.path.join(self.docroot, CONSOLE)):
-            self.module.fail_json(
-                msg=f"{self.docroot} has no update console ({CONSOLE}): this core predates the console "
-                    "(main 25.100.200); "
-                    "updating older cores is not implemented by bxops.bitrix.update",
-                error_code=["NO_CONSOLE"])
+        """The console (bitrix/bitrix.php) from the docroot's bitrix/ folder."""
+        return self.run_php(["bitrix.php", *args], os.path.join(self.docroot, "bitrix"), answer, on_start)
+
+    def run_php(self, args: list[str], cwd: str, answer: str | None = None, on_start=None,
+                extra_env: dict[str, str] | None = None) -> tuple[int, str]:
         as_root = os.geteuid() == 0
+        env = self._env(answer is not None)
+        env.update(extra_env or {})
         self.proc = subprocess.Popen(
-            [self.php, "bitrix.php", *args],
-            cwd=os.path.join(self.docroot, "bitrix"),
+            [self.php, *args],
+            cwd=cwd,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            env=self._env(answer is not None),
+            env=env,
             user=self.pw.pw_uid if as_root else None,
             group=self.pw.pw_gid if as_root else None,
             extra_groups=[] if as_root else None,
@@ -334,6 +360,49 @@ class Console:
             on_start(self.proc.pid)
         out, _ = self.proc.communicate((answer or "").encode())
         return self.proc.returncode, out.decode("utf-8", errors="replace")
+
+
+class Steps:
+    """CUpdateClient's steps for cores without the console: each call is a new PHP process (STEP_PHP)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.tmpdir = tempfile.mkdtemp(prefix="bxops-steps-")
+        self.script = os.path.join(self.tmpdir, "bxops_update_step.php")
+        with open(self.script, "w", encoding="utf-8") as handle:
+            handle.write(STEP_PHP)
+        os.chmod(self.tmpdir, 0o755)  # the site user reads it
+        os.chmod(self.script, 0o644)
+
+    def close(self) -> None:
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+    def call(self, action: str, modules: list[str] | None = None, on_start=None) -> dict:
+        rc, out = self.console.run_php([self.script, action, ",".join(modules or [])], self.console.docroot,
+                                       on_start=on_start, extra_env={"BXOPS_DOCROOT": self.console.docroot})
+        answer = parse_answer(out)
+        said = without_answers(out)
+        if answer is None:
+            tail = " / ".join(line.strip() for line in said.splitlines()[-3:] if line.strip())
+            answer = {"state": "error", "error": f"the update step '{action}' ended without an answer (exit code "
+                                                 f"{rc}){': ' + tail if tail else ''}"}
+        if answer.get("licence"):
+            answer["error"] = LICENSE_MARK + " before using the update system."
+        answer["said"] = said
+        return answer
+
+
+def update_method(module: AnsibleModule) -> str:
+    """console or steps: the console where the core has one (main 25.100.200+), else CUpdateClient's steps."""
+    wanted = module.params["method"]
+    has_console = os.path.isfile(os.path.join(module.params["docroot"], CONSOLE))
+    if wanted == "console" and not has_console:
+        module.fail_json(msg=f"{module.params['docroot']} has no update console ({CONSOLE}): this core predates "
+                             "the console (main 25.100.200); use update_method=steps (or auto)",
+                         error_code=["NO_CONSOLE"])
+    if wanted == "auto":
+        return "console" if has_console else "steps"
+    return wanted
 
 
 def parse_list(output: str) -> tuple[dict[str, str], bool]:
@@ -413,28 +482,134 @@ def clear_option_cache(docroot: str) -> None:
             os.unlink(path)
 
 
-def do_list(module: AnsibleModule, console: Console) -> None:
-    docroot = module.params["docroot"]
-    installed = core_versions(docroot)
+def list_with_console(module: AnsibleModule, console: Console) -> tuple[dict[str, str], bool, str] | None:
+    """(module -> latest version, update system pending, output); None when the console cannot run."""
     rc, out = console.run(["update:modules"], answer="no\nno\n")
+    if NO_CONSOLE_MARK in out and module.params["method"] == "auto":
+        return None
     latest, system_pending = parse_list(out)
     if not latest and not system_pending and "No updates found." not in out:
         codes, problem, paths = explain(out, module.params["site_user"])
         module.fail_json(msg=f"listing the updates failed: {problem}", error_code=codes, problem=problem,
                          paths=paths, output=out[-4000:], rc=rc)
+    return latest, system_pending, out
+
+
+def list_with_steps(module: AnsibleModule, steps: Steps, on_start=None) -> tuple[dict[str, str], bool, str]:
+    listing = steps.call("list", on_start=on_start)
+    if listing.get("state") != "listed":
+        error = str(listing.get("error") or "")
+        codes, problem, paths = explain(error, module.params["site_user"])
+        module.fail_json(msg=f"listing the updates failed: {problem}", error_code=codes, problem=problem,
+                         paths=paths, output=(listing["said"] + "\n" + error)[-4000:], method="steps")
+    found = listing.get("modules") or {}
+    latest = {name: str(versions[-1]) for name, versions in sorted(found.items()) if versions}
+    lines = ["CUpdateClient::GetUpdatesList (no console on this core)"]
+    lines += [f"{name} ({version})" for name, version in latest.items()] or ["No updates found."]
+    if listing.get("system"):
+        lines.append("Upgrade of the Update System is required.")
+    return latest, bool(listing.get("system")), "\n".join(lines)
+
+
+def do_list(module: AnsibleModule, console: Console) -> None:
+    docroot = module.params["docroot"]
+    installed = core_versions(docroot)
+    method = update_method(module)
+    listed = list_with_console(module, console) if method == "console" else None
+    if listed is None:
+        method, steps = "steps", Steps(console)
+        try:
+            listed = list_with_steps(module, steps)
+        finally:
+            steps.close()
+    latest, system_pending, out = listed
     available = {name: {"from": installed.get(name), "to": ver} for name, ver in sorted(latest.items())}
     module.exit_json(changed=False, available=available, update_system_pending=system_pending,
-                     installed=installed, marketplace=marketplace_versions(docroot),
+                     installed=installed, marketplace=marketplace_versions(docroot), method=method,
                      output=out[-4000:])
+
+
+Applied = tuple[list[str], int, "tuple[int, str] | None", bool]
+
+
+def apply_with_console(module: AnsibleModule, console: Console, args: list[str], mark) -> Applied | None:
+    """(outputs, rounds, failure, update system upgraded); None when the console cannot run (nothing changed)."""
+    outputs: list[str] = []
+    rounds = 0
+    max_rounds = 1 if module.params["system_only"] else module.params["max_rounds"]
+    while True:
+        rounds += 1
+        rc, out = console.run(args, on_start=lambda pid: mark("applying", pid))
+        if NO_CONSOLE_MARK in out and rounds == 1 and module.params["method"] == "auto":
+            return None
+        outputs.append(out)
+        if rc != 0 or "[ERROR]" in out or NO_CONSOLE_MARK in out:
+            return outputs, rounds, (rc or 1, out), False
+        if RESTART_MARK not in out or module.params["system_only"]:
+            break
+        if rounds >= max_rounds:
+            return outputs, rounds, (1, f"the update system asked to restart the command {rounds} times"), True
+    return outputs, rounds, None, any(RESTART_MARK in out for out in outputs)
+
+
+def apply_with_steps(module: AnsibleModule, steps: Steps, plan: dict, mark) -> Applied:
+    """The update system first, then one module step after another, each step in a new PHP process."""
+    outputs: list[str] = []
+    rounds = 0
+    upgraded = False
+
+    def started(pid: int) -> None:
+        mark("applying", pid)
+
+    while True:
+        rounds += 1
+        latest, system_pending, _ = list_with_steps(module, steps, started)
+        if not system_pending:
+            break
+        if rounds > module.params["max_rounds"]:
+            return outputs, rounds, (1, f"the update system asked to be upgraded {rounds} times"), upgraded
+        answer = steps.call("system", on_start=started)
+        outputs.append(answer["said"])
+        if answer.get("state") != "system_updated":
+            return outputs, rounds, (1, str(answer.get("error"))), upgraded
+        outputs.append("Update System upgraded successfully.")
+        upgraded = True
+        if module.params["system_only"]:
+            return outputs, rounds, None, upgraded
+    if module.params["system_only"]:
+        return outputs, rounds, None, upgraded
+    # This updater installs every pending version of a requested module: it cannot stop at a version.
+    drift = {name: {"planned": ver, "offered": latest[name]} for name, ver in plan.items()
+             if name in latest and version_tuple(latest[name]) > version_tuple(str(ver))}
+    if drift:
+        return outputs, rounds, (1, "[PLAN] this core has no update console, and CUpdateClient installs the newest "
+                                    f"version the server offers, which is now newer than planned: {drift}; run the "
+                                    "update on staging again so that it reaches (and records) these versions"), upgraded
+    requested = sorted(plan) if plan else list(module.params["modules"])
+    for _ in range(4 * (len(latest) + 2)):
+        answer = steps.call("step", requested, on_start=started)
+        if answer["said"]:
+            outputs.append(answer["said"])
+        state = answer.get("state")
+        if state == "finished":
+            return outputs, rounds, None, upgraded
+        if state == "loaded":
+            outputs.append(f"Downloaded {describe(answer.get('items') or {})}")
+        elif state == "installed":
+            outputs.append(f"Installing {describe(answer.get('items') or {})}... Done!")
+        else:
+            return outputs, rounds, (1, str(answer.get("error"))), upgraded
+    return outputs, rounds, (1, "the updater still had steps left after too many rounds"), upgraded
 
 
 def do_apply(module: AnsibleModule, console: Console) -> None:
     docroot, plan = module.params["docroot"], module.params["plan"]
     journal_path = module.params["journal"]
     before = core_versions(docroot)
+    method = update_method(module)
     if module.check_mode:
         module.exit_json(changed=bool(plan), versions_before=before, versions_after=before, changes=[],
-                         rounds=0)
+                         rounds=0, method=method)
     journal = read_journal(journal_path) or {}
     args = ["update:modules", "-n"]
     tmpdir = None
@@ -453,27 +628,17 @@ def do_apply(module: AnsibleModule, console: Console) -> None:
         if not journal_path:
             return
         journal.update(phase=phase, pid=os.getpid(), pid_start=proc_start_time(os.getpid()),
-                       console_pid=pid, updated=int(time.time()))
+                       console_pid=pid, updated=int(time.time()), method=method)
         write_journal(journal_path, journal)
 
-    outputs: list[str] = []
-    rounds = 0
-    failed: tuple[int, str] | None = None
+    steps = None
     try:
         mark("applying")
-        max_rounds = 1 if module.params["system_only"] else module.params["max_rounds"]
-        while True:
-            rounds += 1
-            rc, out = console.run(args, on_start=lambda pid: mark("applying", pid))
-            outputs.append(out)
-            if rc != 0 or "[ERROR]" in out or NO_CONSOLE_MARK in out:
-                failed = (rc or 1, out)
-                break
-            if RESTART_MARK not in out or module.params["system_only"]:
-                break
-            if rounds >= max_rounds:
-                failed = (1, f"the update system asked to restart the command {rounds} times")
-                break
+        applied = apply_with_console(module, console, args, mark) if method == "console" else None
+        if applied is None:
+            method, steps = "steps", Steps(console)
+            applied = apply_with_steps(module, steps, plan, mark)
+        outputs, rounds, failed, system_upgraded = applied
         mark("failed" if failed else "applied")
     except BaseException:
         mark("failed")  # this run is alive and rolls back: no later run may take it for dead
@@ -481,28 +646,30 @@ def do_apply(module: AnsibleModule, console: Console) -> None:
     finally:
         if tmpdir:
             shutil.rmtree(tmpdir, ignore_errors=True)
+        if steps is not None:
+            steps.close()
     after = core_versions(docroot)
     changes = [{"module": name, "from": before.get(name), "to": ver}
                for name, ver in sorted(after.items()) if before.get(name) != ver]
-    result = dict(versions_before=before, versions_after=after, changes=changes, rounds=rounds,
+    result = dict(versions_before=before, versions_after=after, changes=changes, rounds=rounds, method=method,
                   output="\n".join(outputs)[-6000:])
     if failed:
         codes, problem, paths = explain(failed[1], module.params["site_user"])
         module.fail_json(msg=f"the update failed: {problem}", changed=True, error_code=codes,
                          problem=problem, paths=paths, rc=failed[0], **result)
-    system_upgraded = any(RESTART_MARK in out for out in outputs)
     result["system_upgraded"] = system_upgraded
     missing = {name: {"planned": ver, "reached": after.get(name)} for name, ver in plan.items()
                if after.get(name) != ver}
     if missing:
-        module.fail_json(msg=f"the console finished but versions did not move as planned: {missing}",
+        module.fail_json(msg=f"the updater finished but versions did not move as planned: {missing}",
                          changed=True, error_code=["PLAN"], problem="versions did not move as planned",
                          **result)
     module.exit_json(changed=bool(changes) or system_upgraded, **result)
 
 
 def leftovers(docroot: str, since: int = 0) -> list[str]:
-    """The updater's unpack folders (bitrix/updates/update_m<time>) made since `since`, and the pause flag.
+    """The updater's unpack folders (bitrix/updates/update_m<time>) and step downloads made since `since`,
+    and the pause flag.
 
     Older ones are not this run's business (the cleanup role handles disposable folders)."""
     base = os.path.join(docroot, "bitrix", "updates")
@@ -513,6 +680,13 @@ def leftovers(docroot: str, since: int = 0) -> list[str]:
             found.append(path)
     if os.path.exists(os.path.join(base, ".bxops_paused")):
         found.append(os.path.join(base, ".bxops_paused"))
+    for name in ("update_archive.gz", "update_archive.gz.json"):  # a step's download, not yet unpacked
+        path = os.path.join(base, name)
+        try:
+            if os.path.getmtime(path) >= since:
+                found.append(path)
+        except OSError:
+            pass
     return found
 
 
@@ -690,6 +864,7 @@ def main() -> None:
             modules=dict(type="list", elements="str", default=[]),
             plan=dict(type="dict", default={}),
             max_rounds=dict(type="int", default=4),
+            method=dict(type="str", default="auto", choices=["auto", "console", "steps"]),
             system_only=dict(type="bool", default=False),
             lock_path=dict(type="path"),
             check_agents=dict(type="bool", default=False),

@@ -312,8 +312,9 @@ def _podman(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["podman", *args], check=check, capture_output=True, text=True)
 
 
-@pytest.mark.testhost
-def test_in_container_pages_and_console() -> None:
+@pytest.fixture(scope="module")
+def testhost():
+    """A booted test host; each test generates its own site in it (--force)."""
     name = f"bxgen-test-{uuid.uuid4().hex[:8]}"
     image = os.environ.get("BXOPS_TEST_IMAGE", "localhost/bxops-bitrix-host:current")
     _podman("run", "-d", "--name", name, "--systemd=always", image, "/sbin/init")
@@ -334,51 +335,102 @@ def test_in_container_pages_and_console() -> None:
                 "for s in cli fpm; do echo 'short_open_tag = On' "
                 "> /etc/php/7.4/$s/conf.d/90-bitrixenv.ini; done; systemctl restart php7.4-fpm",
             )
-        gen = subprocess.run(
-            [str(PROJECT / "scripts/sitegen-into.sh"), name, "--seed", "5", "--fault-module", "fileman"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert gen.returncode == 0, gen.stderr
-        truth = json.loads(_podman("exec", name, "cat", "/var/lib/bxops-sitegen/truth.json").stdout)
-        for page in truth["pages"]:
-            out = _podman(
-                "exec", name, "curl", "-s", "-w", "\n%{http_code}", "http://localhost" + page["url"]
-            ).stdout
-            body, code = out.rsplit("\n", 1)
-            assert code == "200", (page, body[-500:])
-            assert f"{page['marker']} {truth['core']['version']}" in body
-
-        def console(*args: str) -> subprocess.CompletedProcess[str]:
-            return _podman(
-                "exec",
-                "-u",
-                "bitrix",
-                "-w",
-                "/home/bitrix/www/bitrix",
-                name,
-                "php",
-                "bitrix.php",
-                *args,
-                check=False,
-            )
-
-        ok = console("update:modules", "-n", "-m", "vote")
-        assert ok.returncode == 0, ok.stdout + ok.stderr
-        assert f"Installing vote ({truth['updates']['available']['vote']})... Done!" in ok.stdout
-        assert "[OK] Updates installed successfully." in ok.stdout
-        sql = "SELECT VALUE FROM b_option WHERE MODULE_ID='vote' AND NAME='~bxops_db_version'"
-        db_version = _podman("exec", name, "mysql", "-N", "sitemanager", "-e", sql).stdout.strip()
-        assert db_version == truth["updates"]["available"]["vote"]
-        bad = console("update:modules", "-n", "-m", "fileman")
-        assert bad.returncode == 1
-        assert "[ERROR]" in bad.stdout and "[CL04] Module update failed." in bad.stdout
-        db_version = _podman(
-            "exec", name, "mysql", "-N", "sitemanager", "-e", sql.replace("'vote'", "'fileman'")
-        ).stdout.strip()
-        assert db_version == truth["modules"]["fileman"]["version"], "the DB step must not have run"
-        left = _podman("exec", name, "ls", "/home/bitrix/www/bitrix/updates").stdout.split()
-        assert any(x.startswith("update_m") for x in left)
+        yield name
     finally:
         _podman("rm", "-f", name, check=False)
+
+
+def _generate_in(name: str, *args: str) -> dict:
+    gen = subprocess.run(
+        [str(PROJECT / "scripts/sitegen-into.sh"), name, "--force", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert gen.returncode == 0, gen.stderr
+    return json.loads(_podman("exec", name, "cat", "/var/lib/bxops-sitegen/truth.json").stdout)
+
+
+def _db_version(name: str, module: str) -> str:
+    sql = f"SELECT VALUE FROM b_option WHERE MODULE_ID='{module}' AND NAME='~bxops_db_version'"
+    return _podman("exec", name, "mysql", "-N", "sitemanager", "-e", sql).stdout.strip()
+
+
+@pytest.mark.testhost
+def test_in_container_pages_and_console(testhost: str) -> None:
+    name = testhost
+    truth = _generate_in(name, "--seed", "5", "--fault-module", "fileman", "--core-version", "25.100.200")
+    assert truth["core"]["console"] is True, "main 25.100.200 ships the console"
+    for page in truth["pages"]:
+        out = _podman("exec", name, "curl", "-s", "-w", "\n%{http_code}", "http://localhost" + page["url"]).stdout
+        body, code = out.rsplit("\n", 1)
+        assert code == "200", (page, body[-500:])
+        assert f"{page['marker']} {truth['core']['version']}" in body
+
+    def console(*args: str) -> subprocess.CompletedProcess[str]:
+        return _podman(
+            "exec", "-u", "bitrix", "-w", "/home/bitrix/www/bitrix", name, "php", "bitrix.php", *args, check=False
+        )
+
+    ok = console("update:modules", "-n", "-m", "vote")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert f"Installing vote ({truth['updates']['available']['vote']})... Done!" in ok.stdout
+    assert "[OK] Updates installed successfully." in ok.stdout
+    assert _db_version(name, "vote") == truth["updates"]["available"]["vote"]
+    bad = console("update:modules", "-n", "-m", "fileman")
+    assert bad.returncode == 1
+    assert "[ERROR]" in bad.stdout and "[CL04] Module update failed." in bad.stdout
+    assert _db_version(name, "fileman") == truth["modules"]["fileman"]["version"], "the DB step must not have run"
+    left = _podman("exec", name, "ls", "/home/bitrix/www/bitrix/updates").stdout.split()
+    assert any(x.startswith("update_m") for x in left)
+
+
+@pytest.mark.testhost
+def test_in_container_core_without_console_updates_through_cupdateclient_steps(testhost: str) -> None:
+    """An older core (no bitrix.php): the collection's step script (module_utils) drives CUpdateClient, one
+    PHP process per step, as the update role does; the update system first, then module by module."""
+    sys.path.insert(0, str(PROJECT / "plugins" / "module_utils"))
+    try:
+        import bitrix_update_steps as steps  # type: ignore[import-not-found]
+    finally:
+        sys.path.pop(0)
+    name = testhost
+    truth = _generate_in(name, "--seed", "5", "--fault-module", "fileman", "--update-system")
+    assert truth["core"]["console"] is False
+    assert _podman("exec", name, "test", "-e", "/home/bitrix/www/bitrix/bitrix.php", check=False).returncode == 1
+    subprocess.run(
+        ["podman", "exec", "-i", name, "sh", "-c", "cat > /tmp/step.php; chmod 644 /tmp/step.php"],
+        input=steps.STEP_PHP, text=True, check=True,
+    )
+
+    def step(*args: str) -> dict:
+        out = _podman(
+            "exec", "-u", "bitrix", "-e", "BXOPS_DOCROOT=/home/bitrix/www", "-w", "/home/bitrix/www", name,
+            "php", "/tmp/step.php", *args, check=False,
+        )
+        answer = steps.parse_answer(out.stdout)
+        assert answer is not None, out.stdout + out.stderr
+        return answer
+
+    listed = step("list")
+    assert listed["state"] == "listed" and listed["system"] is True
+    assert {m: v[-1] for m, v in listed["modules"].items()} == truth["updates"]["available"]
+    assert step("system")["state"] == "system_updated"
+    client = _podman("exec", name, "cat", "/home/bitrix/www/bitrix/modules/main/classes/general/update_client.php")
+    assert truth["updates"]["update_system"]["available"] in client.stdout
+    assert step("list")["system"] is False, "a new process sees the upgraded update system"
+
+    states = [step("step", "vote")["state"] for _ in range(3)]
+    assert states == ["loaded", "installed", "finished"], states
+    assert _db_version(name, "vote") == truth["updates"]["available"]["vote"]
+    installed = _podman("exec", name, "cat", "/home/bitrix/www/bitrix/modules/vote/install/version.php").stdout
+    assert truth["updates"]["available"]["vote"] in installed
+
+    assert step("step", "fileman")["state"] == "loaded"
+    failed = step("step", "fileman")
+    assert failed["state"] == "error"
+    assert "[UCDF061]" in failed["error"] and failed["error"].endswith("[CL04] Module update failed.")
+    assert _db_version(name, "fileman") == truth["modules"]["fileman"]["version"], "the DB step must not have run"
+
+    _podman("exec", name, "rm", "-f", "/home/bitrix/www/bitrix/license_key.php")
+    assert step("list")["licence"] is True

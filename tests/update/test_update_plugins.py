@@ -45,6 +45,22 @@ def test_version_lower_names_the_module() -> None:
     assert ug.not_versions({"main": "latest", "iblock": "1.2.3"}) == ["main"]
 
 
+def test_plans_that_cupdateclient_steps_cannot_stop_at_are_named() -> None:
+    pinned = ug.update_plan(AVAILABLE, [], {"main": "25.100.300"})
+    assert ug.short_of_newest(pinned, AVAILABLE) == ["main 25.100.300 (the server offers 25.100.400)"]
+    assert ug.short_of_newest(ug.update_plan(AVAILABLE), AVAILABLE) == []
+
+
+def test_step_answers_are_read_from_the_last_marker_line() -> None:
+    from ansible_collections.bxops.bitrix.plugins.module_utils import bitrix_update_steps as steps
+
+    out = 'Notice: init.php says hello\n\nBXOPS-STEP {"state": "installed", "items": {"main": "25.100.400"}}\n'
+    assert steps.parse_answer(out) == {"state": "installed", "items": {"main": "25.100.400"}}
+    assert steps.without_answers(out) == "Notice: init.php says hello"
+    assert steps.parse_answer("PHP Fatal error: Class 'CUpdateClient' not found") is None
+    assert steps.describe({"main": "25.100.400", "iblock": "25.100.300"}) == "iblock (25.100.300), main (25.100.400)"
+
+
 def record(tmp_path: Path, name: str = "s1", age_days: float = 0.5, smoke: bool = True,
            **versions: str) -> str:
     path = tmp_path / f"update-staging.{name}.md"

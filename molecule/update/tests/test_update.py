@@ -212,6 +212,14 @@ def test_production_was_refused_before_staging_ran():
     assert "-e bxops_env=staging" in refusal
 
 
+def test_staging_has_no_console_and_production_has_one():
+    """So that converge and the faults below go through both updater paths: CUpdateClient's steps on
+    staging, the console on production."""
+    assert truth(STAGING)["core"]["console"] is False
+    assert sh(STAGING, "test ! -e /home/bitrix/www/bitrix/bitrix.php", check=False).returncode == 0
+    assert truth(PRODUCTION)["core"]["console"] is True
+
+
 @pytest.mark.parametrize("name", [STAGING, PRODUCTION])
 def test_versions_on_disk_and_in_db_are_the_targets(name):
     targets = truth(name)["updates"]["available"]
@@ -271,7 +279,8 @@ def finish(proc: subprocess.Popen) -> str:
 
 
 def test_cl04_and_ucdf04_are_rolled_back_byte_for_byte(published):
-    """[CL04] half-way on staging and [UCDF04] on production, at the same time."""
+    """[CL04] half-way on staging (CUpdateClient's steps) and [UCDF04] on production (the console), at the
+    same time."""
     module = updatable(0)
     version = published(module, STAGING)
     sh(STAGING, f"touch {SERVER}/modules/{module}/{version}/FAIL_HALFWAY")
@@ -298,8 +307,8 @@ def test_cl04_and_ucdf04_are_rolled_back_byte_for_byte(published):
 
 
 def test_killed_run_is_recovered_lock_refuses_and_failed_smoke_test_rolls_back(published):
-    """Staging: a run killed between file copy and DB step (a second run meanwhile is refused by the
-    lock), then recovered by the next run. Production, at the same time: a smoke test failing after a
+    """Staging (CUpdateClient's steps): a run killed between file copy and DB step (a second run meanwhile
+    is refused by the lock), then recovered by the next run. Production, at the same time: a smoke test failing after a
     successful update."""
     published(updatable(2), PRODUCTION)
     before_production = snapshot(PRODUCTION)
@@ -313,7 +322,7 @@ def test_killed_run_is_recovered_lock_refuses_and_failed_smoke_test_rolls_back(p
         deadline = time.time() + 480
         while sh(STAGING, f"test -f /home/bitrix/www/{CONSOLE_PAUSED}", check=False).returncode != 0:
             assert first.poll() is None, "the first run ended early:\n" + (first.communicate()[0] or "")
-            assert time.time() < deadline, "the console never reached the pause between copy and DB step"
+            assert time.time() < deadline, "the updater never reached the pause between copy and DB step"
             time.sleep(1)
         second = playbook("-e", "bxops_run_id=second-run")
         assert second.returncode != 0
@@ -321,7 +330,7 @@ def test_killed_run_is_recovered_lock_refuses_and_failed_smoke_test_rolls_back(p
     finally:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
-    # the host went down with the run: the module and the console die too
+    # the host went down with the run: the module and the PHP step die too
     pids = sh(STAGING, f"cat /home/bitrix/www/{CONSOLE_PAUSED} | cut -d' ' -f1; "
                        "python3 -c \"import json; "
                        f"print(json.load(open('{STATE}/update/journal.json'))['pid'])\"")
@@ -343,8 +352,11 @@ def test_killed_run_is_recovered_lock_refuses_and_failed_smoke_test_rolls_back(p
     assert "the site serves again" in said_smoke
 
 
-def test_bad_input_is_refused_before_any_change_naming_the_variable():
+def test_bad_input_is_refused_before_any_change_naming_the_variable(published):
     module = updatable(0)
+    short = updatable(1)
+    first = published(short)
+    published(short)  # two pending versions: CUpdateClient's steps (staging) cannot stop at the first
     partner = sorted(m for m, info in truth(STAGING)["modules"].items() if info.get("marketplace"))[0]
     cases = {
         "update_modules": ('{"update_modules": ["nosuchmodule"]}',
@@ -354,6 +366,8 @@ def test_bad_input_is_refused_before_any_change_naming_the_variable():
                                    "update_target_versions asks for a version lower than installed"),
         "backup_dir": ('{"backup_dir": "/home/bitrix/www/upload/backups"}', "backup_dir"),
         "bitrix_docroot": ('{"bitrix_docroot": "/home/bitrix/ext_www"}', "not a 1C-Bitrix site"),
+        "short_of_newest": (f'{{"update_target_versions": {{"{short}": "{first}"}}}}',
+                            f"cannot stop at {short} {first} (the server offers"),
     }
     before = snapshot(STAGING)
     runs = {name: playbook("-e", extra, background=True) for name, (extra, _) in cases.items()}

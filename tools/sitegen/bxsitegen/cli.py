@@ -78,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fault-module", help="plant FAIL_HALFWAY in this module's update package ([CL04])")
     p.add_argument("--packages-dir", type=Path, default=Path("/opt/bxops-update-server"))
     p.add_argument("--core-version", help="main module version (default: chosen by seed, PHP 7.4 era)")
+    p.add_argument(
+        "--console",
+        choices=["auto", "yes", "no"],
+        default="auto",
+        help="write the update console bitrix/bitrix.php (auto: only for main 25.100.200 and later, like the "
+        "real product; older cores are updated through CUpdateClient's steps)",
+    )
     p.add_argument("--vote-version", help="vote module version (default below 21.0.100: CVE-2022-27228)")
     p.add_argument("--license", choices=["active", "absent", "inactive"], default="active")
     p.add_argument(
@@ -116,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         fault_module=args.fault_module,
         packages_dir=args.packages_dir,
         core_version=args.core_version,
+        console=args.console,
         vote_version=args.vote_version,
         license=args.license,
         system_files=args.system_files,

@@ -50,10 +50,8 @@ def core_version_php(version: str, date: str, style: int) -> str:
 
 
 def update_client_php(version: str) -> str:
-    return (
-        "<?php\n// bxops stand-in: the update system's client (CUpdateClient lives here in real cores).\n"
-        f'define("UPDATE_SYSTEM_VERSION", "{version}");\n'
-    )
+    """The update system's client (CUpdateClient stand-in) at one update-system version."""
+    return php_asset("update_client.php").replace("%UPDATE_SYSTEM_VERSION%", version)
 
 
 def php_var_export(value: object, indent: int = 0) -> str:

@@ -74,6 +74,9 @@ UPDATE_PREFERENCE = [
     "seo",
     "security",
 ]
+# The first core that ships the update console (bitrix/bitrix.php); older ones are updated through
+# CUpdateClient's steps (domain brief section 2).
+CONSOLE_SINCE = "25.100.200"
 CORE_CHOICES = ["21.400.100", "22.100.300", "22.400.100", "22.600.200"]
 VOTE_CVE = "CVE-2022-27228"
 VOTE_FIXED = "21.0.100"
@@ -122,6 +125,7 @@ class Config:
     fault_module: str | None = None
     packages_dir: Path = Path("/opt/bxops-update-server")
     core_version: str | None = None
+    console: str = "auto"
     vote_version: str | None = None
     license: str = "active"
     system_files: bool | None = None
@@ -308,6 +312,7 @@ class Generator:
             "version": core,
             "date": self._date_for(core),
             "style": r.randrange(content.CORE_VERSION_STYLES),
+            "console": cfg.console == "yes" or (cfg.console == "auto" and vtuple(core) >= vtuple(CONSOLE_SINCE)),
         }
         yy = vtuple(core)[0]
         for mid in CORE_MODULES:
@@ -389,7 +394,8 @@ class Generator:
                 content.module_general_class("main", name.capitalize(), core["version"]),
             )
         t.write("bitrix/modules/main/lang/en/install/index.php", content.lang_file("main", "Main module"))
-        t.write("bitrix/bitrix.php", content.php_asset("bitrix.php"))
+        if core["console"]:
+            t.write("bitrix/bitrix.php", content.php_asset("bitrix.php"))
         t.write("bitrix/admin/1c_exchange.php", content.php_asset("1c_exchange.php"))
         t.write(
             "bitrix/admin/index.php",
@@ -1341,7 +1347,7 @@ class Generator:
             "docroot": str(cfg.docroot),
             "site_user": cfg.site_user,
             "db": {"name": cfg.db_name, "user": cfg.db_user, "host": cfg.db_host},
-            "core": {"version": self.core["version"], "date": self.core["date"]},
+            "core": {"version": self.core["version"], "date": self.core["date"], "console": self.core["console"]},
             "modules": modules,
             "vulnerable_modules": vulnerable,
             "disposable": disposable,

@@ -15,6 +15,8 @@
  * failure (Symfony's Command::FAILURE). As in Symfony, the command is non-interactive when -n is given or
  * STDIN is not a terminal; then "Install updates?" takes its default (yes).
  *
+ * The update client and the server stand-in live in bitrix/modules/main/classes/general/update_client.php
+ * (CUpdateClient's steps, shared with cores that have no console); this file is the command line around them.
  * Updates come from a local "update server" directory, BX_UPDATE_SERVER_DIR (default
  * /opt/bxops-update-server), written by the generator: index.json lists packages per module and version;
  * each package has files/ (relative to the module's folder), updater<version>.php (the DB step, run with
@@ -118,382 +120,9 @@ function io_confirm($question, $default = true)
     return (bool)preg_match('/^y/i', $line);
 }
 
-function bx_compare_versions($a, $b)
-{
-    $pa = array_map('intval', explode('.', $a));
-    $pb = array_map('intval', explode('.', $b));
-    for ($i = 0; $i < 3; $i++) {
-        $x = isset($pa[$i]) ? $pa[$i] : 0;
-        $y = isset($pb[$i]) ? $pb[$i] : 0;
-        if ($x !== $y) {
-            return $x < $y ? -1 : 1;
-        }
-    }
-    return 0;
-}
+require_once $_SERVER['DOCUMENT_ROOT'] . '/bitrix/modules/main/classes/general/update_client.php';
 
-function bx_log($text, $code = '')
-{
-    $file = $_SERVER['DOCUMENT_ROOT'] . '/bitrix/modules/updater.log';
-    @file_put_contents($file, date('Y-m-d H:i:s') . ' - ' . $code . ' - ' . $text . "\n", FILE_APPEND);
-}
-
-function bx_module_version_file($module)
-{
-    $root = $_SERVER['DOCUMENT_ROOT'];
-    if ($module === 'main') {
-        return $root . '/bitrix/modules/main/classes/general/version.php';
-    }
-    return $root . '/bitrix/modules/' . $module . '/install/version.php';
-}
-
-function bx_read_version($file)
-{
-    $text = @file_get_contents($file);
-    if ($text === false) {
-        return null;
-    }
-    if (preg_match('/define\(\s*["\']SM_VERSION["\']\s*,\s*["\']([^"\']+)["\']/', $text, $m)) {
-        return $m[1];
-    }
-    if (preg_match('/["\']VERSION["\']\s*=>\s*["\']([^"\']+)["\']/', $text, $m)) {
-        return $m[1];
-    }
-    if (preg_match('/define\(\s*["\']UPDATE_SYSTEM_VERSION["\']\s*,\s*["\']([^"\']+)["\']/', $text, $m)) {
-        return $m[1];
-    }
-    return null;
-}
-
-/** Creates the missing folders of $path (a folder path ending with "/"), like CUpdateClient::__CheckDirPath. */
-function bx_check_dir_path($path)
-{
-    if (!is_dir($path)) {
-        @mkdir($path, BX_DIR_PERMISSIONS, true);
-    }
-}
-
-/** Nearest existing ancestor of $path. */
-function bx_existing_ancestor($path)
-{
-    while ($path !== '' && $path !== '/' && !file_exists($path)) {
-        $path = dirname($path);
-    }
-    return $path;
-}
-
-function bx_list_files($dir, $prefix = '')
-{
-    $result = array();
-    $items = @scandir($dir);
-    if ($items === false) {
-        return $result;
-    }
-    sort($items, SORT_STRING);
-    foreach ($items as $item) {
-        if ($item === '.' || $item === '..') {
-            continue;
-        }
-        $rel = $prefix === '' ? $item : $prefix . '/' . $item;
-        if (is_dir($dir . '/' . $item)) {
-            $result = array_merge($result, bx_list_files($dir . '/' . $item, $rel));
-        } else {
-            $result[] = $rel;
-        }
-    }
-    return $result;
-}
-
-function bx_remove_tree($path)
-{
-    if (is_file($path) || is_link($path)) {
-        @unlink($path);
-        return;
-    }
-    $items = @scandir($path);
-    if ($items !== false) {
-        foreach ($items as $item) {
-            if ($item !== '.' && $item !== '..') {
-                bx_remove_tree($path . '/' . $item);
-            }
-        }
-    }
-    @rmdir($path);
-}
-
-/** Writability check of every target of an unpacked package, like CUpdateClient::CheckUpdatability. */
-function bx_check_updatability($fromDir, $toDir, $files)
-{
-    $error = '';
-    $seenDirs = array();
-    foreach ($files as $rel) {
-        $target = $toDir . '/' . $rel;
-        $targetDir = dirname($target);
-        if (!isset($seenDirs[$targetDir])) {
-            $seenDirs[$targetDir] = true;
-            if (file_exists($targetDir)) {
-                if (!is_dir($targetDir)) {
-                    $error .= '[UCDF03] Cannot create folder ' . $targetDir . '. ';
-                } elseif (!is_writable($targetDir)) {
-                    $error .= '[UCDF04] Cannot write to folder ' . $targetDir . '. ';
-                }
-            } else {
-                $anc = bx_existing_ancestor($targetDir);
-                if (!is_dir($anc) || !is_writable($anc)) {
-                    $error .= '[UCDF03] Cannot create folder ' . $targetDir . '. ';
-                }
-            }
-        }
-        if (file_exists($target) && !is_writable($target)) {
-            $error .= '[UCDF05] Cannot write to file ' . $target . '. ';
-        }
-    }
-    return $error;
-}
-
-class CUpdater
-{
-    public $module;
-    public $version;
-    public $errorMessage = array();
-    private $db;
-
-    public function __construct($db, $module, $version)
-    {
-        $this->db = $db;
-        $this->module = $module;
-        $this->version = $version;
-    }
-
-    public function CanUpdateDatabase()
-    {
-        return true;
-    }
-
-    public function TableExists($table)
-    {
-        $res = $this->db->query("SHOW TABLES LIKE '" . $this->db->real_escape_string($table) . "'");
-        return $res && $res->num_rows > 0;
-    }
-
-    public function Query($query)
-    {
-        if (is_array($query)) {
-            $query = isset($query['MySQL']) ? $query['MySQL'] : reset($query);
-        }
-        if (!$this->db->query($query)) {
-            $this->errorMessage[] = $this->db->error;
-            return false;
-        }
-        return true;
-    }
-}
-
-function IsModuleInstalled($module)
-{
-    global $BX_DB;
-    $res = $BX_DB->query("SELECT ID FROM b_module WHERE ID = '" . $BX_DB->real_escape_string($module) . "'");
-    return $res && $res->num_rows > 0;
-}
-
-function bx_run_updater_script($file, $db, $module, $version)
-{
-    $updater = new CUpdater($db, $module, $version);
-    $DB = $db;
-    include $file;
-    return $updater->errorMessage;
-}
-
-function bx_pause_seconds($server, $pkgDirs)
-{
-    $env = getenv('BXOPS_UPDATE_PAUSE');
-    if ($env !== false && $env !== '') {
-        return (float)$env;
-    }
-    $markers = array($server . '/PAUSE_BEFORE_DB');
-    foreach ($pkgDirs as $d) {
-        $markers[] = $d . '/PAUSE_BEFORE_DB';
-    }
-    foreach ($markers as $m) {
-        if (file_exists($m)) {
-            $v = trim((string)@file_get_contents($m));
-            return $v === '' ? 30.0 : (float)$v;
-        }
-    }
-    return 0.0;
-}
-
-function bx_fail_after($module, $pkgDirs, $count)
-{
-    $env = getenv('BXOPS_UPDATE_FAIL');
-    if ($env !== false && $env !== '') {
-        $parts = explode(':', $env, 2);
-        if ($parts[0] === $module) {
-            return isset($parts[1]) && $parts[1] !== '' ? (int)$parts[1] : (int)ceil($count / 2);
-        }
-    }
-    foreach ($pkgDirs as $d) {
-        if (file_exists($d . '/FAIL_HALFWAY')) {
-            $v = trim((string)@file_get_contents($d . '/FAIL_HALFWAY'));
-            return $v === '' ? (int)ceil($count / 2) : (int)$v;
-        }
-    }
-    return -1;
-}
-
-function bx_finalize($module, $version)
-{
-    $file = $_SERVER['DOCUMENT_ROOT'] . '/bitrix/modules/updater_versions.php';
-    $data = array();
-    if (file_exists($file)) {
-        $data = include $file;
-        if (!is_array($data)) {
-            $data = array();
-        }
-    }
-    if (!isset($data['modules'][$module])) {
-        $data['modules'][$module] = array();
-    }
-    $data['modules'][$module][] = array($version, date('Y-m-d H:i:s'));
-    @file_put_contents($file, '<?php return ' . var_export($data, true) . ';');
-    @chmod($file, BX_FILE_PERMISSIONS);
-}
-
-/** Applies every pending version of one module. Returns '' or the error text. */
-function bx_install_module($ctx, $module, $versions)
-{
-    $root = $_SERVER['DOCUMENT_ROOT'];
-    $server = $ctx['server'];
-    $pkgDirs = array();
-    foreach ($versions as $pkg) {
-        $pkgDirs[] = $server . '/' . $pkg['dir'];
-    }
-    bx_log('exec CUpdateClient::LoadModulesUpdates', '');
-    foreach ($pkgDirs as $d) {
-        if (file_exists($d . '/CORRUPT') || !is_dir($d . '/files')) {
-            bx_log('[CL02] Cannot extract files from archive.', 'LMU');
-            return '[CL02] Cannot extract files from archive.';
-        }
-    }
-    // "download" and unpack into bitrix/updates/update_m<time>/<module>/
-    $updatesRoot = $root . '/bitrix/updates';
-    bx_check_dir_path($updatesRoot . '/');
-    if (!is_dir($updatesRoot)) {
-        return '[UCDF03] Cannot create folder ' . $updatesRoot . '. ';
-    }
-    if (!is_writable($updatesRoot)) {
-        return '[UCDF04] Cannot write to folder ' . $updatesRoot . '. ';
-    }
-    $stepDir = $updatesRoot . '/update_m' . time();
-    $unpacked = $stepDir . '/' . $module;
-    @mkdir($unpacked, BX_DIR_PERMISSIONS, true);
-    foreach ($versions as $i => $pkg) {
-        foreach (bx_list_files($pkgDirs[$i] . '/files') as $rel) {
-            $to = $unpacked . '/' . $rel;
-            if (!is_dir(dirname($to))) {
-                @mkdir(dirname($to), BX_DIR_PERMISSIONS, true);
-            }
-            if (!@copy($pkgDirs[$i] . '/files/' . $rel, $to)) {
-                return '[CL02] Cannot extract files from archive.';
-            }
-        }
-        $script = 'updater' . $pkg['version'] . '.php';
-        if (file_exists($pkgDirs[$i] . '/' . $script) && !@copy($pkgDirs[$i] . '/' . $script, $unpacked . '/' . $script)) {
-            return '[CL02] Cannot extract files from archive.';
-        }
-    }
-    $files = array();
-    foreach (bx_list_files($unpacked) as $rel) {
-        if (strpos($rel, '/') === false && strncmp($rel, 'updater', 7) === 0) {
-            continue;
-        }
-        $files[] = $rel;
-    }
-    $target = $root . '/bitrix/modules/' . $module;
-    $error = bx_check_updatability($unpacked, $target, $files);
-    if ($error !== '') {
-        bx_log($error, 'CUCU');
-        return trim($error);
-    }
-    // UpdateStepModules: copy the files, then run the updater scripts.
-    $failAfter = bx_fail_after($module, $pkgDirs, count($files));
-    $copied = 0;
-    foreach ($files as $rel) {
-        if ($failAfter >= 0 && $copied >= $failAfter) {
-            $error = '[UCDF061] File ' . $target . '/' . $rel . ' was damaged while copying (bxops fault injection). ';
-            bx_log($error, 'CUCDF');
-            return $error . '[CL04] Module update failed.';
-        }
-        $to = $target . '/' . $rel;
-        if (!is_dir(dirname($to))) {
-            @mkdir(dirname($to), BX_DIR_PERMISSIONS, true);
-        }
-        if (file_exists($to) && !is_writable($to)) {
-            $error = '[UCDF05] Cannot write to file ' . $to . '. ';
-            bx_log($error, 'CUCDF');
-            return $error . '[CL04] Module update failed.';
-        }
-        if (!@copy($unpacked . '/' . $rel, $to)) {
-            $error = '[UCDF04] Cannot write to folder ' . dirname($to) . '. ';
-            bx_log($error, 'CUCDF');
-            return $error . '[CL04] Module update failed.';
-        }
-        @chmod($to, BX_FILE_PERMISSIONS);
-        $copied++;
-    }
-    $pause = bx_pause_seconds($server, $pkgDirs);
-    if ($pause > 0) {
-        $flag = $updatesRoot . '/.bxops_paused';
-        @file_put_contents($flag, getmypid() . ' ' . $module . "\n");
-        bx_log('BXOPS-PAUSE before the DB step of ' . $module . ' for ' . $pause . ' s (pid ' . getmypid() . ')', 'BXOPS');
-        usleep((int)($pause * 1000000));
-        @unlink($flag);
-    }
-    foreach ($versions as $pkg) {
-        $script = $unpacked . '/updater' . $pkg['version'] . '.php';
-        if (file_exists($script)) {
-            bx_log("Run updater '" . substr($script, strlen($root)) . "'", 'CRUPDCF1');
-            $errors = bx_run_updater_script($script, $ctx['db'], $module, $pkg['version']);
-            if (!empty($errors)) {
-                $error = '[UUD01] Error in updater script updater' . $pkg['version'] . '.php: ' . implode('; ', $errors) . '. ';
-                bx_log($error, 'CURUS');
-                return $error . '[CL04] Module update failed.';
-            }
-        }
-    }
-    $latest = $versions[count($versions) - 1]['version'];
-    bx_finalize($module, $latest);
-    bx_log('Updated: ' . $module . ' (' . $latest . ')', 'UPD_SUCCESS');
-    bx_remove_tree($stepDir);
-    return '';
-}
-
-function bx_update_system($ctx, $pkg)
-{
-    $root = $_SERVER['DOCUMENT_ROOT'];
-    $dir = $ctx['server'] . '/' . $pkg['dir'] . '/files';
-    if (!is_dir($dir)) {
-        return '[CL02] Cannot extract files from archive.';
-    }
-    $files = bx_list_files($dir);
-    $error = bx_check_updatability($dir, $root, $files);
-    if ($error !== '') {
-        return trim($error);
-    }
-    foreach ($files as $rel) {
-        $to = $root . '/' . $rel;
-        if (!is_dir(dirname($to))) {
-            @mkdir(dirname($to), BX_DIR_PERMISSIONS, true);
-        }
-        if (!@copy($dir . '/' . $rel, $to)) {
-            return '[UCDF05] Cannot write to file ' . $to . '.';
-        }
-        @chmod($to, BX_FILE_PERMISSIONS);
-    }
-    bx_log('Update system updated to ' . $pkg['version'], 'UPD_SUCCESS');
-    return '';
-}
-
+/** What the real console needs before it runs: composer's symfony/console, the kernel's settings and DB. */
 function bx_bootstrap()
 {
     $root = $_SERVER['DOCUMENT_ROOT'];
@@ -503,12 +132,6 @@ function bx_bootstrap()
     if (file_exists($dbconn)) {
         include $dbconn;
     }
-    if (!defined('BX_FILE_PERMISSIONS')) {
-        define('BX_FILE_PERMISSIONS', 0644);
-    }
-    if (!defined('BX_DIR_PERMISSIONS')) {
-        define('BX_DIR_PERMISSIONS', 0755);
-    }
     $composer = isset($settings['composer']['value']['config_path']) ? $settings['composer']['value']['config_path'] : '';
     if ($composer !== '' && $composer[0] !== '/') {
         $composer = $root . '/' . $composer;
@@ -517,111 +140,38 @@ function bx_bootstrap()
         die("\n\tSymfony Console is not installed.\n\tPlease install and configure composer in your project.\n"
             . "\tFor details see official documentation https://docs.1c-bitrix.ru/pages/get-started/composer.html\n\n\n");
     }
-    if (!is_array($settings) || !isset($settings['connections']['value']['default'])) {
-        throw new RuntimeException('The database connection is not configured in /bitrix/.settings.php.');
-    }
-    $c = $settings['connections']['value']['default'];
-    mysqli_report(MYSQLI_REPORT_OFF);
-    $socket = ($c['host'] === 'localhost' && file_exists('/run/mysqld/mysqld.sock')) ? '/run/mysqld/mysqld.sock' : null;
-    $db = @new mysqli($c['host'], $c['login'], $c['password'], $c['database'], 3306, $socket);
-    if ($db->connect_errno) {
-        throw new RuntimeException('Cannot connect to the database: ' . $db->connect_error);
-    }
-    $db->set_charset('utf8mb4');
-    $GLOBALS['BX_DB'] = $db;
-    return $db;
+    return bx_db();
 }
 
-function bx_license_key()
+/** One module through the client's steps, in this process (as the console's UpdaterService does). */
+function bx_install_module($module, $version)
 {
-    $file = $_SERVER['DOCUMENT_ROOT'] . '/bitrix/license_key.php';
-    if (!file_exists($file)) {
+    $error = '';
+    $description = null;
+    $loaded = CUpdateClient::LoadModulesUpdates($error, $description, false, 'Y', array($module => $version), true);
+    if ($loaded === 'E') {
+        return $error !== '' ? trim($error) : '[CL02] Cannot extract files from archive.';
+    }
+    if ($loaded === 'F') {
         return '';
     }
-    $LICENSE_KEY = '';
-    include $file;
-    return (string)$LICENSE_KEY;
-}
-
-/** CUpdateClient::GetUpdatesList stand-in. Returns array('error' => ..., 'client' => ..., 'system' => ..., 'modules' => ...). */
-function bx_list_updates($server)
-{
-    $index = @json_decode((string)@file_get_contents($server . '/index.json'), true);
-    if (!is_array($index)) {
-        return array('error' => '[GNSU01] Cannot connect to the update server (bxops stand-in: '
-            . $server . '/index.json is missing or unreadable).');
+    $dir = '';
+    if (!CUpdateClient::UnGzipArchive($dir, $error)) {
+        return $error;
     }
-    $key = bx_license_key();
-    $inactive = isset($index['inactive_keys']) && in_array(md5($key), $index['inactive_keys'], true);
-    if ($key === '' || $key === 'DEMO' || $inactive || file_exists($server . '/LICENSE_INACTIVE')) {
-        return array('error' => 'You must activate your license key before using the update system.');
+    if (!CUpdateClient::CheckUpdatability($dir, $error)) {
+        return $error;
     }
-    $result = array('error' => '', 'client' => isset($index['client']) ? $index['client'] : array(),
-        'system' => null, 'modules' => array());
-    if (!empty($index['update_system'])) {
-        $file = $_SERVER['DOCUMENT_ROOT'] . '/bitrix/modules/main/classes/general/update_client.php';
-        $current = bx_read_version($file);
-        if ($current === null || bx_compare_versions($index['update_system']['version'], $current) > 0) {
-            $result['system'] = $index['update_system'];
-        }
+    if (!CUpdateClient::UpdateStepModules($dir, $error)) {
+        return $error . '[CL04] Module update failed.';
     }
-    $modules = isset($index['modules']) && is_array($index['modules']) ? $index['modules'] : array();
-    ksort($modules);
-    foreach ($modules as $module => $packages) {
-        if (strpos($module, '.') !== false || !is_dir($_SERVER['DOCUMENT_ROOT'] . '/bitrix/modules/' . $module)) {
-            continue;
-        }
-        $current = bx_read_version(bx_module_version_file($module));
-        if ($current === null) {
-            continue;
-        }
-        usort($packages, function ($a, $b) {
-            return bx_compare_versions($a['version'], $b['version']);
-        });
-        $pending = array();
-        foreach ($packages as $pkg) {
-            if (bx_compare_versions($pkg['version'], $current) > 0) {
-                $pending[] = $pkg;
-            }
-        }
-        if (!empty($pending)) {
-            $result['modules'][$module] = $pending;
-        }
-    }
-    return $result;
-}
-
-function bx_dependencies($updateList, $selected)
-{
-    $deps = array();
-    $queue = array_keys($selected);
-    while (!empty($queue)) {
-        $module = array_shift($queue);
-        foreach ($updateList[$module] as $pkg) {
-            if (empty($pkg['requires'])) {
-                continue;
-            }
-            foreach ($pkg['requires'] as $dep => $ver) {
-                if (isset($updateList[$dep]) && !isset($selected[$dep]) && !isset($deps[$dep])) {
-                    $last = $updateList[$dep][count($updateList[$dep]) - 1];
-                    $deps[$dep] = $last['version'];
-                    $queue[] = $dep;
-                }
-            }
-        }
-    }
-    return $deps;
+    return '';
 }
 
 function cmd_update_modules($opts)
 {
-    $server = getenv('BX_UPDATE_SERVER_DIR');
-    if ($server === false || $server === '') {
-        $server = '/opt/bxops-update-server';
-    }
-    $db = bx_bootstrap();
-    $ctx = array('server' => rtrim($server, '/'), 'db' => $db);
-    $list = bx_list_updates($ctx['server']);
+    bx_bootstrap();
+    $list = bx_list_updates(bx_server_dir());
     if ($list['error'] !== '') {
         bx_log($list['error'], 'GUL');
         io_error($list['error']);
@@ -635,7 +185,7 @@ function cmd_update_modules($opts)
     if ($list['system'] !== null) {
         io_info('Upgrade of the Update System is required.');
         if (io_confirm('Upgrade the Update System?')) {
-            $error = bx_update_system($ctx, $list['system']);
+            $error = bx_update_system($list['system']);
             if ($error === '') {
                 io_success('Update System upgraded successfully. Restart the command.');
                 return 0;
@@ -716,21 +266,10 @@ function cmd_update_modules($opts)
         return 0;
     }
     // main first, as the real update server orders its steps
-    uksort($selectedVersions, function ($a, $b) {
-        if ($a === $b) {
-            return 0;
-        }
-        if ($a === 'main') {
-            return -1;
-        }
-        if ($b === 'main') {
-            return 1;
-        }
-        return strcmp($a, $b);
-    });
+    uksort($selectedVersions, 'bx_step_order');
     foreach ($selectedVersions as $module => $pkgs) {
         bx_out('Installing ' . $module . ' (' . $pkgs[count($pkgs) - 1]['version'] . ')... ');
-        $error = bx_install_module($ctx, $module, $pkgs);
+        $error = bx_install_module($module, $pkgs[count($pkgs) - 1]['version']);
         if ($error !== '') {
             bx_out("\n");
             bx_log($error, 'UPD_ERROR');
