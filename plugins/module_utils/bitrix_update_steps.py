@@ -3,8 +3,9 @@
 """Updates of cores without the update console (before main 25.100.200): the steps of CUpdateClient,
 each in a new PHP process, as the site's own admin page and the console drive them.
 
-One process per call of STEP_PHP: ``list`` (GetUpdatesList), ``system`` (UpdateUpdate), ``step``
-(LoadModulesUpdates; when an archive is loaded: UnGzipArchive, CheckUpdatability, UpdateStepModules).
+One process per call of STEP_PHP: ``list`` (GetUpdatesList), ``list_partner`` (CUpdateClientPartner's
+GetUpdatesList: Marketplace modules, listed only), ``system`` (UpdateUpdate), ``step`` (LoadModulesUpdates;
+when an archive is loaded: UnGzipArchive, CheckUpdatability, UpdateStepModules).
 The script answers with one ``BXOPS-STEP <json>`` line; anything else it printed (the site's own
 init.php, PHP warnings) is kept for the report.
 """
@@ -41,10 +42,10 @@ require_once $_SERVER['DOCUMENT_ROOT'] . '/bitrix/modules/main/classes/general/u
 $damaged = '[CL02] Cannot extract files from archive.';
 $stable = class_exists('COption') ? COption::GetOptionString('main', 'stable_versions_only', 'Y') : 'Y';
 $error = '';
-if ($action === 'list') {
-    $list = CUpdateClient::GetUpdatesList($error, false, $stable);
+function bxops_listing($list, $error)
+{
     $answer = array('state' => 'listed', 'error' => $error, 'licence' => false, 'system' => false,
-        'modules' => array());
+        'modules' => new stdClass());
     if (is_array($list)) {
         if (isset($list['ERROR'])) {
             foreach ($list['ERROR'] as $item) {
@@ -57,6 +58,7 @@ if ($action === 'list') {
             }
         }
         $answer['system'] = isset($list['UPDATE_SYSTEM']);
+        $modules = array();
         if (isset($list['MODULES'][0]['#']['MODULE'])) {
             foreach ($list['MODULES'][0]['#']['MODULE'] as $module) {
                 $found = array();
@@ -65,8 +67,11 @@ if ($action === 'list') {
                         $found[] = $version['@']['ID'];
                     }
                 }
-                $answer['modules'][$module['@']['ID']] = $found;
+                $modules[$module['@']['ID']] = $found;
             }
+        }
+        if (!empty($modules)) {
+            $answer['modules'] = $modules;
         }
     } elseif ($error === '') {
         $answer['error'] = 'the update server gave no list';
@@ -74,7 +79,21 @@ if ($action === 'list') {
     if ($answer['licence'] || $answer['error'] !== '') {
         $answer['state'] = 'error';
     }
-    bxops_answer($answer);
+    return $answer;
+}
+
+if ($action === 'list') {
+    $list = CUpdateClient::GetUpdatesList($error, false, $stable);
+    bxops_answer(bxops_listing($list, $error));
+} elseif ($action === 'list_partner') {
+    $partnerClient = $_SERVER['DOCUMENT_ROOT'] . '/bitrix/modules/main/classes/general/update_client_partner.php';
+    if (!file_exists($partnerClient)) {
+        bxops_answer(array('state' => 'error', 'error' => 'this core has no CUpdateClientPartner'));
+    } else {
+        require_once $partnerClient;
+        $list = CUpdateClientPartner::GetUpdatesList($error, false, $stable);
+        bxops_answer(bxops_listing($list, $error));
+    }
 } elseif ($action === 'system') {
     $ok = CUpdateClient::UpdateUpdate($error, false, $stable);
     bxops_answer(array('state' => $ok ? 'system_updated' : 'error', 'error' => $error));

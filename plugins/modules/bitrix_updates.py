@@ -19,7 +19,7 @@ description:
     (the server now offers newer versions than planned) is refused before any change.
   - O(action=list) lists the available updates without installing anything (the console is asked
     interactively and told "no"); partner (Marketplace, dotted) modules are reported separately, since the
-    core updater does not update them. Read-only.
+    core updater does not update them; their newer releases come from C(CUpdateClientPartner)'s list. Read-only.
   - O(action=apply) installs the updates (C(-n)), repeating the command while the update system reports it
     upgraded itself, and records its progress (phase, own pid) in the O(journal) so that a later run can
     tell a run killed half-way from a live one.
@@ -166,6 +166,16 @@ update_system_pending:
 marketplace:
   description: Partner (dotted) modules on disk with their versions; not updated by the core updater.
   type: dict
+  returned: action=list
+marketplace_available:
+  description:
+    - Partner modules with a newer release, module id to {from, to}, from C(CUpdateClientPartner)'s list
+      (read-only; they are updated from the Marketplace, not by this module).
+  type: dict
+  returned: action=list
+marketplace_problem:
+  description: Why the partner list could not be read (empty when it was).
+  type: str
   returned: action=list
 versions_before:
   description: Module id to version before (O(action=apply)).
@@ -511,22 +521,37 @@ def list_with_steps(module: AnsibleModule, steps: Steps, on_start=None) -> tuple
     return latest, bool(listing.get("system")), "\n".join(lines)
 
 
+def marketplace_updates(steps: Steps, installed: dict[str, str]) -> tuple[dict[str, dict], str]:
+    """Marketplace (partner) modules with a newer release, from CUpdateClientPartner's list (listed only:
+    the core updater does not update them); and why the list is missing when it is."""
+    listing = steps.call("list_partner")
+    if listing.get("state") != "listed":
+        return {}, str(listing.get("error") or "no answer")
+    found = listing.get("modules") or {}
+    return {name: {"from": installed.get(name), "to": str(versions[-1])}
+            for name, versions in sorted(found.items()) if versions}, ""
+
+
 def do_list(module: AnsibleModule, console: Console) -> None:
     docroot = module.params["docroot"]
     installed = core_versions(docroot)
     method = update_method(module)
     listed = list_with_console(module, console) if method == "console" else None
-    if listed is None:
-        method, steps = "steps", Steps(console)
-        try:
+    steps = Steps(console)
+    try:
+        if listed is None:
+            method = "steps"
             listed = list_with_steps(module, steps)
-        finally:
-            steps.close()
+        partner_installed = marketplace_versions(docroot)
+        partner_available, partner_problem = marketplace_updates(steps, partner_installed)
+    finally:
+        steps.close()
     latest, system_pending, out = listed
     available = {name: {"from": installed.get(name), "to": ver} for name, ver in sorted(latest.items())}
     module.exit_json(changed=False, available=available, update_system_pending=system_pending,
-                     installed=installed, marketplace=marketplace_versions(docroot), method=method,
-                     output=out[-4000:])
+                     installed=installed, marketplace=partner_installed,
+                     marketplace_available=partner_available, marketplace_problem=partner_problem,
+                     method=method, output=out[-4000:])
 
 
 Applied = tuple[list[str], int, "tuple[int, str] | None", bool]

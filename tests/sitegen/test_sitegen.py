@@ -414,6 +414,9 @@ def test_in_container_core_without_console_updates_through_cupdateclient_steps(t
 
     listed = step("list")
     assert listed["state"] == "listed" and listed["system"] is True
+    partner = step("list_partner")
+    assert {m: v[-1] for m, v in partner["modules"].items()} == truth["updates"]["partner_available"]
+    assert "acme.delivery" in truth["updates"]["partner_available"], "an installed Marketplace module has a release"
     assert {m: v[-1] for m, v in listed["modules"].items()} == truth["updates"]["available"]
     assert step("system")["state"] == "system_updated"
     client = _podman("exec", name, "cat", "/home/bitrix/www/bitrix/modules/main/classes/general/update_client.php")

@@ -260,6 +260,19 @@ def test_changelog_has_each_update_once_per_host():
             assert sum(wanted in row for row in rows) == 1, wanted
 
 
+def test_marketplace_releases_are_listed_and_left_alone():
+    """Partner modules' newer releases (CUpdateClientPartner's list) are reported, and not installed."""
+    partner = truth(STAGING)["updates"]["partner_available"]
+    assert partner, "the generator published no partner release"
+    before = disk_versions(STAGING)
+    listed = playbook("-e", "update_apply=false")
+    assert listed.returncode == 0, said(listed)[-3000:]
+    for module, version in partner.items():
+        installed = truth(STAGING)["modules"][module]["version"]
+        assert f"{module} {installed} → {version}" in said(listed)
+    assert disk_versions(STAGING) == before
+
+
 # --- fault injection: each run rolls back to exactly the state before it ---------------------------
 
 def updatable(index: int) -> str:

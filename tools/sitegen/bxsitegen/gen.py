@@ -376,7 +376,7 @@ class Generator:
         )
         t.write(
             "bitrix/modules/main/classes/general/update_client_partner.php",
-            "<?php\n// bxops stand-in: CUpdateClientPartner lives here in real cores.\n",
+            content.php_asset("update_client_partner.php"),
         )
         t.write("bitrix/modules/main/include/prolog_before.php", content.php_asset("prolog_before.php"))
         t.write("bitrix/modules/main/include/prolog_after.php", "<?php\n// bxops stand-in\n")
@@ -1154,6 +1154,18 @@ class Generator:
                 pkgs.append(pkg)
             mods[mid] = pkgs
         index["modules"] = mods
+        # Marketplace (partner) releases, listed through CUpdateClientPartner; the core updater leaves them alone
+        partner: dict[str, list[dict[str, object]]] = {}
+        for mid, m in sorted(self.modules.items()):
+            if not m["marketplace"] or not m["installed"] or cfg.updates <= 0:
+                continue
+            a, b, _ = vtuple(str(m["version"]))
+            v = f"{a}.{b + 1}.0"
+            d = f"partner/{mid}/{v}"
+            server.write(f"{d}/files/install/version.php", content.module_version_php(v, self._date_for(v), 1))
+            server.write(f"{d}/description.en", f"<ul><li>{mid} {v}: bxops stand-in partner release.</li></ul>\n")
+            partner[mid] = [{"version": v, "date": self._date_for(v), "dir": d}]
+        index["partner_modules"] = partner
         if cfg.update_system:
             v = "21.300.0"
             d = f"updater/{v}"
@@ -1163,7 +1175,7 @@ class Generator:
             )
             server.write(
                 f"{d}/files/bitrix/modules/main/classes/general/update_client_partner.php",
-                "<?php\n// bxops stand-in: CUpdateClientPartner (update system " + v + ")\n",
+                content.php_asset("update_client_partner.php"),
             )
             index["update_system"] = {"version": v, "date": self._date_for(v), "dir": d}
         server.write("index.json", json.dumps(index, indent=2, sort_keys=True) + "\n")
@@ -1175,6 +1187,7 @@ class Generator:
         )
         return {
             "available": {mid: vs[-1] for mid, vs in sorted(chosen.items())},
+            "partner_available": {mid: str(ps[-1]["version"]) for mid, ps in sorted(partner.items())},
             "versions": {mid: vs for mid, vs in sorted(chosen.items())},
             "update_system": {
                 "current": "21.200.0",
