@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT / ".collections") not in sys.path:
     sys.path.insert(0, str(ROOT / ".collections"))
 
+from ansible_collections.bxops.bitrix.plugins.filter import staging_gate as sg  # noqa: E402
 from ansible_collections.bxops.bitrix.plugins.filter import update_gate as ug  # noqa: E402
 from ansible_collections.bxops.bitrix.plugins.modules import bitrix_updates as bu  # noqa: E402
 
@@ -76,14 +77,14 @@ PLAN = {"main": "25.100.400"}
 
 def test_gate_refuses_without_record_and_says_what_to_run() -> None:
     command = "ansible-playbook playbooks/update.yml -e bxops_env=staging"
-    gate = ug.update_gate([], PLAN, 14, time.time(), command)
+    gate = sg.staging_gate([], PLAN, 14, time.time(), command)
     assert not gate["ok"]
     assert "no staging promotion record" in gate["reason"]
     assert "-e bxops_env=staging" in gate["reason"]
 
 
 def test_gate_passes_a_fresh_passing_matching_record(tmp_path: Path) -> None:
-    gate = ug.update_gate([record(tmp_path, main="25.100.400")], PLAN, 14, time.time())
+    gate = sg.staging_gate([record(tmp_path, main="25.100.400")], PLAN, 14, time.time())
     assert gate["ok"] and gate["record"]["run_id"] == "r-s1"
 
 
@@ -93,15 +94,16 @@ def test_gate_passes_a_fresh_passing_matching_record(tmp_path: Path) -> None:
     ({"main": "25.100.400", "smoke": False}, "smoke test did not pass"),
 ])
 def test_gate_refuses_other_versions_old_or_failed_records(tmp_path: Path, kwargs: dict, why: str) -> None:
-    gate = ug.update_gate([record(tmp_path, **kwargs)], PLAN, 14, time.time())
+    gate = sg.staging_gate([record(tmp_path, **kwargs)], PLAN, 14, time.time(),
+                           max_age_variable="update_promotion_max_age_days")
     assert not gate["ok"]
     assert why in gate["reason"]
 
 
 def test_gate_with_nothing_planned_passes_and_unknown_plan_needs_any_record(tmp_path: Path) -> None:
-    assert ug.update_gate([], {}, 14, time.time())["ok"]
-    assert not ug.update_gate([], None, 14, time.time())["ok"]
-    assert ug.update_gate([record(tmp_path, main="1.0.0")], None, 14, time.time())["ok"]
+    assert sg.staging_gate([], {}, 14, time.time())["ok"]
+    assert not sg.staging_gate([], None, 14, time.time())["ok"]
+    assert sg.staging_gate([record(tmp_path, main="1.0.0")], None, 14, time.time())["ok"]
 
 
 LIST_OUTPUT = """
@@ -188,3 +190,20 @@ def test_module_documentation_parses_and_lists_every_option() -> None:
     source = Path(bu.__file__).read_text()
     spec = set(re.findall(r"^            (\w+)=dict\(", source, re.M))
     assert spec == set(doc["options"])
+
+
+def test_gate_reads_the_shared_record_format_and_prefers_the_newest_pass(tmp_path: Path) -> None:
+    now = time.time()
+    for host, php, age in (("old", "8.2", 3), ("new", "8.1", 1)):
+        (tmp_path / f"php_upgrade-staging.{host}.md").write_text(
+            "# Staging promotion record\n\n```json\n" + json.dumps({
+                "kind": "php_upgrade", "host": host, "run_id": host, "smoke_passed": True,
+                "finished_epoch": now - age * 86400, "reached": {"php": php}}) + "\n```\n")
+    paths = sorted(str(p) for p in tmp_path.iterdir())
+    assert [r["host"] for r in sg.promotion_records(paths)] == ["new", "old"]
+    gate = sg.staging_gate(paths, {"php": "8.2"}, 30, now)
+    assert gate["ok"] and gate["record"]["host"] == "old"
+    refused = sg.staging_gate(paths, {"php": "8.3"}, 30, now, "ansible-playbook playbooks/php_upgrade.yml")
+    assert not refused["ok"]
+    assert "php 8.1 on staging vs 8.3 planned here" in refused["reason"]
+    assert "Run it on staging first: ansible-playbook playbooks/php_upgrade.yml." in refused["reason"]

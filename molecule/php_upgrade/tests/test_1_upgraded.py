@@ -75,6 +75,9 @@ def test_php_ini_carried_over_and_bitrix_requirements_applied(host):
 
 
 def test_staging_pass_recorded_for_production():
-    record = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent / "promotions" / "php_upgrade-staging.json"
-    data = json.loads(record.read_text())
-    assert data["target"] == "8.2" and data["smoke"] == "passed" and data["run_id"]
+    folder = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent / "promotions"
+    texts = [p.read_text() for p in folder.glob("php_upgrade-staging.*.md")]
+    assert texts, "staging wrote no promotion record"
+    data = json.loads(texts[0].split("```json\n", 1)[1].split("\n```", 1)[0])
+    assert data["reached"] == {"php": "8.2"} and data["smoke_passed"] is True and data["run_id"]
+    assert data["kind"] == "php_upgrade" and data["environment"] == "staging"

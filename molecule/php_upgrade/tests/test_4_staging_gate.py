@@ -23,15 +23,24 @@ def test_production_refuses_a_target_staging_has_not_passed(tmp_path):
     proc = _gate(tmp_path)
     assert proc.returncode != 0
     text = " ".join(proc.stdout.split())
-    assert "php_upgrade_target 8.2 has not passed staging" in text, proc.stdout[-3000:]
+    assert "no staging promotion record exists in this inventory, so php 8.2 never passed staging" in text, \
+        proc.stdout[-3000:]
+    assert "-e bxops_env=staging -e php_upgrade_target=8.2" in text
+    assert "-e php_upgrade_skip_staging_gate=true" in text
 
 
 def test_production_refuses_a_stale_or_other_target_pass(tmp_path):
-    record = tmp_path / "php_upgrade-staging.json"
-    record.write_text(json.dumps({"target": "8.2", "smoke": "passed", "epoch": 1000, "run_id": "old"}))
-    assert _gate(tmp_path).returncode != 0
-    record.write_text(json.dumps({"target": "8.1", "smoke": "passed", "epoch": 4102444800, "run_id": "x"}))
-    assert _gate(tmp_path).returncode != 0
+    record = tmp_path / "php_upgrade-staging.somehost.md"
+    record.write_text(json.dumps({"reached": {"php": "8.2"}, "smoke_passed": True, "finished_epoch": 1000,
+                                  "run_id": "old"}))
+    stale = _gate(tmp_path)
+    assert stale.returncode != 0
+    assert "older than php_upgrade_staging_max_age_days=30" in " ".join(stale.stdout.split())
+    record.write_text(json.dumps({"reached": {"php": "8.1"}, "smoke_passed": True,
+                                  "finished_epoch": 4102444800, "run_id": "x"}))
+    other = _gate(tmp_path)
+    assert other.returncode != 0
+    assert "php 8.1 on staging vs 8.2 planned here" in " ".join(other.stdout.split())
 
 
 def test_override_goes_through_and_is_reported(tmp_path):
