@@ -75,3 +75,21 @@ def test_mysql_batch_escapes_are_undone() -> None:
     assert bitrix_site._unescape("a\\tb\\nc\\\\d") == "a\tb\nc\\d"
     assert bitrix_site._unescape("NULL") is None
     assert bitrix_site._unescape("iblock/0a1") == "iblock/0a1"
+
+
+def test_db_credentials_of_a_pre_20_900_core_come_from_dbconn(tmp_path: Path) -> None:
+    """Before 20.900 the connection lives in dbconn.php's $DB* variables (no .settings.php connections)."""
+    dbconn = tmp_path / "bitrix" / "php_interface" / "dbconn.php"
+    dbconn.parent.mkdir(parents=True)
+    dbconn.write_text(
+        "<?\ndefine(\"DBPersistent\", false);\n$DBType = \"mysql\";\n$DBHost = \"localhost\";\n"
+        "$DBLogin = 'bitrix0';\n$DBPassword = 'it\\'s \"secret\"';\n$DBName = \"sitemanager\";\n"
+    )
+    creds = bitrix_site.db_credentials(str(tmp_path))
+    assert (creds.host, creds.database, creds.user, creds.password) == (
+        "localhost", "sitemanager", "bitrix0", "it's \"secret\"")
+    # the vault's values win; a site with nothing anywhere is refused with where it looked
+    assert bitrix_site.db_credentials(str(tmp_path), {"password": "from-vault"}).password == "from-vault"
+    dbconn.write_text("<?\n$DBType = \"mysql\";\n")
+    with pytest.raises(RuntimeError, match=r"neither bitrix/\.settings\.php"):
+        bitrix_site.db_credentials(str(tmp_path))

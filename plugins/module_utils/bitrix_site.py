@@ -188,8 +188,31 @@ class DbCredentials:
         return {"host": self.host, "database": self.database, "user": self.user}
 
 
+_DBCONN_VAR_RE = re.compile(
+    r"""\$DB(Host|Login|Password|Name)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')\s*;"""
+)
+
+
+def read_dbconn_credentials(docroot: str) -> dict[str, str]:
+    """The legacy `$DBHost/$DBLogin/$DBPassword/$DBName` of dbconn.php (`local/php_interface` wins), where
+    cores before 20.900 keep the DB connection (later ones: .settings.php `connections`)."""
+    found: dict[str, str] = {}
+    for rel in ("bitrix/php_interface/dbconn.php", "local/php_interface/dbconn.php"):
+        path = os.path.join(docroot, rel)
+        if not os.path.isfile(path):
+            continue
+        for name, double, single in _DBCONN_VAR_RE.findall(_read_text(path)):
+            if double or not single:
+                value = re.sub(r"\\(.)", lambda m: m.group(1), double)
+            else:
+                value = single.replace("\\'", "'").replace("\\\\", "\\")
+            found[{"Host": "host", "Login": "login", "Password": "password", "Name": "database"}[name]] = value
+    return found
+
+
 def db_credentials(docroot: str, override: dict[str, str] | None = None) -> DbCredentials:
-    """DB credentials from the caller (vault) or from .settings.php's default connection."""
+    """DB credentials from the caller (vault), else .settings.php's default connection, else the legacy
+    variables of dbconn.php; values the caller gives win over the site's."""
     override = {k: v for k, v in (override or {}).items() if v}
     if {"database", "user"} <= set(override):
         return DbCredentials(
@@ -201,8 +224,11 @@ def db_credentials(docroot: str, override: dict[str, str] | None = None) -> DbCr
     connections = _setting_value(read_settings(docroot), "connections")
     default = connections.get("default") if isinstance(connections, dict) else None
     if not isinstance(default, dict) or not default.get("database"):
+        default = read_dbconn_credentials(docroot)
+    if not default.get("database"):
         raise RuntimeError(
-            "no DB credentials: bitrix/.settings.php has no connections.default and none were given"
+            "no DB credentials: neither bitrix/.settings.php (connections.default) nor dbconn.php ($DBName) "
+            "has them, and none were given"
         )
     return DbCredentials(
         host=str(override.get("host") or default.get("host") or "localhost"),

@@ -18,9 +18,17 @@ options:
     type: path
     required: true
   read_db:
-    description: Also read the DB connection from C(.settings.php) (host, database, user; never the password).
+    description:
+      - Also read the DB connection (host, database, user; never the password) from O(db_credentials), else
+        C(.settings.php), else the legacy C($DB*) variables of C(dbconn.php) (cores before 20.900).
     type: bool
     default: true
+  db_credentials:
+    description:
+      - DB credentials given through the vault (host, database, user, password); non-empty values win over
+        the site's own.
+    type: dict
+    default: {}
 author: bxops maintainers
 """
 
@@ -70,6 +78,7 @@ def main() -> None:
         argument_spec=dict(
             docroot=dict(type="path", required=True),
             read_db=dict(type="bool", default=True),
+            db_credentials=dict(type="dict", default={}, no_log=True),
         ),
         supports_check_mode=True,
     )
@@ -89,9 +98,10 @@ def main() -> None:
     )
     if module.params["read_db"]:
         try:
-            result["db"] = db_credentials(docroot).masked()
+            result["db"] = db_credentials(docroot, module.params["db_credentials"]).masked()
         except (RuntimeError, ValueError) as exc:
-            module.fail_json(msg="cannot read the DB connection: %s" % exc)
+            module.fail_json(msg="cannot read the DB connection: %s (or give it through the vault: "
+                                 "bitrix_db_name, bitrix_db_user, bitrix_db_password)" % exc)
     module.exit_json(**result)
 
 

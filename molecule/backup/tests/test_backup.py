@@ -127,6 +127,13 @@ def test_bad_input_is_refused_naming_the_variable(results, case, variable):
     assert variable in msg
 
 
+def test_credentials_from_the_vault_back_up_a_site_whose_settings_hold_none(results, host):
+    made = results["vault_credentials"]
+    assert made["db_dump"] and not made["reused"]
+    assert host.file(made["db_dump"]).size > 1000, "the dump holds the site's tables"
+    assert host.file(made["manifest"]).exists
+
+
 def test_bad_input_changed_nothing(results, host):
     assert results["after_bad_backups"] == results["converge_backups"]
     assert not results["backup_dir_in_docroot_created"]

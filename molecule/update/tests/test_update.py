@@ -371,7 +371,11 @@ def test_bad_input_is_refused_before_any_change_naming_the_variable(published):
     first = published(short)
     published(short)  # two pending versions: CUpdateClient's steps (staging) cannot stop at the first
     partner = sorted(m for m, info in truth(STAGING)["modules"].items() if info.get("marketplace"))[0]
+    sh(STAGING, "mkdir -p /tmp/nocreds/bitrix/modules/main/classes/general && cp /home/bitrix/www/bitrix/modules/"
+                "main/classes/general/version.php /tmp/nocreds/bitrix/modules/main/classes/general/ && "
+                "echo '<?php return array();' > /tmp/nocreds/bitrix/.settings.php")
     cases = {
+        "missing_db_credentials": ('{"bitrix_docroot": "/tmp/nocreds"}', "update_db_credentials"),
         "update_modules": ('{"update_modules": ["nosuchmodule"]}',
                            "update_modules names module(s) not installed on this site: nosuchmodule"),
         "marketplace": (f'{{"update_modules": ["{partner}"]}}', "update_modules names Marketplace module(s)"),
