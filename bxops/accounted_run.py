@@ -5,34 +5,32 @@ from __future__ import annotations
 
 import signal
 import threading
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
 from rich.console import Console
 
-from bxops.ansible_job import JobSpec, run_job
+from bxops.ansible_job import AnsibleJob
 from bxops.bookkeeping import bill, client_balance
-from bxops.clients import Client, find_client, find_playbook, parse_environment, playbook_name
+from bxops.clients import find_client, find_playbook, parse_environment, playbook_name
 from bxops.contract import Contract, Term
 from bxops.durations import hours
 from bxops.errors import BxopsError, RunRefused
 from bxops.estimate import decide_overage, estimate_cost
 from bxops.extra_vars import parse_extra_vars
+from bxops.launch import EarlyStart, RunRequest, Target, check_vault_password_file, job_spec, limit_for
 from bxops.ledger.database import Ledger
 from bxops.ledger.entries import (
     NewRun,
     RunOutcome,
     beat,
     earlier_run_seconds,
-    elapsed_seconds,
     finish_run,
     get_entry,
-    new_run_id,
     start_run,
-    utcnow,
 )
+from bxops.ledger.ids import elapsed_seconds, new_run_id, utcnow
 from bxops.ledger.models import EntryStatus
 from bxops.periods import Month
 from bxops.playbook_events import EventRecorder
@@ -46,62 +44,56 @@ EXIT_CANCELLED = 130
 EXIT_FAILED = 2
 
 
-@dataclass
-class RunRequest:
-    client: str
-    environment: str
-    playbook: str
-    engineer: str
-    tags: str | None = None
-    skip_tags: str | None = None
-    limit: str | None = None
-    check: bool = False
-    diff: bool = False
-    extra_vars: list[str] = field(default_factory=list)
-    vault_password_file: Path | None = None
-    ticket: str | None = None
-    note: str | None = None
-    work_type: str | None = None
-    allow_overage: bool = False
-    verbosity: int = 0
-
-
-@dataclass
-class PreparedRun:
-    client: Client
+@dataclass(frozen=True)
+class PreparedRun(Target):
     contract: Contract
     term: Term
-    environment: str
-    playbook_path: Path
-    playbook: str
-    extravars: dict[str, Any]
-    limit: str
 
 
-def prepare(settings: Settings, request: RunRequest) -> PreparedRun:
-    """Every check that needs no ledger; raises BxopsError on the first problem."""
+def _check_work_type(client: str, term: Term, work_type: str | None) -> None:
+    if work_type is not None and work_type not in term.work_types:
+        known = ", ".join(term.work_types)
+        raise BxopsError(f"unknown work type {work_type!r} for {client} (known: {known})")
+
+
+def prepare(settings: Settings, request: RunRequest, located: Target | None = None) -> PreparedRun:
+    """Every check that needs no ledger; raises BxopsError on the first problem.
+
+    `located`: what `launch.locate` found for the early start. Its checks passed, so only the contract's
+    remain, and the first problem found is the one the full checks would have found first.
+    """
+    if located is not None:
+        contract = located.client.contract()
+        term = contract.term_for(Month.current())
+        _check_work_type(located.client.name, term, request.work_type)
+        return PreparedRun(
+            client=located.client,
+            environment=located.environment,
+            playbook_path=located.playbook_path,
+            playbook=located.playbook,
+            extravars=located.extravars,
+            limit=located.limit,
+            contract=contract,
+            term=term,
+        )
     environment = parse_environment(request.environment)
     client = find_client(settings.inventories_dir, request.client)
     contract = client.contract()
     term = contract.term_for(Month.current())
     playbook_path = find_playbook(settings.playbooks_dir, request.playbook)
     client.check_environment_group(environment)
-    if request.work_type is not None and request.work_type not in term.work_types:
-        known = ", ".join(term.work_types)
-        raise BxopsError(f"unknown work type {request.work_type!r} for {client.name} (known: {known})")
-    if request.vault_password_file is not None and not request.vault_password_file.is_file():
-        raise BxopsError(f"vault password file not found: {request.vault_password_file}")
+    _check_work_type(client.name, term, request.work_type)
+    check_vault_password_file(request)
     extravars = parse_extra_vars(request.extra_vars)
-    limit = environment.value if not request.limit else f"{environment.value}:&{request.limit}"
     return PreparedRun(
         client=client,
-        contract=contract,
-        term=term,
         environment=environment.value,
         playbook_path=playbook_path,
         playbook=playbook_name(playbook_path),
         extravars={**extravars, "bxops_env": environment.value},
-        limit=limit,
+        limit=limit_for(environment.value, request.limit),
+        contract=contract,
+        term=term,
     )
 
 
@@ -194,9 +186,19 @@ def _status(job_status: str, cancelled: bool, rc: int | None) -> EntryStatus:
 
 
 def execute_run(
-    settings: Settings, ledger: Ledger, request: RunRequest, prepared: PreparedRun, out: Console, err: Console
+    settings: Settings,
+    ledger: Ledger,
+    request: RunRequest,
+    prepared: PreparedRun,
+    out: Console,
+    err: Console,
+    early: EarlyStart | None = None,
 ) -> int:
-    """Estimate, write the running entry, run, close the entry; the exit code of the command."""
+    """Estimate, write the running entry, run, close the entry; the exit code of the command.
+
+    With `early`, Ansible was started ahead (see bxops.launch) and is held before its first task: it is
+    released once the entry is written. The caller discards it if this raises before that.
+    """
     contract, term = prepared.contract, prepared.term
     rounding = term.rounding.policy()
     estimate = estimate_cost(
@@ -211,7 +213,11 @@ def execute_run(
             f"[yellow]warning:[/] {decision.message}" + (" (override recorded)" if decision.refused else "")
         )
 
-    run_id = new_run_id()
+    if early is not None:
+        started_at, run_id = early.started_at, early.run_id
+    else:
+        started_at = utcnow()
+        run_id = new_run_id(started_at)
     artifacts_root = settings.artifacts_dir / prepared.client.name
     options: dict[str, Any] = {
         "tags": request.tags,
@@ -240,30 +246,14 @@ def execute_run(
             overage_override=decision.refused and request.allow_overage,
             heartbeat_interval=settings.heartbeat_seconds,
             run_id=run_id,
+            started_at=started_at,
         ),
     )
     err.print(
         f"run #{entry.id} {prepared.client.name} {prepared.playbook} @{prepared.environment} "
         f"(estimate {hours(estimate.billed_seconds)}, {hours(balance.remaining_seconds)} remaining)"
     )
-    recorder = EventRecorder()
-    spec = JobSpec(
-        project_dir=settings.root,
-        playbook=prepared.playbook_path,
-        inventory=prepared.client.inventory(),
-        # The ledger's run id reaches the roles: locks, promotion records and the changelog name it.
-        extravars={"bxops_run_id": run_id, **prepared.extravars},
-        limit=prepared.limit,
-        artifacts_root=artifacts_root,
-        ident=run_id,
-        tags=request.tags,
-        skip_tags=request.skip_tags,
-        check=request.check,
-        diff=request.diff,
-        vault_password_file=request.vault_password_file,
-        ansible_cfg=settings.ansible_cfg,
-        verbosity=request.verbosity,
-    )
+    recorder = early.recorder if early is not None else EventRecorder()
     title = f"{prepared.client.name} · {prepared.playbook} @{prepared.environment}"
     job_status, rc = "failed", None
     with (
@@ -272,7 +262,13 @@ def execute_run(
         LiveProgress(err, recorder, title) as progress,
     ):
         try:
-            result = run_job(spec, recorder, should_cancel=cancel.should_cancel, on_tick=progress.refresh)
+            if early is not None:
+                job = early.job
+                job.release()  # the ledger has the run: Ansible may now run its tasks
+            else:
+                job = AnsibleJob(job_spec(settings, request, prepared, run_id), recorder)
+                job.start()
+            result = job.wait(should_cancel=cancel.should_cancel, on_tick=progress.refresh)
             job_status, rc = result.status, result.rc
         except BxopsError as error:
             err.print(f"[red]error:[/] {error}")

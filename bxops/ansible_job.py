@@ -8,12 +8,14 @@ import shlex
 import shutil
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import ansible_runner  # type: ignore[import-untyped]  # the package ships no type hints
+import pexpect  # type: ignore[import-untyped]
 
 from bxops.errors import BxopsError
 from bxops.playbook_events import EventRecorder
@@ -21,6 +23,12 @@ from bxops.redaction import REDACTED, looks_secret
 
 #: How often ansible-runner's loop looks at the cancel callback (and returns after the process ends).
 POLL_SECONDS = 0.1
+#: The gate that holds a job before its first task: see bxops/ansible_callbacks/bxops_run_gate.py (which
+#: Ansible loads on its own, so the names are repeated there, not imported: importing it imports Ansible).
+CALLBACK_PLUGINS_DIR = Path(__file__).with_name("ansible_callbacks")
+GATE_ENV = "BXOPS_RUN_GATE"
+GATE_PID_ENV = "BXOPS_RUN_GATE_PID"
+OPEN_NAME = "open"
 
 
 @dataclass(frozen=True)
@@ -84,21 +92,83 @@ def redact_command_artifact(artifacts_dir: Path) -> None:
         path.write_text(json.dumps(data), encoding="utf-8")
 
 
-def run_job(
-    spec: JobSpec,
-    recorder: EventRecorder,
-    *,
-    should_cancel: Callable[[], bool],
-    on_tick: Callable[[], None],
-    tick_seconds: float = 0.1,
-) -> JobResult:
-    """Run the playbook; call on_tick from this thread while it runs; stop it when should_cancel()."""
-    private_data_dir = Path(tempfile.mkdtemp(prefix="bxops-run-"))  # holds extravars; removed after
-    envvars = _environment(spec)
-    spec.artifacts_root.mkdir(parents=True, exist_ok=True)
+#: ansible-runner's private data folders (extravars, which may hold what an engineer passed with -e):
+#: mode 0700, removed at the end of a run; OWNER_FILE names the runner process that made it.
+PRIVATE_PREFIX = "bxops-run-"
+OWNER_FILE = "bxops-owner"
+
+
+def _process_identity(pid: int) -> str | None:
+    """pid plus the process's start time: a pid reused by another process does not match."""
     try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return f"{pid} {stat.read().rsplit(')', 1)[1].split()[19]}"
+    except (OSError, IndexError):
+        return None
+
+
+def remove_stale_private_dirs(tmp: Path | None = None) -> list[Path]:
+    """Private data folders whose runner is gone (killed with SIGKILL, power loss): removed, so that the
+    extra vars they hold do not outlive the run. Others' folders (unreadable, or a live owner) stay."""
+    removed = []
+    for path in Path(tmp or tempfile.gettempdir()).glob(PRIVATE_PREFIX + "*"):
         try:
-            thread, runner = ansible_runner.run_async(
+            owner = (path / OWNER_FILE).read_text().strip()
+        except OSError:
+            continue  # another user's, or one still being set up
+        pid = owner.split(" ", 1)[0]
+        if owner and pid.isdigit() and _process_identity(int(pid)) == owner:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _missing_dirs(path: Path) -> list[Path]:
+    """path and those of its parents that do not exist yet, deepest first."""
+    missing: list[Path] = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+class AnsibleJob:
+    """One playbook run through ansible-runner (never a shell-out to ansible-playbook).
+
+    Started `gated`, ansible-playbook boots (configuration, inventory, playbook) and then waits before
+    its first task until `release()`; `discard()` kills a job still held that way and removes what
+    ansible-runner wrote, since it never ran a task (see bxops/ansible_callbacks/bxops_run_gate.py).
+    """
+
+    def __init__(self, spec: JobSpec, recorder: EventRecorder) -> None:
+        self.spec = spec
+        self._recorder = recorder
+        self._private_data_dir: Path | None = None
+        self._gate: Path | None = None
+        self._thread: Any = None
+        self._runner: Any = None
+        self._created: list[Path] = []
+        self._discarded = threading.Event()
+        self._released = False
+        self._should_cancel: Callable[[], bool] = lambda: False
+
+    def start(self, *, gated: bool = False) -> None:
+        remove_stale_private_dirs()
+        _no_close_delay()
+        private_data_dir = Path(tempfile.mkdtemp(prefix=PRIVATE_PREFIX))  # holds extravars; removed after
+        (private_data_dir / OWNER_FILE).write_text(_process_identity(os.getpid()) or "")
+        self._private_data_dir = private_data_dir
+        envvars = _environment(self.spec)
+        if gated:
+            self._gate = private_data_dir / "gate"
+            self._gate.mkdir()
+            envvars.update(_gate_environment(self._gate))
+        self._created = _missing_dirs(self.spec.artifacts_root)
+        self.spec.artifacts_root.mkdir(parents=True, exist_ok=True)
+        spec = self.spec
+        try:
+            self._thread, self._runner = ansible_runner.run_async(
                 private_data_dir=str(private_data_dir),
                 project_dir=str(spec.project_dir),
                 playbook=str(spec.playbook),
@@ -114,17 +184,85 @@ def run_job(
                 rotate_artifacts=0,
                 verbosity=spec.verbosity or None,
                 quiet=True,
-                event_handler=recorder.handle,
-                cancel_callback=should_cancel,
+                event_handler=self._recorder.handle,
+                cancel_callback=self._cancel_requested,
                 settings={"pexpect_timeout": POLL_SECONDS, "suppress_ansible_output": True},
             )
         except Exception as error:  # ansible-runner's ConfigurationError and the like
+            self._remove_private_data()
             raise BxopsError(f"ansible-runner could not start: {error}") from None
-        while thread.is_alive():
-            thread.join(tick_seconds)
-            on_tick()
-        artifacts = spec.artifacts_root / spec.ident
-        redact_command_artifact(artifacts)
-        return JobResult(status=str(runner.status), rc=runner.rc, artifacts_dir=artifacts)
-    finally:
-        shutil.rmtree(private_data_dir, ignore_errors=True)
+
+    def _cancel_requested(self) -> bool:
+        """ansible-runner's cancel_callback (its thread): True kills ansible-playbook's process group."""
+        return self._discarded.is_set() or self._should_cancel()
+
+    def release(self) -> None:
+        """Let a gated job run its tasks (call once the ledger has the run)."""
+        if self._gate is not None:
+            os.close(os.open(self._gate / OPEN_NAME, os.O_CREAT | os.O_WRONLY, 0o600))
+        self._released = True  # only now: if opening the gate failed, discard() still stops the job
+
+    def discard(self) -> None:
+        """Kill a job that was never released and remove its artifacts; a released job is left alone."""
+        if self._released or self._thread is None:
+            return
+        self._discarded.set()  # first: from now on ansible-runner kills the held ansible-playbook
+        self._thread.join()
+        shutil.rmtree(self.spec.artifacts_root / self.spec.ident, ignore_errors=True)
+        for folder in self._created:  # the folders start() made for it, if still empty
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        self._remove_private_data()
+
+    def wait(
+        self, *, should_cancel: Callable[[], bool], on_tick: Callable[[], None], tick_seconds: float = 0.1
+    ) -> JobResult:
+        """Until the run ends: call on_tick from this thread meanwhile; stop it when should_cancel()."""
+        self._should_cancel = should_cancel
+        try:
+            while self._thread.is_alive():
+                self._thread.join(tick_seconds)
+                on_tick()
+            artifacts = self.spec.artifacts_root / self.spec.ident
+            redact_command_artifact(artifacts)
+            return JobResult(status=str(self._runner.status), rc=self._runner.rc, artifacts_dir=artifacts)
+        finally:
+            self._remove_private_data()
+
+    def _remove_private_data(self) -> None:
+        if self._private_data_dir is not None:
+            shutil.rmtree(self._private_data_dir, ignore_errors=True)
+            self._private_data_dir = None
+
+
+def _gate_environment(gate: Path) -> dict[str, str]:
+    plugin_path = [os.environ.get("ANSIBLE_CALLBACK_PLUGINS"), str(CALLBACK_PLUGINS_DIR)]
+    return {
+        "ANSIBLE_CALLBACK_PLUGINS": os.pathsep.join(filter(None, plugin_path)),
+        GATE_ENV: str(gate),
+        GATE_PID_ENV: str(os.getpid()),
+    }
+
+
+def _no_close_delay() -> None:
+    """Drop the 0.1 s that ptyprocess sleeps when pexpect closes a child, at the end of every run.
+
+    ansible-runner closes its pexpect child only after its loop saw the child exit and read the last
+    output, so there is no process state left to wait for: the sleep (`delayafterclose`, a documented
+    attribute that ansible-runner gives no way to set) only delays the end of the run. Applies to this
+    process's pexpect children (ansible-runner's only); when pexpect's internals differ, nothing changes.
+    """
+    spawn = getattr(pexpect, "spawn", None)
+    original = getattr(spawn, "_spawnpty", None)
+    if original is None or getattr(original, "_bxops_no_close_delay", False):
+        return
+
+    def spawnpty(self: Any, args: Any, **kwargs: Any) -> Any:
+        process = original(self, args, **kwargs)
+        process.delayafterclose = 0.0
+        return process
+
+    spawnpty._bxops_no_close_delay = True  # type: ignore[attr-defined]
+    spawn._spawnpty = spawnpty  # type: ignore[union-attr]

@@ -1,35 +1,29 @@
-"""The command line: `runner.py run | balance | log | adjust | correct | history | contract`."""
+"""The command line: `runner.py run | balance | log | adjust | correct | history | contract`.
+
+Importing this module stays light (typer, rich's console): each command imports the ledger (SQLAlchemy)
+and the contracts (pydantic) itself, so that `run` can start Ansible first (see bxops.launch).
+"""
 
 from __future__ import annotations
 
+import gc
 import sys
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
-from sqlalchemy.exc import SQLAlchemyError
 
-from bxops.bookkeeping import bill, client_balance, open_and_recover
 from bxops.clients import find_client
 from bxops.durations import clock, hours, parse_duration
 from bxops.errors import BxopsError, RunRefused
-from bxops.ledger.database import Ledger
-from bxops.ledger.entries import (
-    Correction,
-    HistoryFilter,
-    ManualWork,
-    add_correction,
-    add_manual,
-    get_entry,
-    history,
-    utcnow,
-)
-from bxops.ledger.models import EntryKind, EntryStatus
+from bxops.ledger.ids import utcnow
 from bxops.periods import Month
-from bxops.reports import balance_to_dict, entry_to_dict, print_balance, print_history, to_json
 from bxops.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from bxops.ledger.database import Ledger
 
 EXIT_ERROR = 1
 EXIT_REFUSED = 3
@@ -47,6 +41,8 @@ err = Console(stderr=True)
 
 
 def _open(settings: Settings) -> Ledger:
+    from bxops.bookkeeping import open_and_recover
+
     ledger, recovered = open_and_recover(settings)
     for entry in recovered:
         err.print(
@@ -102,7 +98,7 @@ def run(
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="Ansible verbosity.")] = 0,
 ) -> None:
     """Run a playbook for a client and an environment, and record it in the ledger."""
-    from bxops.accounted_run import RunRequest, execute_run, prepare  # ansible-runner: only when running
+    from bxops.launch import RunRequest, start_early  # ansible-runner: only when running
 
     settings = load_settings()
     request = RunRequest(
@@ -123,12 +119,20 @@ def run(
         allow_overage=allow_overage,
         verbosity=verbose,
     )
-    prepared = prepare(settings, request)
-    ledger = _open(settings)
+    early = start_early(settings, request)  # Ansible boots, held before its first task, while the ledger opens
     try:
-        code = execute_run(settings, ledger, request, prepared, out, err)
+        from bxops.accounted_run import execute_run, prepare  # SQLAlchemy, pydantic
+
+        prepared = prepare(settings, request, early.target if early is not None else None)
+        ledger = _open(settings)
+        _start_up_done()
+        try:
+            code = execute_run(settings, ledger, request, prepared, out, err, early)
+        finally:
+            ledger.dispose()
     finally:
-        ledger.dispose()
+        if early is not None:
+            early.job.discard()  # never released (a check failed, the run was refused): it ran no task
     raise typer.Exit(code)
 
 
@@ -139,6 +143,9 @@ def balance(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """The hour pool of a month: allotment, carried in, used by work type, remaining, overage, expiry."""
+    from bxops.bookkeeping import client_balance
+    from bxops.reports import balance_to_dict, print_balance, to_json
+
     settings = load_settings()
     wanted = Month.parse(month) if month else Month.current()
     contract = find_client(settings.inventories_dir, client).contract()
@@ -173,6 +180,10 @@ def log_work(
     as_json: Annotated[bool, typer.Option("--json", help="Print the new entry as JSON.")] = False,
 ) -> None:
     """Add a manual entry for work no playbook did (editor support, a bug fix, documentation)."""
+    from bxops.bookkeeping import bill, client_balance
+    from bxops.ledger.entries import ManualWork, add_manual
+    from bxops.reports import entry_to_dict, to_json
+
     settings = load_settings()
     contract = find_client(settings.inventories_dir, client).contract()
     raw = parse_duration(duration)
@@ -233,6 +244,9 @@ def adjust(
     engineer: Annotated[str | None, typer.Option("--engineer", help="Who (default: login name).")] = None,
 ) -> None:
     """Add a signed adjustment of billed hours, with a reason."""
+    from bxops.ledger.entries import ManualWork, add_manual
+    from bxops.ledger.models import EntryKind
+
     settings = load_settings()
     contract = find_client(settings.inventories_dir, client).contract()
     if not reason.strip():
@@ -285,6 +299,10 @@ def correct(
     engineer: Annotated[str | None, typer.Option("--engineer", help="Who corrects (default: login).")] = None,
 ) -> None:
     """Correct an entry: a new entry replaces it in every sum; the old one stays as it was."""
+    from bxops.bookkeeping import bill
+    from bxops.ledger.entries import Correction, add_correction, get_entry
+    from bxops.ledger.models import EntryKind
+
     settings = load_settings()
     if not reason.strip():
         raise BxopsError("a correction needs a reason")
@@ -345,6 +363,10 @@ def show_history(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List ledger entries, newest first."""
+    from bxops.ledger.entries import HistoryFilter, history
+    from bxops.ledger.models import EntryKind, EntryStatus
+    from bxops.reports import entry_to_dict, print_history, to_json
+
     settings = load_settings()
     for value, allowed in (
         (status or [], [s.value for s in EntryStatus]),
@@ -417,8 +439,27 @@ def _fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
     sys.exit(code)
 
 
+#: Set by main() while a command starts up, when this process is that command: see _start_up_done().
+_gc_deferred = False
+
+
+def _start_up_done() -> None:
+    """Start-up (imports above all) allocates much and frees little, so main() defers garbage collection
+    meanwhile. Freeze what start-up made, so that no later collection walks it again (nor the
+    interpreter's last one at exit), and collect from now on."""
+    global _gc_deferred
+    if _gc_deferred:
+        _gc_deferred = False
+        gc.freeze()
+        gc.enable()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: bad input gives one line on stderr and a non-zero exit."""
+    global _gc_deferred
+    if argv is None and gc.isenabled():  # this process is the command (called from Python, argv is given)
+        gc.disable()
+        _gc_deferred = True
     try:  # typer handles usage errors, --help and typer.Exit itself (standalone mode)
         app(args=argv, prog_name=Path(sys.argv[0]).name if argv is None else "bxops")
     except KeyboardInterrupt:
@@ -427,6 +468,17 @@ def main(argv: list[str] | None = None) -> None:
         _fail(str(error), EXIT_REFUSED)
     except BxopsError as error:
         _fail(str(error))
-    except SQLAlchemyError as error:
+    except Exception as error:
+        if not _is_database_error(error):
+            raise
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()
         _fail(f"ledger database error: {reason[0] if reason else type(error).__name__}")
+    finally:
+        _start_up_done()
+
+
+def _is_database_error(error: Exception) -> bool:
+    """SQLAlchemy's errors, without importing SQLAlchemy: no command that failed before importing it
+    can have raised one."""
+    exceptions = sys.modules.get("sqlalchemy.exc")
+    return exceptions is not None and isinstance(error, exceptions.SQLAlchemyError)

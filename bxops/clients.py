@@ -6,11 +6,14 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
-from bxops.contract import Contract, load_contract
 from bxops.errors import BxopsError
+
+if TYPE_CHECKING:
+    from bxops.contract import Contract
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 INVENTORY_NAMES = ("hosts.yml", "hosts.yaml", "hosts.ini", "hosts")
@@ -39,6 +42,8 @@ class Client:
         return self.folder / CONTRACT_NAME
 
     def contract(self) -> Contract:
+        from bxops.contract import load_contract  # pydantic: only once a contract is read
+
         return load_contract(self.name, self.contract_path)
 
     def inventory(self) -> Path:

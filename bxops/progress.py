@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import time
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from rich.console import Console, Group
-from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
 from bxops.durations import clock
 from bxops.playbook_events import EventRecorder
+
+if TYPE_CHECKING:
+    from rich.live import Live
 
 
 class LiveProgress:
@@ -44,6 +47,8 @@ class LiveProgress:
 
     def __enter__(self) -> LiveProgress:
         if self._console.is_terminal:
+            from rich.live import Live  # its thread and terminal control: only for a terminal
+
             self._live = Live(self._render(), console=self._console, refresh_per_second=4, transient=True)
             self._live.__enter__()
         return self

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, func, select, true, update
@@ -16,6 +15,9 @@ from sqlalchemy.orm import aliased
 
 from bxops.errors import BxopsError
 from bxops.ledger.database import Ledger
+from bxops.ledger.ids import elapsed_seconds as elapsed_seconds
+from bxops.ledger.ids import new_run_id as new_run_id
+from bxops.ledger.ids import utcnow as utcnow  # these three lived here: re-exported
 from bxops.ledger.models import Entry, EntryKind, EntryStatus
 from bxops.periods import Month
 from bxops.pool import Usage
@@ -26,19 +28,6 @@ STALE_GRACE_SECONDS = 10.0
 
 #: Turns (client, started_at, raw seconds) into (billed seconds, contract term date) or None.
 Biller = Callable[[str, datetime, int], tuple[int, str] | None]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def new_run_id(moment: datetime | None = None) -> str:
-    moment = moment or utcnow()
-    return f"{moment:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
-
-
-def elapsed_seconds(start: datetime, end: datetime) -> int:
-    return max(0, round((end - start).total_seconds()))
 
 
 @dataclass
@@ -78,7 +67,12 @@ class RunOutcome:
 
 
 def start_run(ledger: Ledger, run: NewRun) -> Entry:
-    """Write the run as `running` before Ansible starts."""
+    """Write the run as `running` before Ansible runs anything.
+
+    The first heartbeat is now, not the run's start: Ansible may have been started (held before its
+    first task) while the ledger was being opened, and the runner is alive now.
+    """
+    now = utcnow()
     entry = Entry(
         run_id=run.run_id,
         kind=EntryKind.RUN.value,
@@ -93,7 +87,7 @@ def start_run(ledger: Ledger, run: NewRun) -> Entry:
         work_type=run.work_type,
         month=Month.of(run.started_at).key,
         started_at=run.started_at,
-        heartbeat_at=run.started_at,
+        heartbeat_at=max(run.started_at, now),
         heartbeat_interval=run.heartbeat_interval,
         raw_seconds=0,
         host_stats={},
@@ -107,7 +101,7 @@ def start_run(ledger: Ledger, run: NewRun) -> Entry:
         overage_override=run.overage_override,
         runner_host=socket.gethostname(),
         runner_pid=os.getpid(),
-        created_at=utcnow(),
+        created_at=now,
     )
     with ledger.transaction() as session:
         session.add(entry)

@@ -1,0 +1,1 @@
+"""Ansible callback plugins that the runner puts on ANSIBLE_CALLBACK_PLUGINS for its own runs only."""
