@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from types import FrameType
 from typing import Any
 
@@ -13,13 +13,11 @@ from rich.console import Console
 
 from bxops.ansible_job import AnsibleJob
 from bxops.bookkeeping import bill, client_balance
-from bxops.clients import find_client, find_playbook, parse_environment, playbook_name
 from bxops.contract import Contract, Term
 from bxops.durations import hours
 from bxops.errors import BxopsError, RunRefused
 from bxops.estimate import decide_overage, estimate_cost
-from bxops.extra_vars import parse_extra_vars
-from bxops.launch import EarlyStart, RunRequest, Target, check_vault_password_file, job_spec, limit_for
+from bxops.launch import EarlyStart, RunRequest, Target, job_spec, locate
 from bxops.ledger.database import Ledger
 from bxops.ledger.entries import (
     NewRun,
@@ -59,42 +57,14 @@ def _check_work_type(client: str, term: Term, work_type: str | None) -> None:
 def prepare(settings: Settings, request: RunRequest, located: Target | None = None) -> PreparedRun:
     """Every check that needs no ledger; raises BxopsError on the first problem.
 
-    `located`: what `launch.locate` found for the early start. Its checks passed, so only the contract's
-    remain, and the first problem found is the one the full checks would have found first.
+    `located`: what `launch.locate` already found for the early start (its checks passed); else they run
+    here first. The contract's checks follow.
     """
-    if located is not None:
-        contract = located.client.contract()
-        term = contract.term_for(Month.current())
-        _check_work_type(located.client.name, term, request.work_type)
-        return PreparedRun(
-            client=located.client,
-            environment=located.environment,
-            playbook_path=located.playbook_path,
-            playbook=located.playbook,
-            extravars=located.extravars,
-            limit=located.limit,
-            contract=contract,
-            term=term,
-        )
-    environment = parse_environment(request.environment)
-    client = find_client(settings.inventories_dir, request.client)
-    contract = client.contract()
+    target = located if located is not None else locate(settings, request)
+    contract = target.client.contract()
     term = contract.term_for(Month.current())
-    playbook_path = find_playbook(settings.playbooks_dir, request.playbook)
-    client.check_environment_group(environment)
-    _check_work_type(client.name, term, request.work_type)
-    check_vault_password_file(request)
-    extravars = parse_extra_vars(request.extra_vars)
-    return PreparedRun(
-        client=client,
-        environment=environment.value,
-        playbook_path=playbook_path,
-        playbook=playbook_name(playbook_path),
-        extravars={**extravars, "bxops_env": environment.value},
-        limit=limit_for(environment.value, request.limit),
-        contract=contract,
-        term=term,
-    )
+    _check_work_type(target.client.name, term, request.work_type)
+    return PreparedRun(**{f.name: getattr(target, f.name) for f in fields(Target)}, contract=contract, term=term)
 
 
 def decide_work_type(

@@ -71,6 +71,14 @@ def wait_until_held(ws: Workspace, process: subprocess.Popen[str], timeout: floa
     raise AssertionError("ansible-playbook never reached the gate")
 
 
+def held_marker_run(ws: Workspace, marker: Path, leftovers: list[int]) -> subprocess.Popen[str]:
+    """A runner whose ansible-playbook has booted and waits at the gate (the caller holds the ledger)."""
+    process = marker_run(ws, marker)
+    leftovers.append(process.pid)
+    wait_until_held(ws, process)
+    return process
+
+
 def ansible_processes(playbook: str = "marker.yml") -> list[int]:
     found = []
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
@@ -103,9 +111,7 @@ def test_ansible_waits_for_the_ledger_before_its_first_task(
 ) -> None:
     ws, marker = ledger_ready, tmp_path / "marker"
     with ledger_write_lock(ws.ledger_url):
-        process = marker_run(ws, marker)
-        leftovers.append(process.pid)
-        wait_until_held(ws, process)
+        process = held_marker_run(ws, marker, leftovers)
         time.sleep(2.0)  # Ansible has booted and would have run its first task long ago
         assert process.poll() is None
         assert not marker.exists()
@@ -130,9 +136,7 @@ def test_held_ansible_exits_when_the_runner_is_killed(
 ) -> None:
     ws, marker = ledger_ready, tmp_path / "marker"
     with ledger_write_lock(ws.ledger_url):
-        process = marker_run(ws, marker)
-        leftovers.append(process.pid)
-        wait_until_held(ws, process)
+        process = held_marker_run(ws, marker, leftovers)
         held = descendants(process.pid)
         leftovers.extend(held)
         assert held, "ansible-playbook should be held under the runner"
