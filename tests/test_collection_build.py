@@ -27,7 +27,8 @@ def test_built_collection_ships_the_roles_and_no_local_state(tmp_path: Path) -> 
     with tarfile.open(archive) as tar:
         names = tar.getnames()
     tops = {name.split("/", 1)[0] for name in names}
-    assert {"roles", "plugins", "playbooks", "meta"} <= tops
+    # The collection and nothing else: no runner, client inventories, scripts, tooling or local state.
+    assert tops == {"roles", "plugins", "playbooks", "meta", "docs", "README.md", "MANIFEST.json", "FILES.json"}
     for role in ("audit", "backup", "update", "common"):
         assert f"roles/{role}/meta/argument_specs.yml" in names
     assert "plugins/modules/bitrix_updates.py" in names
