@@ -58,6 +58,12 @@ options:
     description: At most this many findings are returned (the total is always counted).
     type: int
     default: 200
+  site_user:
+    description:
+      - The site's user. When the module runs as root, C(php -l) and the token scan run as this user with
+        its own group only (C(setpriv)), so the site's files are read with the site's rights.
+    type: str
+    default: bitrix
 author: bxops maintainers
 """
 
@@ -102,13 +108,16 @@ php:
 
 import glob
 import os
+import pwd
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import Anchor, UnsafePath, clean_rel
 
 # name -> (removed in, advice). Versions are X.Y strings compared numerically.
 REMOVED_FUNCTIONS: dict[str, tuple[str, str]] = {
@@ -283,40 +292,63 @@ def relevant(removed_in: str, current: str, target: str) -> bool:
     return vtuple(current) < vtuple(removed_in) <= vtuple(target)
 
 
-def own_code_roots(docroot: str, extra: list[str]) -> list[str]:
-    """Folders holding the site's own code (see the domain brief, section 5)."""
-    roots = ["local", "bitrix/php_interface", "bitrix/templates"]
-    components = os.path.join(docroot, "bitrix", "components")
-    if os.path.isdir(components):
-        roots += ["bitrix/components/" + name for name in sorted(os.listdir(components))
-                  if name != "bitrix" and os.path.isdir(os.path.join(components, name))]
-    modules = os.path.join(docroot, "bitrix", "modules")
-    if os.path.isdir(modules):
-        roots += ["bitrix/modules/" + name for name in sorted(os.listdir(modules))
-                  if "." in name and os.path.isdir(os.path.join(modules, name))]
-    roots += [p.strip("/") for p in extra]
-    return [r for r in roots if os.path.isdir(os.path.join(docroot, r))]
+def own_code_roots(docroot: str | Anchor, extra: list[str]) -> list[str]:
+    """Folders holding the site's own code (see the domain brief, section 5).
+
+    Reached without following symlinks: a root that is a symlink is refused (UnsafePath names it).
+    """
+    anchor = docroot if isinstance(docroot, Anchor) else Anchor(docroot)
+    try:
+        roots = ["local", "bitrix/php_interface", "bitrix/templates"]
+        if anchor.require_dir("bitrix/components", "code folder"):
+            roots += ["bitrix/components/" + e.name for e in anchor.scandir("bitrix/components")
+                      if e.name != "bitrix" and e.is_dir]
+        if anchor.require_dir("bitrix/modules", "code folder"):
+            roots += ["bitrix/modules/" + e.name for e in anchor.scandir("bitrix/modules")
+                      if "." in e.name and e.is_dir]
+        roots += [clean_rel(p, "php_upgrade_extra_code_paths") for p in extra]
+        return [r for r in roots if anchor.require_dir(r, "code folder")]
+    finally:
+        if anchor is not docroot:
+            anchor.close()
 
 
-def walk_files(docroot: str, roots: list[str]) -> Iterator[tuple[str, bool]]:
-    """(absolute path, is_php) for PHP sources and .user.ini files under the roots, each once."""
-    seen = set()
-    top_ini = os.path.join(docroot, ".user.ini")
-    if os.path.isfile(top_ini):
-        seen.add(top_ini)
-        yield top_ini, False
-    for root in roots:
-        for dirpath, dirnames, filenames in os.walk(os.path.join(docroot, root)):
-            dirnames.sort()
-            for name in sorted(filenames):
-                path = os.path.join(dirpath, name)
-                if path in seen:
+def walk_files(docroot: str | Anchor, roots: list[str]) -> Iterator[tuple[str, bool]]:
+    """(absolute path, is_php) for PHP sources and .user.ini files under the roots, each once.
+
+    Only regular files reached without symlinks; a symlink is never a file of the site's code here.
+    """
+    anchor = docroot if isinstance(docroot, Anchor) else Anchor(docroot)
+    try:
+        seen = set()
+        try:
+            top = anchor.lstat(".user.ini")
+            if stat.S_ISREG(top.st_mode):
+                seen.add(".user.ini")
+                yield anchor.abspath(".user.ini"), False
+        except FileNotFoundError:
+            pass
+        for root in roots:
+            for entry in anchor.walk(root):
+                if not entry.is_file or entry.rel in seen:
                     continue
-                seen.add(path)
-                if name.endswith((".php", ".phtml")):
-                    yield path, True
-                elif name == ".user.ini":
-                    yield path, False
+                seen.add(entry.rel)
+                if entry.name.endswith((".php", ".phtml")):
+                    yield anchor.abspath(entry.rel), True
+                elif entry.name == ".user.ini":
+                    yield anchor.abspath(entry.rel), False
+    finally:
+        if anchor is not docroot:
+            anchor.close()
+
+
+def as_site_user(argv: list[str], user: str) -> list[str]:
+    """argv run as the site user with its own group only, when we are root: the site's files are read
+    with the site's rights, so a file swapped for a symlink to a root-only file cannot be read through."""
+    if os.geteuid() != 0:
+        return argv
+    pw = pwd.getpwnam(user)
+    return ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups", "--", *argv]
 
 
 class TargetPhp:
@@ -364,11 +396,12 @@ class TargetPhp:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def lint(module: AnsibleModule, php: TargetPhp, path: str, short_open_tag: bool) -> tuple[int, str] | None:
+def lint(module: AnsibleModule, php: TargetPhp, path: str, short_open_tag: bool,
+         user: str = "bitrix") -> tuple[int, str] | None:
     """(line, message) of the first error `php -l` reports, or None."""
-    rc, out, err = module.run_command(
+    rc, out, err = module.run_command(as_site_user(
         [php.binary, "-n", "-d", "short_open_tag=%s" % ("1" if short_open_tag else "0"),
-         "-d", "display_errors=stdout", "-d", "log_errors=0", "-l", path])
+         "-d", "display_errors=stdout", "-d", "log_errors=0", "-l", path], user))
     if rc == 0:
         return None
     for text in (out or "").splitlines() + (err or "").splitlines():
@@ -389,6 +422,7 @@ def main() -> None:
             extra_paths=dict(type="list", elements="str", default=[]),
             workers=dict(type="int", default=2),
             max_findings=dict(type="int", default=200),
+            site_user=dict(type="str", default="bitrix"),
         ),
         supports_check_mode=True,
     )
@@ -407,7 +441,19 @@ def main() -> None:
     added = {n: v for n, v in ADDED_FUNCTIONS.items() if relevant(v, current, target)}
     settings = {n: v for n, v in REMOVED_SETTINGS.items() if relevant(v[0], current, target)}
 
+    try:
+        pwd.getpwnam(p["site_user"])
+    except KeyError:
+        module.fail_json(msg=f"the site user {p['site_user']} does not exist on this host (bitrix_site_user)")
+    try:
+        anchor = Anchor(docroot)
+        roots = own_code_roots(anchor, p["extra_paths"])
+    except UnsafePath as exc:
+        module.fail_json(msg=str(exc))
+
     php = TargetPhp(module, target, p["php"])
+    # The site user runs the target PHP on the list and the scanner kept here: it must reach them.
+    os.chmod(php.tmp, 0o755)
     findings: list[dict[str, object]] = []
     polyfilled: list[str] = []
     files = 0
@@ -415,16 +461,17 @@ def main() -> None:
         list_path = os.path.join(php.tmp, "files.txt")
         with open(list_path, "w", encoding="utf-8") as handle:
             php_files: list[str] = []
-            for path, is_php in walk_files(docroot, own_code_roots(docroot, p["extra_paths"])):
+            for path, is_php in walk_files(anchor, roots):
                 if is_php:
                     handle.write(path + "\n")
                     php_files.append(path)
                 else:
-                    findings.extend(scan_user_ini(docroot, path, settings))
+                    findings.extend(scan_user_ini(anchor, path, settings))
+        os.chmod(list_path, 0o644)
         files = len(php_files)
 
         def lint_one(path: str) -> dict[str, object] | None:
-            error = lint(module, php, path, p["short_open_tag"])
+            error = lint(module, php, path, p["short_open_tag"], p["site_user"])
             if error is None:
                 return None
             return {"file": os.path.relpath(path, docroot), "line": error[0], "kind": "lint",
@@ -437,10 +484,12 @@ def main() -> None:
         script = os.path.join(php.tmp, "scan.php")
         with open(script, "w", encoding="utf-8") as handle:
             handle.write(TOKEN_SCANNER)
-        rc, out, err = module.run_command(
+        os.chmod(script, 0o644)
+        rc, out, err = module.run_command(as_site_user(
             [php.binary, "-n", "-d", "short_open_tag=%s" % ("1" if p["short_open_tag"] else "0"),
              "-d", "memory_limit=1024M", "-d", "extension_dir=" + php.ext_dir, "-d", "extension=tokenizer",
-             script, list_path, ",".join(funcs), ",".join(added), ",".join(settings), ",".join(prefixes)])
+             script, list_path, ",".join(funcs), ",".join(added), ",".join(settings), ",".join(prefixes)],
+            p["site_user"]))
         if rc != 0:
             module.fail_json(msg=f"the token scan with PHP {php.version} failed: {(err or out)[-500:]}")
         hits = [line.split("\t") for line in out.splitlines() if line.count("\t") == 3]
@@ -452,6 +501,7 @@ def main() -> None:
                 findings.append(finding)
     finally:
         php.cleanup()
+        anchor.close()
 
     findings.sort(key=lambda f: (str(f["file"]), int(str(f["line"])), str(f["kind"])))
     module.exit_json(
@@ -503,21 +553,28 @@ def describe(kind: str, name: str, funcs: dict[str, tuple[str, str]], prefixes: 
     return None
 
 
-def scan_user_ini(docroot: str, path: str, settings: dict[str, tuple[str, str]]) -> list[dict[str, object]]:
-    """.user.ini files are read by PHP-FPM: a removed setting there breaks or misleads the new version."""
+def scan_user_ini(docroot: str | Anchor, path: str, settings: dict[str, tuple[str, str]]) -> list[dict[str, object]]:
+    """.user.ini files are read by PHP-FPM: a removed setting there breaks or misleads the new version.
+
+    Read through the docroot's anchor: a .user.ini that is (or became) a symlink is not read.
+    """
+    anchor = docroot if isinstance(docroot, Anchor) else Anchor(docroot)
+    rel = os.path.relpath(path, anchor.path)
     found: list[dict[str, object]] = []
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            for number, text in enumerate(handle, 1):
-                match = _INI_KEY_RE.match(text.split(";", 1)[0])
-                if match and match.group(1).lower() in settings:
-                    key = match.group(1).lower()
-                    found.append({"file": os.path.relpath(path, docroot), "line": number, "kind": "ini",
-                                  "what": f"{key} = {match.group(2)}",
-                                  "why": f"setting {key} {settings[key][1]}"})
-    except OSError as exc:
-        found.append({"file": os.path.relpath(path, docroot), "line": 0, "kind": "unreadable",
-                      "what": "unreadable file", "why": str(exc)})
+        text = anchor.read_text(rel, limit=1 << 20)
+        for number, line in enumerate(text.splitlines(), 1):
+            match = _INI_KEY_RE.match(line.split(";", 1)[0])
+            if match and match.group(1).lower() in settings:
+                key = match.group(1).lower()
+                found.append({"file": rel, "line": number, "kind": "ini",
+                              "what": f"{key} = {match.group(2)}",
+                              "why": f"setting {key} {settings[key][1]}"})
+    except (OSError, UnsafePath) as exc:
+        found.append({"file": rel, "line": 0, "kind": "unreadable", "what": "unreadable file", "why": str(exc)})
+    finally:
+        if anchor is not docroot:
+            anchor.close()
     return found
 
 

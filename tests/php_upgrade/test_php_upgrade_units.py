@@ -2,9 +2,12 @@
 and runs in the molecule scenario)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import pytest
 from ansible_collections.bxops.bitrix.plugins.filter.php_upgrade import php_compat_summary, php_ini_merge
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import UnsafePath
 from ansible_collections.bxops.bitrix.plugins.modules import bitrix_php_compat as compat
 from ansible_collections.bxops.bitrix.plugins.modules import bitrix_php_facts as facts
 
@@ -89,3 +92,35 @@ def test_pool_ini_and_cron_parsing(tmp_path):
                     " >/dev/null 2>&1\n")
     lines = facts.cron_lines([str(tmp_path)], "/www")
     assert [(x["line"], x["php"]) for x in lines] == [(2, "/usr/bin/php7.4")]
+
+
+def test_code_scan_never_reads_through_a_symlink(tmp_path):
+    """A site user's symlinks to files or folders outside the docroot are not the site's code (issue 11)."""
+    docroot, outside = tmp_path / "www", tmp_path / "outside"
+    _write(outside, "shadow.php", "<?php each($x);\n")
+    _write(docroot, "local/a.php")
+    (docroot / "local" / "shadow.php").symlink_to(outside / "shadow.php")
+    (docroot / "local" / "dir").symlink_to(outside)
+    (docroot / ".user.ini").symlink_to(outside / "shadow.php")
+    roots = compat.own_code_roots(str(docroot), [])
+    found = {str(Path(p).relative_to(docroot)) for p, _ in compat.walk_files(str(docroot), roots)}
+    assert found == {"local/a.php"}
+
+
+def test_a_symlinked_code_root_is_refused_naming_it(tmp_path):
+    docroot, outside = tmp_path / "www", tmp_path / "outside"
+    _write(outside, "x.php")
+    _write(docroot, "bitrix/php_interface/init.php")
+    (docroot / "local").symlink_to(outside)
+    with pytest.raises(UnsafePath, match=r"www/local: it is a symlink"):
+        compat.own_code_roots(str(docroot), [])
+    with pytest.raises(UnsafePath, match="php_upgrade_extra_code_paths"):
+        compat.own_code_roots(str(docroot / "bitrix"), ["../.."])
+
+
+def test_php_runs_as_the_site_user_with_its_group_only():
+    argv = compat.as_site_user(["/usr/bin/php8.2", "-l", "x.php"], "root")
+    if os.geteuid() == 0:
+        assert argv == ["setpriv", "--reuid=0", "--regid=0", "--clear-groups", "--", "/usr/bin/php8.2", "-l", "x.php"]
+    else:
+        assert argv == ["/usr/bin/php8.2", "-l", "x.php"]
