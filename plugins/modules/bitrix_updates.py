@@ -223,7 +223,6 @@ checks:
   returned: action=smoke
 """
 
-import glob
 import json
 import os
 import pwd
@@ -236,6 +235,7 @@ import urllib.error
 import urllib.request
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import Anchor, UnsafePath
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
     MysqlClient,
     NotABitrixSite,
@@ -484,12 +484,22 @@ def db_client(module: AnsibleModule) -> MysqlClient:
 
 
 def clear_option_cache(docroot: str) -> None:
-    """Options are cached in bitrix/managed_cache (disposable): a direct SQL edit must drop that cache."""
-    for path in glob.glob(os.path.join(docroot, "bitrix", "managed_cache", "*", "b_option*")):
-        if os.path.isdir(path):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            os.unlink(path)
+    """Options are cached in bitrix/managed_cache (disposable): a direct SQL edit must drop that cache.
+
+    The cache belongs to the site user: removed through the anchored layer, never through a symlink."""
+    with Anchor(docroot) as anchor:
+        if not anchor.is_dir("bitrix/managed_cache"):
+            return
+        for folder in anchor.scandir("bitrix/managed_cache"):
+            if not folder.is_dir:
+                continue
+            for entry in anchor.scandir(folder.rel):
+                if not entry.name.startswith("b_option"):
+                    continue
+                if entry.is_dir:
+                    anchor.remove_tree(entry.rel)
+                else:
+                    anchor.unlink(entry.rel)
 
 
 def list_with_console(module: AnsibleModule, console: Console) -> tuple[dict[str, str], bool, str] | None:
@@ -696,23 +706,32 @@ def leftovers(docroot: str, since: int = 0) -> list[str]:
     """The updater's unpack folders (bitrix/updates/update_m<time>) and step downloads made since `since`,
     and the pause flag.
 
-    Older ones are not this run's business (the cleanup role handles disposable folders)."""
-    base = os.path.join(docroot, "bitrix", "updates")
+    Older ones are not this run's business (the cleanup role handles disposable folders). A symlinked
+    bitrix/updates holds nothing of ours."""
     found = []
-    for path in sorted(glob.glob(os.path.join(base, "update_m*"))):
-        stamp = re.match(r"update_m(\d+)", os.path.basename(path))
-        if stamp and int(stamp.group(1)) >= since:
-            found.append(path)
-    if os.path.exists(os.path.join(base, ".bxops_paused")):
-        found.append(os.path.join(base, ".bxops_paused"))
-    for name in ("update_archive.gz", "update_archive.gz.json"):  # a step's download, not yet unpacked
-        path = os.path.join(base, name)
-        try:
-            if os.path.getmtime(path) >= since:
-                found.append(path)
-        except OSError:
-            pass
+    with Anchor(docroot) as anchor:
+        if not anchor.is_dir("bitrix/updates"):
+            return []
+        for entry in anchor.scandir("bitrix/updates"):
+            stamp = re.match(r"update_m(\d+)", entry.name)
+            if (stamp and int(stamp.group(1)) >= since) or entry.name == ".bxops_paused":
+                found.append(anchor.abspath(entry.rel))
+            elif entry.name in ("update_archive.gz", "update_archive.gz.json") and entry.st.st_mtime >= since:
+                found.append(anchor.abspath(entry.rel))  # a step's download, not yet unpacked
     return found
+
+
+def remove_leftovers(docroot: str, found: list[str]) -> None:
+    with Anchor(docroot) as anchor:
+        for path in found:
+            rel = os.path.relpath(path, anchor.path)
+            try:
+                if anchor.lstat(rel).st_mode & 0o170000 == 0o040000:
+                    anchor.remove_tree(rel)
+                else:
+                    anchor.unlink(rel)
+            except FileNotFoundError:
+                continue
 
 
 def do_inspect(module: AnsibleModule) -> None:
@@ -741,11 +760,10 @@ def do_inspect(module: AnsibleModule) -> None:
 def do_cleanup(module: AnsibleModule) -> None:
     found = leftovers(module.params["docroot"], module.params["since"])
     if found and not module.check_mode:
-        for path in found:
-            if os.path.isdir(path):
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                os.unlink(path)
+        try:
+            remove_leftovers(module.params["docroot"], found)
+        except (OSError, UnsafePath) as exc:
+            module.fail_json(msg=f"cannot remove the updater's leftovers: {exc}")
     module.exit_json(changed=bool(found), removed=found)
 
 

@@ -176,7 +176,31 @@ def test_cleanup_takes_only_this_runs_unpack_folders(tmp_path: Path) -> None:
         (updates / name / "iblock").mkdir(parents=True)
     (updates / ".bxops_paused").write_text("123 iblock\n")
     found = bu.leftovers(str(tmp_path), since=200)
-    assert found == [str(updates / "update_m300"), str(updates / ".bxops_paused")]
+    assert sorted(found) == sorted([str(updates / "update_m300"), str(updates / ".bxops_paused")])
+
+
+def test_update_cleanup_never_reaches_through_the_sites_symlinks(tmp_path: Path) -> None:
+    """bitrix/updates and bitrix/managed_cache belong to the site user: a symlink there points anywhere."""
+    docroot, outside = tmp_path / "www", tmp_path / "outside"
+    (outside / "update_m900" / "keep").mkdir(parents=True)
+    (outside / "s1" / "b_option").mkdir(parents=True)
+    (outside / "s1" / "b_option" / "x.php").write_text("keep")
+    (docroot / "bitrix").mkdir(parents=True)
+    (docroot / "bitrix" / "updates").symlink_to(outside)
+    (docroot / "bitrix" / "managed_cache").symlink_to(outside)
+    assert bu.leftovers(str(docroot), since=0) == []
+    bu.clear_option_cache(str(docroot))
+    assert (outside / "s1" / "b_option" / "x.php").read_text() == "keep"
+    # a real managed cache: the option cache goes, the rest stays; a link inside it is removed as a link
+    (docroot / "bitrix" / "managed_cache").unlink()
+    cache = docroot / "bitrix" / "managed_cache" / "MYSQL"
+    (cache / "b_option").mkdir(parents=True)
+    (cache / "b_option" / "a.php").write_text("x")
+    (cache / "b_option_link").symlink_to(outside / "s1")
+    (cache / "b_iblock").mkdir()
+    bu.clear_option_cache(str(docroot))
+    assert sorted(p.name for p in cache.iterdir()) == ["b_iblock"]
+    assert (outside / "s1" / "b_option" / "x.php").read_text() == "keep"
 
 
 def test_module_documentation_parses_and_lists_every_option() -> None:
