@@ -108,7 +108,7 @@ import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import read_dbconn_constants
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import SiteConfigError, read_dbconn_constants
 
 _UPSTREAM_RE = re.compile(r"upstream\s+(\S+)\s*\{([^}]*)\}", re.S)
 _SERVER_RE = re.compile(r"^\s*server\s+([^;\s]+)", re.M)
@@ -273,7 +273,10 @@ def main() -> None:
     alt_version = None
     if resolved and re.match(r"^php\d+\.\d+$", os.path.basename(resolved)):
         alt_version = os.path.basename(resolved)[3:]
-    constants = read_dbconn_constants(p["docroot"]) if os.path.isdir(p["docroot"]) else {}
+    try:
+        constants = read_dbconn_constants(p["docroot"]) if os.path.isdir(p["docroot"]) else {}
+    except SiteConfigError as exc:  # a symlinked or unreadable dbconn.php: said in one line
+        module.fail_json(msg=f"cannot read the site's dbconn.php: {exc}")
     bx_utf = constants.get("BX_UTF", "").lower() in ("true", "1")
     module.exit_json(
         changed=False,

@@ -9,8 +9,12 @@ module: bitrix_site_info
 short_description: Read what a 1C-Bitrix site says about itself
 description:
   - Confirms that O(docroot) holds a Bitrix core and returns its version, every module's version
-    (C(local/modules) winning over C(bitrix/modules)), the file and folder modes from C(dbconn.php)
-    and the DB connection (without the password).
+    (C(local/modules) winning over C(bitrix/modules)), the file and folder modes from C(dbconn.php),
+    the DB connection (without the password) and the upload folder (option C(main.upload_dir)).
+  - The site is untrusted. Its PHP files (C(.settings.php), C(dbconn.php), C(version.php)) are parsed as
+    data and never executed; they are read without following symlinks. A setting that is PHP code rather
+    than a literal is reported in RV(settings_unparsed); when it is the DB connection the module fails
+    asking for the credentials in the vault.
   - Read-only; safe in check mode.
 options:
   docroot:
@@ -21,6 +25,7 @@ options:
     description:
       - Also read the DB connection (host, database, user; never the password) from O(db_credentials), else
         C(.settings.php), else the legacy C($DB*) variables of C(dbconn.php) (cores before 20.900).
+      - And read option C(main.upload_dir) from the DB through the C(mysql) client into RV(upload_dir).
     type: bool
     default: true
   db_credentials:
@@ -61,15 +66,41 @@ db:
   description: DB host, database and user from .settings.php (no password).
   type: dict
   returned: when read_db
+upload_dir:
+  description:
+    - The upload folder relative to the docroot, from option C(main.upload_dir) (C(upload) when unset),
+      checked as a path from an untrusted site (no C(..), no empty components, no control characters).
+    - null when it could not be read or was refused; RV(upload_dir_error) then says why.
+  type: str
+  returned: when read_db
+  sample: upload
+upload_dir_error:
+  description: Why RV(upload_dir) is null (the DB could not be queried, or the site's value was refused).
+  type: str
+  returned: when read_db and upload_dir is null
+settings_unparsed:
+  description: Keys of the kernel settings whose values are PHP code (never run), dotted (C(?) for a key that is code).
+  type: list
+  elements: str
+  returned: success
+modules_refused:
+  description: Module folders or version files that are symlinks (not followed), one line each.
+  type: list
+  elements: str
+  returned: success
 """
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
+    MysqlClient,
     NotABitrixSite,
+    SiteConfigError,
     db_credentials,
     find_modules,
+    load_settings,
     permission_defaults,
     read_core_version,
+    upload_dir,
 )
 
 
@@ -85,23 +116,37 @@ def main() -> None:
     docroot = module.params["docroot"]
     try:
         core = read_core_version(docroot)
-    except NotABitrixSite as exc:
+        file_mode, dir_mode = permission_defaults(docroot)
+        refused: list[str] = []
+        modules = find_modules(docroot, refused)
+        unparsed = load_settings(docroot).unparsed
+    except (NotABitrixSite, SiteConfigError) as exc:
         module.fail_json(msg=str(exc))
-    file_mode, dir_mode = permission_defaults(docroot)
     result = dict(
         changed=False,
         docroot=docroot,
         core=core,
-        modules=find_modules(docroot),
+        modules=modules,
+        modules_refused=refused,
         file_mode="%04o" % file_mode,
         dir_mode="%04o" % dir_mode,
+        settings_unparsed=unparsed,
     )
     if module.params["read_db"]:
         try:
-            result["db"] = db_credentials(docroot, module.params["db_credentials"]).masked()
+            creds = db_credentials(docroot, module.params["db_credentials"])
         except (RuntimeError, ValueError) as exc:
             module.fail_json(msg="cannot read the DB connection: %s (or give it through the vault: "
                                  "bitrix_db_name, bitrix_db_user, bitrix_db_password)" % exc)
+        result["db"] = creds.masked()
+        try:
+            with MysqlClient(creds) as client:
+                result["upload_dir"] = upload_dir(client)
+        except (RuntimeError, OSError) as exc:
+            # roles that need the folder (permissions, cleanup) refuse with this message
+            result["upload_dir"] = None
+            result["upload_dir_error"] = "cannot read option main.upload_dir: %s" % exc
+            module.warn(result["upload_dir_error"])
     module.exit_json(**result)
 
 

@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 from bxops_testlib import PROJECT, run_playbook, truth
 
 HOSTNAME = "bxops-permissions-staging"
+testinfra_hosts = [HOSTNAME]  # the scenario's other host (main.upload_dir = files) is test_upload_dir.py's
 RECORDS = "/var/lib/bxops-molecule"
 EXCHANGE = "http://localhost/bitrix/admin/1c_exchange.php?type=catalog"
 SECRETS_MODES = (0o600, 0o640)
