@@ -113,8 +113,8 @@ def install_module(name: str) -> None:
         (plugins / "module_utils").mkdir(parents=True)
         (plugins / "modules/bitrix_orphans.py").write_bytes(
             (ROOT / "plugins/modules/bitrix_orphans.py").read_bytes())
-        for util in ("bitrix_site.py", "bitrix_orphans.py"):
-            (plugins / "module_utils" / util).write_bytes((ROOT / "plugins/module_utils" / util).read_bytes())
+        for util in sorted((ROOT / "plugins/module_utils").glob("*.py")):  # bitrix_orphans and what it imports
+            (plugins / "module_utils" / util.name).write_bytes(util.read_bytes())
         stub = base / "ansible/module_utils"
         stub.mkdir(parents=True)
         (stub / "basic.py").write_text("class AnsibleModule:  # bench stand-in\n    pass\n")

@@ -2,25 +2,42 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Finding orphaned uploads, shared by the orphans module (report, quarantine) and the audit (estimate).
 
-Both sides are streamed in byte order and merged: the upload folder (walked, or `find | sort`) and the
-referenced set (every b_file row as SUBDIR/FILE_NAME, duplicates through b_file_duplicate, cloud rows
-skipped, plus /upload/ paths referenced from pages, templates and content columns). Nothing is held
-in memory beyond a bounded buffer that spills to sorted files.
+Both sides are streamed in byte order and merged: the upload folder (`find` run inside the anchored
+upload folder, or the layer's walk, then sorted) and the referenced set (every b_file row as
+SUBDIR/FILE_NAME, duplicates through b_file_duplicate, cloud rows skipped, plus upload paths referenced
+from pages, templates and content columns). Nothing is held in memory beyond a bounded buffer that
+spills to sorted files.
+
+Names are bytes: any byte but '/' and NUL is a name (newlines included). Every stream is NUL-separated,
+length-prefixed or hex-encoded, never newline-separated. The upload folder is reached through the
+docroot's :class:`Anchor` (``bitrix_docroot``): a symlinked upload folder or parent is refused, a symlink
+inside it is reported and never a candidate.
 """
 from __future__ import annotations
 
+import binascii
 import contextlib
 import heapq
+import html
 import os
 import re
 import shutil
 import stat
+import struct
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import unquote_to_bytes
+
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import (
+    Anchor,
+    Entry,
+    UnsafePath,
+    clean_rel,
+    describe,
+)
 
 SERVICE_FOLDERS = ["tmp", "resize_cache", "1c_catalog", "1c_exchange"]
 PROTECTED_NAMES = {b".htaccess", b".access.php"}
@@ -40,7 +57,9 @@ CONTENT_COLUMNS = [
 AGE_BUCKETS = [(86400, "<1d"), (7 * 86400, "1-7d"), (30 * 86400, "7-30d"), (365 * 86400, "30-365d")]
 CONTENT_FILE_LIMIT = 32 * 1024 * 1024
 SPILL_AT = 200_000
+LIST_LIMIT = 100  # entries kept in the report's lists (symlinks, unhandled, other hosts); counts are exact
 _IDENT_RE = re.compile(r"^[A-Za-z0-9_]+$")
+_LEN = struct.Struct(">I")
 
 
 class OrphansError(Exception):
@@ -50,80 +69,110 @@ class OrphansError(Exception):
 # ---------------------------------------------------------------- sorted streams
 
 
-def walk_sorted(root: bytes, skip_top: Iterable[bytes] = (), stats: dict[str, int] | None = None
-                ) -> Iterator[bytes]:
-    """Yield the paths (relative to root, bytes) of regular files below root in byte order.
-
-    Each folder's entries are sorted by name, with "/" appended to folder names: "a-b" < "a.b" < "a/x"
-    is then exactly the byte order of the full relative paths. Symbolic links are never followed nor
-    yielded; the top-level names in skip_top are left out.
-    """
-    skip = set(skip_top)
+def _disk_stats(stats: dict[str, Any] | None) -> dict[str, Any]:
     counters = stats if stats is not None else {}
-    counters.setdefault("disk_files", 0)
-    counters.setdefault("skipped", 0)
+    for key in ("disk_files", "skipped", "symlinks", "special"):
+        counters.setdefault(key, 0)
+    counters.setdefault("symlink_sample", [])
+    counters.setdefault("disk_errors", [])
+    return counters
 
-    def entries(path: bytes) -> list[tuple[bytes, bool, bool]]:
-        out = []
-        try:
-            with os.scandir(path) as it:
-                for entry in it:
-                    try:
-                        is_dir = entry.is_dir(follow_symlinks=False)
-                        is_file = entry.is_file(follow_symlinks=False)
-                    except OSError:
-                        continue
-                    out.append((entry.name + b"/" if is_dir else entry.name, is_dir, is_file))
-        except FileNotFoundError:
-            return []
-        out.sort()
-        return out
 
-    def walk(path: bytes, prefix: bytes, top: bool) -> Iterator[bytes]:
-        for key, is_dir, is_file in entries(path):
-            if is_dir:
-                name = key[:-1]
-                if top and name in skip:
-                    counters["skipped"] += 1
-                    continue
-                yield from walk(path + b"/" + name, prefix + name + b"/", False)
-            elif is_file:
+def _note_symlink(counters: dict[str, Any], rel: str) -> None:
+    counters["symlinks"] += 1
+    if len(counters["symlink_sample"]) < LIST_LIMIT:
+        counters["symlink_sample"].append(describe(rel))
+
+
+def _is_top(sub: str) -> bool:
+    return "/" not in sub
+
+
+def walk_sorted(anchor: Anchor, upload_dir: str, skip_top: Iterable[bytes] = (),
+                stats: dict[str, Any] | None = None, workdir: str | None = None) -> Iterator[bytes]:
+    """The upload-relative paths (bytes) of the regular files below ``upload_dir`` in byte order.
+
+    Walked with the layer (:meth:`Anchor.walk`: never through a symlink), then sorted through an
+    :class:`ExternalSortedSet` (bounded memory). Symlinks are counted and sampled in ``stats``, never
+    yielded; sockets, FIFOs and devices are counted as ``special``; the top-level names in ``skip_top``
+    and the protected names are left out (the latter counted as ``skipped``).
+    """
+    skip = {os.fsdecode(name) for name in skip_top}
+    counters = _disk_stats(stats)
+    prefix = upload_dir + "/"
+
+    def prune(entry: Entry) -> bool:
+        return entry.name in skip and _is_top(entry.rel[len(prefix):])
+
+    def on_error(rel: str, exc: OSError) -> None:
+        counters["disk_errors"].append(f"{describe(anchor.abspath(rel))}: {exc.strerror or exc}")
+
+    sink = ExternalSortedSet(workdir or tempfile.gettempdir())
+    try:
+        for entry in anchor.walk(upload_dir, prune=prune, on_error=on_error):
+            sub = entry.rel[len(prefix):]
+            if entry.is_dir or (entry.name in skip and _is_top(sub)):
+                continue
+            if entry.is_file:
                 counters["disk_files"] += 1
-                if key in PROTECTED_NAMES or b"\n" in key or (top and key in skip):
+                if os.fsencode(entry.name) in PROTECTED_NAMES:
                     counters["skipped"] += 1
                     continue
-                yield prefix + key
+                sink.add(os.fsencode(sub))
+            elif entry.is_symlink:
+                _note_symlink(counters, entry.rel)
             else:
-                counters["skipped"] += 1  # symlinks, sockets, fifos
-
-    return walk(root, b"", True)
+                counters["special"] += 1
+        yield from sink
+    finally:
+        sink.close()
 
 
 def _glob_escape(name: bytes) -> bytes:
     return re.sub(rb"([\\*?\[\]])", rb"\\\1", name)
 
 
-def find_sorted(root: bytes, skip_top: Iterable[bytes], stats: dict[str, Any], workdir: str
-                ) -> Iterator[bytes]:
-    """Regular files below root in byte order, through `find -printf '%P\\0' | LC_ALL=C sort -z`.
+def _read_nul_records(path: str) -> Iterator[bytes]:
+    with open(path, "rb") as handle:
+        rest = b""
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            parts = (rest + block).split(b"\0")
+            rest = parts.pop()
+            yield from parts
 
-    Started at once, so both run while the caller does other work; NUL-separated, so any name is safe.
-    Same output as walk_sorted (symlinks and skip_top left out); the protected names are dropped here.
+
+def find_sorted(anchor: Anchor, upload_dir: str, skip_top: Iterable[bytes], stats: dict[str, Any],
+                workdir: str) -> Iterator[bytes]:
+    """Same output as :func:`walk_sorted`, through `find -P . -printf '%P\\0' | LC_ALL=C sort -z`.
+
+    `find` runs inside the upload folder opened through the anchor (it changes into that descriptor
+    before it starts: the folder is the one checked, never a path resolved again) and never follows a
+    symlink (``-P``). Started at once, so both run while the caller scans content. NUL-separated, so
+    any name is safe. Symlinks and special files go to side files in ``workdir`` and are counted.
     """
     prune: list[bytes] = []
     for name in skip_top:
         prune += [b"-o"] if prune else []
         prune += [b"-path", b"./" + _glob_escape(name)]
-    argv = [b"find", b".", *([b"(", *prune, b")", b"-prune", b"-o"] if prune else []),
-            b"-type", b"f", b"-printf", b"%P\\0"]
+    links = os.path.join(workdir, "symlinks")
+    special = os.path.join(workdir, "special")
+    argv = [b"find", b"-P", b".", *([b"(", *prune, b")", b"-prune", b"-o"] if prune else []),
+            b"-type", b"f", b"-printf", b"%P\\0",
+            b"-o", b"-type", b"l", b"-fprintf", os.fsencode(links), b"%P\\0",
+            b"-o", b"!", b"-type", b"d", b"-fprintf", os.fsencode(special), b"%P\\0"]
     env = dict(os.environ, LC_ALL="C")
-    finder = subprocess.Popen(argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    upload_fd = anchor.open_dir(upload_dir)  # UnsafePath when the folder or a parent is a symlink
+    try:
+        finder = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                                  preexec_fn=lambda: os.fchdir(upload_fd))
+    finally:
+        os.close(upload_fd)  # the child changed into it before exec; the descriptor is close-on-exec
     sorter = subprocess.Popen(["sort", "-z", "-S", "64M", "-T", workdir], stdin=finder.stdout,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     assert finder.stdout is not None and sorter.stdout is not None
     finder.stdout.close()  # sort holds it now
-    stats.setdefault("disk_files", 0)
-    stats.setdefault("skipped", 0)
+    counters = _disk_stats(stats)
+    prefix = os.fsencode(upload_dir) + b"/"
 
     def records() -> Iterator[bytes]:
         rest = b""
@@ -137,9 +186,9 @@ def find_sorted(root: bytes, skip_top: Iterable[bytes], stats: dict[str, Any], w
                 parts = (rest + block).split(b"\0")
                 rest = parts.pop()
                 for rel in parts:
-                    stats["disk_files"] += 1
-                    if rel.rpartition(b"/")[2] in PROTECTED_NAMES or b"\n" in rel:
-                        stats["skipped"] += 1
+                    counters["disk_files"] += 1
+                    if rel.rpartition(b"/")[2] in PROTECTED_NAMES:
+                        counters["skipped"] += 1
                         continue
                     yield rel
         finally:
@@ -150,7 +199,12 @@ def find_sorted(root: bytes, skip_top: Iterable[bytes], stats: dict[str, Any], w
                 raise OrphansError(f"sort failed: {sort_err.strip()[-300:]}")
             if finder.wait() != 0:
                 # unreadable folders: their files are not seen, so never reported; say so
-                stats["disk_errors"] = find_err.strip().splitlines()[-5:]
+                counters["disk_errors"].extend(find_err.strip().splitlines()[-5:])
+            with contextlib.suppress(FileNotFoundError):
+                for link in _read_nul_records(links):
+                    _note_symlink(counters, os.fsdecode(prefix + link))
+            with contextlib.suppress(FileNotFoundError):
+                counters["special"] += sum(1 for _ in _read_nul_records(special))
         if rest:
             raise OrphansError("find output ended in the middle of a name")
 
@@ -188,7 +242,8 @@ def merge_orphans(disk: Iterable[bytes], referenced: Iterable[bytes]) -> Iterato
 
 
 class ExternalSortedSet:
-    """A set of byte strings without newlines, spilled to sorted chunk files past SPILL_AT entries."""
+    """A set of byte strings (any bytes: newlines and NULs included), spilled past ``spill_at`` entries
+    to sorted chunk files of length-prefixed records, so no byte ever acts as a separator."""
 
     def __init__(self, workdir: str, spill_at: int = SPILL_AT) -> None:
         self.workdir = workdir
@@ -197,27 +252,35 @@ class ExternalSortedSet:
         self.chunks: list[str] = []
 
     def add(self, item: bytes) -> None:
-        if b"\n" in item:
-            return
         self.items.add(item)
         if len(self.items) >= self.spill_at:
             self._spill()
 
     def _spill(self) -> None:
         fd, path = tempfile.mkstemp(prefix="bxops-refs-", dir=self.workdir)
-        with os.fdopen(fd, "wb") as handle:
+        with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
+            pack = _LEN.pack
             for item in sorted(self.items):
-                handle.write(item + b"\n")
+                handle.write(pack(len(item)))
+                handle.write(item)
         self.chunks.append(path)
         self.items = set()
 
-    def __iter__(self) -> Iterator[bytes]:
-        def read(path: str) -> Iterator[bytes]:
-            with open(path, "rb") as handle:
-                for line in handle:
-                    yield line[:-1]
+    @staticmethod
+    def _read(path: str) -> Iterator[bytes]:
+        size = _LEN.size
+        with open(path, "rb", buffering=1 << 20) as handle:
+            while True:
+                head = handle.read(size)
+                if not head:
+                    return
+                item = handle.read(_LEN.unpack(head)[0]) if len(head) == size else b""
+                if len(head) != size or len(item) != _LEN.unpack(head)[0]:
+                    raise OrphansError(f"spill file {path} is torn: refusing to guess")
+                yield item
 
-        streams: list[Iterable[bytes]] = [read(p) for p in self.chunks] + [sorted(self.items)]
+    def __iter__(self) -> Iterator[bytes]:
+        streams: list[Iterable[bytes]] = [self._read(p) for p in self.chunks] + [sorted(self.items)]
         return unique(heapq.merge(*streams))
 
     def __len__(self) -> int:  # an upper bound once spilled
@@ -227,61 +290,225 @@ class ExternalSortedSet:
         for path in self.chunks:
             with contextlib.suppress(OSError):
                 os.unlink(path)
+        self.chunks = []
 
 
 # ---------------------------------------------------------------- content references
+#
+# A reference is found wherever "<upload_dir>/" appears after a non-name character (so "/upload/x",
+# "upload/x", "https://host/upload/x" and "//host/upload/x" all count). What follows it is read up to a
+# hard delimiter chosen by what stands before the URL: the same quote for a quoted value (spaces and the
+# other quote allowed inside), ")" for an unquoted url(...), else any quote, "<", ">" or a line end.
+# Every prefix of that run ending before a space, quote, bracket, comma, "?", "#" or "&" is also a
+# candidate (srcset lists, query strings, "a reference that ends at a space, or not"), each with trailing
+# punctuation stripped, percent-decoding and HTML entities undone. An extra candidate can only protect a
+# file, never expose one: when in doubt, a file counts as referenced.
+
+_MAX_RUN = 2048
+_MAX_CUTS = 16
+_URL_PREFIX_TAIL = re.compile(rb"(?:[A-Za-z][A-Za-z0-9+.\-]*:)?//([^/\s\"'<>()\\]*)/?\Z")
+_RUN = {
+    b'"': re.compile(rb'[^"<>\n\r\0]*'),
+    b"'": re.compile(rb"[^'<>\n\r\0]*"),
+    b"(": re.compile(rb"[^)\"'<>\n\r\0]*"),
+    b"": re.compile(rb"[^\"'<>\n\r\0`]*"),
+}
+_CUT = re.compile(rb"[\s\"'(),;?#&|*{}\[\]\\]")
+_JSON_U = re.compile(rb"\\u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})|\\u([0-9a-fA-F]{4})")
+_QUOTE_ENTITIES = (b"&quot;", b"&#34;", b"&#39;", b"&apos;", b"&#x", b"&lt;", b"&gt;", b"&sol;", b"&#47;")
+_PERCENT_SLASH = re.compile(rb"%2[fF]")
 
 
 def reference_regex(upload_dir: str) -> re.Pattern[bytes]:
-    """`/upload/<path>` (or `upload/<path>`, or inside a full URL) not preceded by a name character."""
-    return re.compile(
-        rb"(?<![A-Za-z0-9_.\-])/?" + re.escape(upload_dir.encode()) + rb"/([^\s\"'<>()\\?#,;|*`{}\[\]]+)"
-    )
+    """Where a reference starts: ``/upload/`` (or ``upload/`` right after a "/" or a non-name character)."""
+    return re.compile(rb"(?<![A-Za-z0-9_.\-%])/?" + re.escape(upload_dir.encode()) + rb"/")
 
 
-def extract_references(text: bytes, regex: re.Pattern[bytes]) -> Iterator[bytes]:
-    """Upload-relative paths referenced in a text; JSON-escaped slashes and %-encoding are undone."""
+def _entities(data: bytes) -> bytes:
+    return html.unescape(data.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+
+
+def _json_unescape(data: bytes) -> bytes:
+    def one(match: re.Match[bytes]) -> bytes:
+        if match.group(3) is not None:
+            return chr(int(match.group(3), 16)).encode("utf-8", "surrogatepass")
+        high, low = int(match.group(1), 16), int(match.group(2), 16)
+        return chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)).encode("utf-8")
+
+    return _JSON_U.sub(one, data)
+
+
+def _text_variants(text: bytes) -> list[bytes]:
+    """The text, plus decoded copies when references may hide behind an encoding."""
     if b"\\/" in text:
         text = text.replace(b"\\/", b"/")
-    for match in regex.finditer(text):
-        raw = match.group(1)
-        forms = {raw, raw.rstrip(b".:!")}
-        if b"%" in raw:
-            forms |= {unquote_to_bytes(f) for f in list(forms)}
-        if b"&amp;" in raw:
-            forms |= {f.replace(b"&amp;", b"&") for f in list(forms)}
-        for form in forms:
-            norm = os.path.normpath(form)
-            # a path that climbs out of the upload folder is no upload; "..name" is a file name
-            if norm == b".." or norm.startswith(b"../") or norm.startswith(b"/") or norm in (b".", b""):
+    variants = [text]
+    if b"\\u" in text:
+        variants.append(_json_unescape(text))
+    if b"&" in text and any(entity in text for entity in _QUOTE_ENTITIES):
+        variants.append(_entities(text))
+    if _PERCENT_SLASH.search(text):
+        variants.append(unquote_to_bytes(text))
+    return variants
+
+
+def _forms(candidate: bytes) -> set[bytes]:
+    stripped = candidate.rstrip(b".:!,;")
+    if b"%" not in candidate and b"&" not in candidate:
+        return {candidate, stripped} if stripped != candidate else {candidate}
+    forms = {candidate, stripped}
+    for form in list(forms):
+        if b"%" in form:
+            forms.add(unquote_to_bytes(form))
+    for form in list(forms):
+        if b"&" in form:
+            forms.add(_entities(form))
+    for form in list(forms):
+        if b"%" in form:
+            forms.add(unquote_to_bytes(form))
+    return forms
+
+
+def _normal(form: bytes) -> bytes | None:
+    """The form as an upload-relative path, or None when it is none (empty, climbing out, absolute)."""
+    if b"//" in form or b"/." in form or form.startswith(b".") or form.endswith(b"/"):
+        form = os.path.normpath(form)
+    # a path that climbs out of the upload folder is no upload; "..name" is a file name
+    if not form or form in (b".", b"..") or form.startswith((b"../", b"/")) or b"\0" in form:
+        return None
+    return form
+
+
+def extract_references(text: bytes, regex: re.Pattern[bytes],
+                       on_host: Callable[[bytes], None] | None = None) -> Iterator[bytes]:
+    """Upload-relative paths a text may reference (see the comment above); each distinct path once.
+
+    ``on_host(host)`` is called for each reference written as an absolute URL (``//host/upload/...``).
+    """
+    seen: set[bytes] = set()
+    cut_search, cut_iter, default_run = _CUT.search, _CUT.finditer, _RUN[b""]
+    for variant in _text_variants(text):
+        rfind = variant.rfind
+        for match in regex.finditer(variant):
+            start, end = match.span()
+            before = start
+            slashes = rfind(b"//", start - 300 if start > 300 else 0, start)
+            if slashes >= 0:  # an absolute or protocol-relative URL: look at what stands before it
+                window = variant[slashes - 64 if slashes > 64 else 0:start]
+                url = _URL_PREFIX_TAIL.search(window)
+                if url is not None:
+                    before = start - (len(window) - url.start())
+                    if on_host is not None:
+                        on_host(url.group(1))
+            run_re = _RUN.get(variant[before - 1:before] if before else b"", default_run)
+            run = run_re.match(variant, end, end + _MAX_RUN).group(0)  # type: ignore[union-attr]
+            if not run:
                 continue
-            yield norm
+            if cut_search(run) is None:
+                candidates = [run]
+            else:
+                candidates = [run]
+                for count, cut in enumerate(cut_iter(run)):
+                    if count >= _MAX_CUTS:
+                        break
+                    if cut.start():
+                        candidates.append(run[:cut.start()])
+            for candidate in candidates:
+                for form in _forms(candidate):
+                    if form in seen:
+                        continue
+                    norm = _normal(form)
+                    if norm is not None and norm not in seen:
+                        seen.add(norm)
+                        yield norm
 
 
-def scan_content_files(docroot: bytes, upload_dir: str, exclude: Iterable[str], extensions: Iterable[str],
-                       regex: re.Pattern[bytes], sink: ExternalSortedSet) -> int:
-    """Add references from page files and templates; returns how many files were read."""
-    excluded = {os.path.normpath(os.path.join(docroot, e.strip("/").encode())) for e in exclude}
-    excluded.add(os.path.normpath(os.path.join(docroot, upload_dir.encode())))
-    exts = tuple(e.lower().encode() for e in extensions)
+def _host_key(host: str) -> str:
+    host = host.strip().lower().rstrip(".")
+    if host.startswith("[") and "]" in host:  # [v6]:port
+        return host[: host.index("]") + 1]
+    host = host.rpartition("@")[2].partition(":")[0]
+    return host[4:] if host.startswith("www.") else host
+
+
+class ReferenceScanner:
+    """Extracts references for one site: its upload folder and its own domains.
+
+    A reference written as an absolute URL counts as referenced whatever its host (conservative: a CDN
+    or an old domain may still serve it); those on a host that is not one of ``domains`` are counted and
+    listed in ``other_hosts`` so an engineer sees them.
+    """
+
+    def __init__(self, upload_dir: str, domains: Iterable[str] = ()) -> None:
+        self.regex = reference_regex(upload_dir)
+        self.domains = {_host_key(domain) for domain in domains if domain and domain.strip()}
+        self.other_host_refs = 0
+        self.other_hosts: dict[str, int] = {}
+
+    def _on_host(self, raw: bytes) -> None:
+        host = _host_key(raw.decode("utf-8", "replace"))
+        if not host or host in self.domains:
+            return
+        self.other_host_refs += 1
+        if host in self.other_hosts or len(self.other_hosts) < LIST_LIMIT:
+            self.other_hosts[host] = self.other_hosts.get(host, 0) + 1
+
+    def extract(self, text: bytes) -> Iterator[bytes]:
+        return extract_references(text, self.regex, self._on_host)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while True:
+        block = os.read(fd, 1 << 20)
+        if not block:
+            return b"".join(chunks)
+        chunks.append(block)
+
+
+def scan_content_files(anchor: Anchor, upload_dir: str, exclude: Iterable[str], extensions: Iterable[str],
+                       scanner: ReferenceScanner, sink: ExternalSortedSet, errors: list[str] | None = None) -> int:
+    """Add references from page files and templates (walked with the layer: never through a symlink,
+    each file opened as the entry the walk examined); returns how many files were read. Folders and
+    files that could not be read are listed in ``errors`` (their references are unknown)."""
+    excluded = {"/".join(part for part in item.split("/") if part not in ("", ".")) for item in exclude}
+    excluded.add(upload_dir)
+    exts = tuple(ext.lower() for ext in extensions)
     scanned = 0
-    for dirpath, dirnames, filenames in os.walk(docroot):
-        dirnames[:] = [d for d in dirnames if os.path.join(dirpath, d) not in excluded]
-        for name in filenames:
-            if not name.lower().endswith(exts):
-                continue
-            path = os.path.join(dirpath, name)
-            try:
-                st = os.lstat(path)
-                if not stat.S_ISREG(st.st_mode) or st.st_size > CONTENT_FILE_LIMIT:
-                    continue
-                with open(path, "rb") as handle:
-                    text = handle.read()
-            except OSError:
-                continue
-            scanned += 1
-            for ref in extract_references(text, regex):
-                sink.add(ref)
+
+    def prune(entry: Entry) -> bool:
+        return entry.rel in excluded
+
+    problems = errors if errors is not None else []
+
+    def on_error(rel: str, exc: OSError) -> None:
+        if len(problems) < LIST_LIMIT:
+            problems.append(f"{describe(anchor.abspath(rel))}: {exc.strerror or exc}")
+
+    for entry in anchor.walk("", prune=prune, on_error=on_error):
+        if not entry.is_file or entry.st.st_size > CONTENT_FILE_LIMIT or not entry.name.lower().endswith(exts):
+            continue
+        try:
+            fd = anchor.open_file(entry.rel, expect=entry.st)
+        except FileNotFoundError:
+            continue
+        except UnsafePath as exc:  # swapped since the walk examined it
+            if len(problems) < LIST_LIMIT:
+                problems.append(str(exc))
+            continue
+        except OSError as exc:
+            on_error(entry.rel, exc)
+            continue
+        try:
+            text = _read_all(fd)
+        except OSError as exc:
+            on_error(entry.rel, exc)
+            continue
+        finally:
+            os.close(fd)
+        scanned += 1
+        for ref in scanner.extract(text):
+            sink.add(ref)
     return scanned
 
 
@@ -296,7 +523,11 @@ def _row_path_sql(alias: str) -> str:
 
 
 def referenced_query(with_duplicates: bool, ordered: bool = True) -> str:
-    """Every local b_file row's path, plus the originals of duplicates, sorted bytewise by the server."""
+    """Every local b_file row's path, plus the originals of duplicates, as HEX() of its bytes.
+
+    Hex keeps any byte (a newline in a name cannot split a row) and sorts exactly as the bytes do, so
+    `LC_ALL=C sort` or the server's ORDER BY on the binary value gives byte order either way.
+    """
     parts = [
         f"SELECT {_row_path_sql('f')} AS p FROM b_file f "
         "WHERE (f.HANDLER_ID IS NULL OR f.HANDLER_ID = '') AND f.FILE_NAME <> ''"
@@ -307,17 +538,15 @@ def referenced_query(with_duplicates: bool, ordered: bool = True) -> str:
             "WHERE o.FILE_NAME <> ''".format(_row_path_sql("o"))
         )
     if ordered:
-        return f"SELECT p FROM ({' UNION ALL '.join(parts)}) t ORDER BY p"
+        return f"SELECT HEX(p) FROM ({' UNION ALL '.join(parts)}) t ORDER BY p"
     # for an external sort: no cast, and only the duplicates' originals the first part left out (cloud rows)
     return (
-        "SELECT CONCAT_WS('/', NULLIF(TRIM(BOTH '/' FROM IFNULL(f.SUBDIR, '')), ''), f.FILE_NAME) FROM b_file f "
-        "WHERE (f.HANDLER_ID IS NULL OR f.HANDLER_ID = '') AND f.FILE_NAME <> ''"
-        + (" UNION ALL SELECT CONCAT_WS('/', NULLIF(TRIM(BOTH '/' FROM IFNULL(o.SUBDIR, '')), ''), o.FILE_NAME) "
-           "FROM b_file_duplicate d JOIN b_file o ON o.ID = d.ORIGINAL_ID "
+        "SELECT HEX(CONCAT_WS('/', NULLIF(TRIM(BOTH '/' FROM IFNULL(f.SUBDIR, '')), ''), f.FILE_NAME)) "
+        "FROM b_file f WHERE (f.HANDLER_ID IS NULL OR f.HANDLER_ID = '') AND f.FILE_NAME <> ''"
+        + (" UNION ALL SELECT HEX(CONCAT_WS('/', NULLIF(TRIM(BOTH '/' FROM IFNULL(o.SUBDIR, '')), ''), "
+           "o.FILE_NAME)) FROM b_file_duplicate d JOIN b_file o ON o.ID = d.ORIGINAL_ID "
            "WHERE o.HANDLER_ID IS NOT NULL AND o.HANDLER_ID <> '' AND o.FILE_NAME <> ''" if with_duplicates else "")
     )
-
-
 
 
 _UNESCAPE_RE = re.compile(rb"\\[tn\\0]")
@@ -371,24 +600,22 @@ class MysqlSource:
         for line in self._lines(
             "SELECT VALUE FROM b_option WHERE MODULE_ID='main' AND NAME='upload_dir' LIMIT 1"
         ):
-            value = line.decode("utf-8", "replace").strip().strip("/")
-            if value and value != "NULL":
-                return value
+            value = os.fsdecode(line)
+            if value.strip() and value != "NULL":
+                return value  # validated by the caller (clean_rel): a site value, never trusted as a path
         return "upload"
 
     def referenced(self, with_duplicates: bool, workdir: str | None = None) -> Iterator[bytes]:
         """Starts at once (sorting runs while the caller scans content); rows come lazily, in byte order.
 
-        The rows go through `LC_ALL=C sort -u` (much faster than the server's ORDER BY on a computed
-        binary key); without `sort` the server sorts.
+        The rows (hex-encoded, see referenced_query) go through `LC_ALL=C sort -u` (much faster than the
+        server's ORDER BY on a computed binary key); without `sort` the server sorts.
         """
         upstream: subprocess.Popen[bytes] | None = None
         if workdir is None or not shutil.which("sort"):
             proc = self._start(referenced_query(with_duplicates))
         else:
-            # --raw: no escaping, so the external sort sees the real bytes (a name with a newline would
-            # split into two harmless extra references; the disk side never offers such names)
-            upstream = self._start(referenced_query(with_duplicates, ordered=False), raw=True)
+            upstream = self._start(referenced_query(with_duplicates, ordered=False))
             proc = subprocess.Popen(["sort", "-u", "-S", "64M", "-T", workdir], stdin=upstream.stdout,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=1 << 20,
                                     env=dict(os.environ, LC_ALL="C"))
@@ -396,9 +623,15 @@ class MysqlSource:
             upstream.stdout.close()
 
         def rows() -> Iterator[bytes]:
-            for line in self._read(proc, unescape=upstream is None):
+            for line in self._read(proc, unescape=False):
+                if not line or line == b"NULL":
+                    continue
+                try:
+                    path = binascii.unhexlify(line)
+                except (binascii.Error, ValueError) as exc:
+                    raise OrphansError(f"unexpected b_file row from mysql: {line[:80]!r}") from exc
                 self.rows_read += 1
-                yield line
+                yield path
             if upstream is not None:
                 err = upstream.stderr.read().decode("utf-8", "replace") if upstream.stderr else ""
                 if upstream.wait() != 0:
@@ -410,7 +643,7 @@ class MysqlSource:
         yield from self._lines(f"SELECT `{column}` FROM `{table}` WHERE `{column}` LIKE '%/%'")
 
 
-# ---------------------------------------------------------------- quarantine, restore, purge
+# ---------------------------------------------------------------- the comparison
 
 
 def age_bucket(age: float) -> str:
@@ -420,20 +653,20 @@ def age_bucket(age: float) -> str:
     return ">1y"
 
 
-def collect_references(source: Any, docroot: str, upload_dir: str, params: dict[str, Any],
+def collect_references(source: Any, anchor: Anchor, upload_dir: str, params: dict[str, Any],
                        workdir: str) -> tuple[Iterator[bytes], dict[str, Any], ExternalSortedSet]:
     """The sorted, de-duplicated stream of referenced upload-relative paths."""
-    info: dict[str, Any] = {"content_files": 0, "content_columns": []}
+    info: dict[str, Any] = {"content_files": 0, "content_columns": [], "content_errors": []}
     content = ExternalSortedSet(workdir)
     tables = source.tables()
     if "b_file" not in tables:
         raise OrphansError("table b_file not found: refusing to call every upload an orphan")
     db = checked_sorted(source.referenced("b_file_duplicate" in tables, workdir), "the b_file rows")
+    scanner = ReferenceScanner(upload_dir, params.get("site_domains") or ())
     if params.get("content_scan", True):
-        regex = reference_regex(upload_dir)
         info["content_files"] = scan_content_files(
-            os.fsencode(docroot), upload_dir, params.get("content_exclude", CONTENT_EXCLUDE),
-            params.get("content_extensions", CONTENT_EXTENSIONS), regex, content,
+            anchor, upload_dir, params.get("content_exclude", CONTENT_EXCLUDE),
+            params.get("content_extensions", CONTENT_EXTENSIONS), scanner, content, info["content_errors"],
         )
         for spec in params.get("content_columns", CONTENT_COLUMNS):
             table, _, column = spec.partition(".")
@@ -443,9 +676,11 @@ def collect_references(source: Any, docroot: str, upload_dir: str, params: dict[
                 continue
             info["content_columns"].append(spec)
             for text in source.content(table, column):
-                for ref in extract_references(text, regex):
+                for ref in scanner.extract(text):
                     content.add(ref)
     info["content_refs"] = 0
+    info["other_host_refs"] = scanner.other_host_refs
+    info["other_hosts"] = dict(sorted(scanner.other_hosts.items()))
 
     def counted(stream: Iterable[bytes]) -> Iterator[bytes]:
         for item in stream:
@@ -456,45 +691,121 @@ def collect_references(source: Any, docroot: str, upload_dir: str, params: dict[
     return merged, info, content
 
 
+class _OrphanStat:
+    """lstat of the orphans (they come in path order) through the anchor, one parent folder open at a time."""
+
+    def __init__(self, anchor: Anchor) -> None:
+        self.anchor = anchor
+        self.parent: str | None = None
+        self.fd = -1
+
+    def __call__(self, rel: str) -> os.stat_result:
+        parent, _, name = rel.rpartition("/")
+        if parent != self.parent:
+            self.close()
+            self.fd = self.anchor.open_dir(parent)
+            self.parent = parent
+        return os.stat(name, dir_fd=self.fd, follow_symlinks=False)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+        self.fd, self.parent = -1, None
+
+
+def note_unhandled(report: dict[str, Any], path: str, why: str) -> None:
+    """A file the run could not handle: counted and listed (up to LIST_LIMIT), never skipped silently."""
+    report["unhandled_count"] = report.get("unhandled_count", 0) + 1
+    listed = report.setdefault("unhandled", [])
+    if len(listed) < LIST_LIMIT:
+        listed.append({"path": describe(path), "why": why})
+
+
+def open_upload_root(anchor: Anchor, upload_dir: str | None, what: str = "main.upload_dir") -> str:
+    """The validated upload folder (relative to the docroot): a plain relative path, a real folder
+    reached without symlinks. OrphansError (one line naming the value or the path) otherwise."""
+    try:
+        rel = clean_rel(upload_dir, what, default="upload")
+        if not anchor.require_dir(rel, "the upload folder"):
+            raise OrphansError(f"upload folder {describe(anchor.abspath(rel))} does not exist")
+    except UnsafePath as exc:
+        raise OrphansError(str(exc)) from exc
+    return rel
+
+
 def find_orphans(docroot: str, upload_dir: str, source: Any, params: dict[str, Any],
-                 on_orphan: Callable[[str, os.stat_result], None] | None = None) -> dict[str, Any]:
-    """Stream the comparison; on_orphan(docroot-relative path, lstat) is called for each orphan, in order."""
-    upload_root = os.path.join(docroot, upload_dir)
-    if not os.path.isdir(upload_root):
-        raise OrphansError(f"upload folder {upload_root} does not exist")
+                 on_orphan: Callable[[str, os.stat_result], None] | None = None,
+                 anchor: Anchor | None = None) -> dict[str, Any]:
+    """Stream the comparison; on_orphan(docroot-relative path, lstat) is called for each orphan, in order.
+
+    ``upload_dir`` is a site value (option main.upload_dir): validated here. Paths given to on_orphan
+    are ``str`` with surrogate escapes for bytes that are not UTF-8 (``os.fsencode`` gives them back).
+    """
+    own = anchor is None
+    doc = anchor if anchor is not None else _open_anchor(docroot)
+    try:
+        upload_dir = open_upload_root(doc, upload_dir)
+        try:
+            return _find_orphans(doc, upload_dir, source, params, on_orphan)
+        except UnsafePath as exc:
+            raise OrphansError(str(exc)) from exc
+    finally:
+        if own:
+            doc.close()
+
+
+def _open_anchor(docroot: str) -> Anchor:
+    try:
+        return Anchor(docroot)
+    except UnsafePath as exc:
+        raise OrphansError(str(exc)) from exc
+
+
+def _find_orphans(doc: Anchor, upload_dir: str, source: Any, params: dict[str, Any],
+                  on_orphan: Callable[[str, os.stat_result], None] | None) -> dict[str, Any]:
     now = time.time()
     min_age = int(params.get("min_age", 86400))
     sample_size = int(params.get("sample_size", 20))
-    stats: dict[str, int] = {}
-    report: dict[str, Any] = {"count": 0, "bytes": 0, "by_folder": {}, "by_age": {}, "young": 0, "sample": []}
+    stats: dict[str, Any] = _disk_stats(None)
+    report: dict[str, Any] = {"count": 0, "bytes": 0, "by_folder": {}, "by_age": {}, "young": 0, "sample": [],
+                              "unhandled": [], "unhandled_count": 0}
     workdir = tempfile.mkdtemp(prefix="bxops-orphans-")
+    lstat_orphan = _OrphanStat(doc)
     try:
         skip = [s.strip("/").encode() for s in params.get("service_folders", SERVICE_FOLDERS)]
-        if params.get("disk_walker", "auto") == "auto" and shutil.which("find") and shutil.which("sort"):
-            disk = find_sorted(os.fsencode(upload_root), skip, stats, workdir)  # runs while content is scanned
+        walker = params.get("disk_walker", "auto")
+        if walker == "find" or (walker == "auto" and shutil.which("find") and shutil.which("sort")):
+            disk = find_sorted(doc, upload_dir, skip, stats, workdir)  # runs while content is scanned
         else:
-            disk = walk_sorted(os.fsencode(upload_root), skip, stats)
+            disk = walk_sorted(doc, upload_dir, skip, stats, workdir)
         disk = checked_sorted(disk, "the upload folder walk")
-        refs, info, content = collect_references(source, docroot, upload_dir, params, workdir)
-        prefix = upload_dir.encode() + b"/"
+        refs, info, content = collect_references(source, doc, upload_dir, params, workdir)
+        prefix = os.fsencode(upload_dir) + b"/"
         for rel in merge_orphans(disk, refs):
             path = os.fsdecode(prefix + rel)
             try:
-                st = os.lstat(os.path.join(os.fsencode(docroot), prefix + rel))
+                st = lstat_orphan(path)
             except FileNotFoundError:
+                continue
+            except (OSError, UnsafePath) as exc:
+                note_unhandled(report, path, str(exc) if isinstance(exc, UnsafePath) else
+                               f"cannot examine it ({exc.strerror or exc})")
+                continue
+            if not stat.S_ISREG(st.st_mode):  # swapped for a symlink or a folder since the walk
+                note_unhandled(report, path, "no longer a regular file; left alone")
                 continue
             age = now - st.st_mtime
             report["count"] += 1
             report["bytes"] += st.st_size
             top = os.fsdecode(rel.split(b"/", 1)[0]) if b"/" in rel else "."
-            folder = report["by_folder"].setdefault(top, {"count": 0, "bytes": 0})
+            folder = report["by_folder"].setdefault(describe(top), {"count": 0, "bytes": 0})
             folder["count"] += 1
             folder["bytes"] += st.st_size
             bucket = report["by_age"].setdefault(age_bucket(age), {"count": 0, "bytes": 0})
             bucket["count"] += 1
             bucket["bytes"] += st.st_size
             if len(report["sample"]) < sample_size:
-                report["sample"].append(path)
+                report["sample"].append(describe(path))
             if age < min_age:
                 report["young"] += 1
                 continue
@@ -502,14 +813,22 @@ def find_orphans(docroot: str, upload_dir: str, source: Any, params: dict[str, A
                 on_orphan(path, st)
         content.close()
     finally:
+        lstat_orphan.close()
         shutil.rmtree(workdir, ignore_errors=True)
+    report["symlinks"] = {"count": stats["symlinks"], "sample": sorted(stats["symlink_sample"])}
+    report["special"] = stats["special"]
     referenced = {
         "db_rows": getattr(source, "rows_read", 0),
         "content_refs": info["content_refs"],
         "content_files": info["content_files"],
         "content_columns": info["content_columns"],
-        "disk_files": stats.get("disk_files", 0),
-        "disk_errors": stats.get("disk_errors", []),
-        "skipped": stats.get("skipped", 0),
+        "content_errors": info["content_errors"],
+        "other_host_refs": info["other_host_refs"],
+        "other_hosts": info["other_hosts"],
+        "disk_files": stats["disk_files"],
+        "disk_errors": stats["disk_errors"],
+        "skipped": stats["skipped"],
+        "symlinks": stats["symlinks"],
+        "special": stats["special"],
     }
     return {"orphans": report, "referenced": referenced}

@@ -109,3 +109,45 @@ def test_killed_quarantine_loses_nothing_and_is_reversed(tmp_path, kill_after):
     # and a new quarantine completes
     done = orphans.run(dict(base, mode="quarantine"), source, check=False)
     assert done["quarantined"]["files"] == N_ORPHANS
+
+
+@pytest.mark.parametrize("kill_after", [1, 40, 100])
+def test_killed_quarantine_to_another_filesystem_loses_nothing(two_filesystems, kill_after):
+    """The same on a quarantine on another filesystem (copy, then unlink): a kill may land between the copy
+    and the unlink, so a file may be in both places (same bytes), never in neither; the next run reverses."""
+    disk1, disk2 = two_filesystems
+    docroot, db, digests = _site(disk1)
+    qdir = str(disk2 / "quarantine")
+    script = CHILD.format(tests=str(Path(__file__).parent), collections=str(ROOT / ".collections"),
+                          docroot=docroot, qdir=qdir, db=db, pause=0.02)
+    child = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            if len(_manifest(qdir)[1]) >= kill_after:
+                break
+        except (FileNotFoundError, ValueError):
+            pass
+        time.sleep(0.005)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+
+    batch, manifest = _manifest(qdir)
+    assert kill_after <= len(manifest) < N_ORPHANS, "the kill did not land half-way"
+    for rel, digest in digests.items():
+        here, there = Path(docroot, rel), Path(qdir, batch, "files", rel)
+        assert here.exists() or there.exists(), f"{rel} is nowhere"
+        for path in (p for p in (here, there) if p.exists()):
+            assert hashlib.sha256(path.read_bytes()).hexdigest() == digest, path
+        if there.exists():
+            assert rel in manifest
+
+    source = lambda: SqliteSource(db)  # noqa: E731
+    base = {"docroot": docroot, "quarantine_dir": qdir, "min_age": 0, "content_scan": False}
+    report = orphans.run(dict(base, mode="report"), source, check=False)
+    assert report["recovered"][0]["batch"] == batch and report["recovered"][0]["lost"] == []
+    assert report["orphans"]["count"] == N_ORPHANS
+    for rel, digest in digests.items():
+        assert hashlib.sha256(Path(docroot, rel).read_bytes()).hexdigest() == digest
+    leftovers = [p.name for p in Path(qdir, batch, "files").rglob("*") if p.is_file()]
+    assert leftovers == [], leftovers

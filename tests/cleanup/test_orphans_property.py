@@ -11,13 +11,14 @@ import time
 from urllib.parse import quote
 
 from ansible_collections.bxops.bitrix.plugins.module_utils import bitrix_orphans as finder
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import Anchor
 from ansible_collections.bxops.bitrix.plugins.modules import bitrix_orphans as orphans
 from conftest import SqliteSource, make_db
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-# Names chosen to stress byte order ("a-b" < "a.b" < "a/..."), case, spaces and non-ASCII.
-SEGMENT = st.text(alphabet="ab-._A é", min_size=1, max_size=3).filter(lambda s: s not in (".", "..")
+# Names chosen to stress byte order ("a-b" < "a.b" < "a/..."), case, spaces, newlines and non-ASCII.
+SEGMENT = st.text(alphabet="ab-._A é\n", min_size=1, max_size=3).filter(lambda s: s not in (".", "..")
                                                                       and s.strip() == s)
 FOLDER = st.sampled_from(["iblock", "iblock-x", "iblock.y", "main", "medialibrary", "tmp", "resize_cache",
                           "1c_catalog", "1c_exchange", ""])
@@ -93,24 +94,26 @@ def expected_orphans(plan: dict[str, dict]) -> set[str]:
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(FILE, min_size=1, max_size=40))
-def test_orphans_quarantine_restore(files):
+@given(st.lists(FILE, min_size=1, max_size=40), st.sampled_from(["auto", "python"]))
+def test_orphans_quarantine_restore(files, walker):
     root = tempfile.mkdtemp(prefix="bxops-prop-")
     try:
         docroot, db_path, plan = build_site(root, files)
         qdir = os.path.join(root, "state", "quarantine")
         source = lambda: SqliteSource(db_path)  # noqa: E731
-        base = {"docroot": docroot, "quarantine_dir": qdir, "min_age": 0, "sample_size": 1000,
+        base = {"docroot": docroot, "quarantine_dir": qdir, "min_age": 0, "sample_size": 1000, "disk_walker": walker,
                 "content_columns": ["b_iblock_element.PREVIEW_TEXT", "b_iblock_element.DETAIL_TEXT"]}
         want = expected_orphans(plan)
 
         # the walk is in byte order, as the merge needs
-        walked = list(finder.walk_sorted(os.fsencode(os.path.join(docroot, "upload"))))
+        with Anchor(docroot) as anchor:
+            walked = list(finder.walk_sorted(anchor, "upload", workdir=root))
         assert walked == sorted(walked)
 
         report = orphans.run(dict(base, mode="report"), source, check=False)
         assert report["orphans"]["count"] == len(want)
-        assert set(report["orphans"]["sample"]) == want
+        # the report shows each path on one line: a newline as \x0a (the only control byte in SEGMENT)
+        assert set(report["orphans"]["sample"]) == {path.replace("\n", "\\x0a") for path in want}
         assert report["changed"] is False
 
         check = orphans.run(dict(base, mode="quarantine"), source, check=True)
