@@ -15,6 +15,10 @@ description:
     DB size, disk and inode use, disposable folder sizes, uploads and an orphan estimate, certificate
     expiry per domain, home page status and response time, agents and cron mode, security findings.
   - Walks the docroot once; never changes anything; safe in check mode.
+  - The site is untrusted. The walk starts from a descriptor of the docroot and never follows a symlink
+    (sizes are never counted through a symlinked folder). C(main.upload_dir) must be a plain relative path
+    inside the docroot and the upload root a real folder; otherwise C(uploads.error) says why, a
+    C(upload-dir-unsafe) finding is reported, and nothing is walked or estimated through it.
 options:
   docroot:
     description: The site's document root.
@@ -87,6 +91,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import (
+    Anchor,
+    UnsafePath,
+    describe,
+)
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_orphans import (
     MysqlSource,
     OrphansError,
@@ -100,6 +109,7 @@ from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
     option_value,
     read_core_version,
     read_dbconn_constants,
+    resolve_upload_dir,
     version_tuple,
 )
 
@@ -141,11 +151,15 @@ def _finding(fid: str, severity: str, title: str, detail: str, paths: list[str] 
 
 
 class TreeWalk:
-    """One pass over the docroot: sizes per disposable folder, uploads, world-writable files, .git."""
+    """One pass over the docroot: sizes per disposable folder, uploads, world-writable files, .git.
 
-    def __init__(self, docroot: str, upload_dir: str) -> None:
+    Walked from the docroot's descriptor: a symlink is never followed (a symlinked folder counts as
+    nothing), unreadable folders are skipped. ``upload_dir`` None counts no uploads (an unsafe option).
+    """
+
+    def __init__(self, docroot: str, upload_dir: str | None) -> None:
         self.docroot = docroot
-        self.upload_dir = upload_dir.strip("/")
+        self.upload_dir = upload_dir.strip("/") if upload_dir is not None else None
         self.disposable = {rel: {"files": 0, "bytes": 0, "exists": False} for rel in DISPOSABLE}
         self.upload = {"files": 0, "bytes": 0}
         self.world_writable: list[str] = []
@@ -158,41 +172,43 @@ class TreeWalk:
         return None
 
     def run(self) -> None:
-        upload_prefix = self.upload_dir + "/"
-        stack = [""]
-        while stack:
-            rel_dir = stack.pop()
-            try:
-                entries = os.scandir(os.path.join(self.docroot, rel_dir))
-            except OSError:
-                continue
-            with entries:
-                for entry in entries:
-                    rel = entry.name if not rel_dir else rel_dir + "/" + entry.name
-                    try:
-                        st = entry.stat(follow_symlinks=False)
-                    except OSError:
-                        continue
-                    if stat.S_ISDIR(st.st_mode):
-                        self.total["dirs"] += 1
-                        if rel in self.disposable:
-                            self.disposable[rel]["exists"] = True
-                        stack.append(rel)
-                        continue
-                    if not stat.S_ISREG(st.st_mode):
-                        continue
-                    self.total["files"] += 1
-                    self.total["bytes"] += st.st_size
-                    if st.st_mode & stat.S_IWOTH:
-                        self.world_writable.append(rel)
-                    category = self._category(rel)
-                    if category:
-                        self.disposable[category]["files"] += 1
-                        self.disposable[category]["bytes"] += st.st_size
-                        continue
-                    if rel.startswith(upload_prefix):
-                        self.upload["files"] += 1
-                        self.upload["bytes"] += st.st_size
+        upload_prefix = self.upload_dir + "/" if self.upload_dir is not None else None
+        with Anchor(self.docroot) as anchor:
+            for entry in anchor.walk("", on_error=lambda _rel, _exc: None):
+                rel, st = entry.rel, entry.st
+                if entry.is_dir:
+                    self.total["dirs"] += 1
+                    if rel in self.disposable:
+                        self.disposable[rel]["exists"] = True
+                    continue
+                if not entry.is_file:
+                    continue
+                self.total["files"] += 1
+                self.total["bytes"] += st.st_size
+                if st.st_mode & stat.S_IWOTH:
+                    self.world_writable.append(rel)
+                category = self._category(rel)
+                if category:
+                    self.disposable[category]["files"] += 1
+                    self.disposable[category]["bytes"] += st.st_size
+                    continue
+                if upload_prefix is not None and rel.startswith(upload_prefix):
+                    self.upload["files"] += 1
+                    self.upload["bytes"] += st.st_size
+
+
+def upload_root(docroot: str, value: str | None) -> tuple[str | None, str | None]:
+    """The upload folder from ``main.upload_dir`` (validated) and, when it cannot be used, why (one line).
+
+    A value that is not a plain relative path (``..``, control characters) or an upload root reached
+    through a symlink is refused: the audit reports it and walks nothing through it."""
+    try:
+        rel = resolve_upload_dir(value)
+        with Anchor(docroot) as anchor:
+            anchor.require_dir(rel, "upload root (main.upload_dir)")
+    except UnsafePath as exc:
+        return None, str(exc)
+    return rel, None
 
 
 def _orphan_estimate(docroot: str, upload_dir: str, client: MysqlClient) -> dict[str, Any]:
@@ -469,12 +485,16 @@ def main() -> None:
         for module_id, info in modules.items():
             info["installed"] = (module_id in installed) if installed is not None else None
 
-        walk = TreeWalk(docroot, upload_dir)
+        upload_rel, upload_problem = upload_root(docroot, upload_dir)
+        walk = TreeWalk(docroot, upload_rel)
         walk.run()
 
-        uploads: dict[str, Any] = {"dir": upload_dir, "files": walk.upload["files"], "bytes": walk.upload["bytes"]}
-        if client is not None:
-            uploads.update(_orphan_estimate(docroot, upload_dir, client))
+        uploads: dict[str, Any] = {"dir": upload_rel if upload_rel is not None else describe(upload_dir or ""),
+                                   "files": walk.upload["files"], "bytes": walk.upload["bytes"]}
+        if upload_problem is not None:
+            uploads["error"] = upload_problem
+        elif client is not None:
+            uploads.update(_orphan_estimate(docroot, upload_rel or "upload", client))
 
         constants = read_dbconn_constants(docroot)
         installed_php = _php_versions(p["php_conf_dir"])
@@ -484,6 +504,11 @@ def main() -> None:
         home = _home_page(p["home_url"], p["domains"][0] if p["domains"] else None, p["page_timeout"])
         agents = _agents(docroot, client, p["cron_dirs"], constants)
         findings = _security(docroot, core, modules, walk, serving, constants, home, p)
+        if upload_problem is not None:
+            findings.append(_finding(
+                "upload-dir-unsafe", "high", "the upload folder leads outside the docroot",
+                upload_problem + "; nothing was walked through it: fix main.upload_dir or the folder",
+                [describe(upload_dir or "")]))
     finally:
         if client is not None:
             client.close()
@@ -512,6 +537,13 @@ def main() -> None:
     module.exit_json(changed=False, report=report)
 
 
+def _is_file(anchor: Anchor, rel: str) -> bool:
+    try:
+        return stat.S_ISREG(anchor.lstat(rel).st_mode)
+    except (OSError, UnsafePath):
+        return False
+
+
 def _security(docroot: str, core: dict[str, Any], modules: dict[str, dict[str, Any]], walk: TreeWalk,
               serving: dict[str, Any], constants: dict[str, str], home: dict[str, Any],
               params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -537,8 +569,10 @@ def _security(docroot: str, core: dict[str, Any], modules: dict[str, dict[str, A
                     [str(fileman["path"])]))
         except ValueError:
             pass
-    leftovers = [rel for folder in ("", "bitrix/", walk.upload_dir + "/") for name in LEFTOVER_NAMES
-                 for rel in [folder + name] if os.path.isfile(os.path.join(docroot, rel))]
+    anchor = Anchor(docroot)
+    folders = ("", "bitrix/") + ((walk.upload_dir + "/",) if walk.upload_dir is not None else ())
+    leftovers = [rel for folder in folders for name in LEFTOVER_NAMES
+                 for rel in [folder + name] if _is_file(anchor, rel)]
     if leftovers:
         findings.append(_finding("leftover-installer-files", "high", "installer or restore files left behind",
                                  "remove them: they can re-install or restore the site from the web", leftovers))
@@ -548,16 +582,17 @@ def _security(docroot: str, core: dict[str, Any], modules: dict[str, dict[str, A
                                  "any local user can change code the site runs", flagged))
     readable = []
     for rel in SECRET_CONFIGS:
-        path = os.path.join(docroot, rel)
         try:
-            if os.stat(path).st_mode & stat.S_IROTH:
+            if anchor.lstat(rel).st_mode & stat.S_IROTH and _is_file(anchor, rel):
                 readable.append(rel)
-        except OSError:
+        except (OSError, UnsafePath):
             continue
     if readable:
         findings.append(_finding("config-readable-by-others", "high", "configuration with secrets readable by others",
                                  "DB password or licence key readable by every local user", readable))
-    if os.path.isdir(os.path.join(docroot, ".git")):
+    exposed_git = anchor.is_dir(".git")
+    anchor.close()
+    if exposed_git:
         findings.append(_finding("exposed-git", "high", "a .git folder in the docroot",
                                  "the repository (history, maybe secrets) may be downloadable", [".git"]))
     core_version = version_tuple(str(core["version"]))

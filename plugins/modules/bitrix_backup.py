@@ -23,6 +23,11 @@ description:
     then the archive is extracted with owners, modes and mtimes, the database is reloaded from the
     dump (tables created since are dropped), the caches listed in O(clear_cache) are emptied and every
     manifest entry is compared with the disk.
+  - The site is untrusted. The docroot is walked, read, quarantined, extracted into and compared from a
+    descriptor of the docroot, never following a symlink; C(create) archives a file only when the file
+    it opens is the one the walk examined (an entry swapped meanwhile is left out and named in a
+    warning and in RV(plan.changed_sample)); C(restore) refuses, naming the path, to extract into a
+    folder the site swapped for a symlink after the quarantine step.
   - C(verify) reads the archive and compares every entry with the manifest (sha256 of every file) and
     the dump with its recorded checksum; it fails naming the first mismatches.
   - C(prune) applies retention by count and age to the backups of this docroot, never deleting the
@@ -148,6 +153,8 @@ backup:
 plan:
   description:
     - What a backup holds or would hold (files, dirs, links, content_bytes, tables, db_bytes, free_bytes).
+    - After C(create), also C(changed) and C(changed_sample), the entries left out because they changed
+      between the walk and the read (swapped for a symlink or another file, or removed).
   type: dict
   returned: check, create
 problems:
@@ -156,7 +163,7 @@ problems:
   returned: check
 restore:
   description:
-    - What C(restore) did (quarantined entries, tables dropped, DB checksum mismatches, time).
+    - What C(restore) did (quarantined entries, entries written, tables dropped, DB checksum mismatches, time).
   type: dict
   returned: restore
 mismatches:
@@ -171,6 +178,7 @@ pruned:
 
 import contextlib
 import datetime
+import errno
 import hashlib
 import io
 import json
@@ -184,6 +192,14 @@ import time
 from collections.abc import Iterator
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import (
+    Anchor,
+    Entry,
+    UnsafePath,
+    clean_rel,
+    copy_sparse,
+    describe,
+)
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
     DbCredentials,
     MysqlClient,
@@ -197,6 +213,7 @@ META = "backup.json"
 MANIFEST = "manifest.jsonl"
 INLINE_LIMIT = 32 << 20  # files up to this size are read once into memory (hash and archive agree)
 CHUNK = 1 << 20
+STREAM_BUFSIZE = 64 << 10  # reading a tar stream: tarfile copies what is left of its buffer per header
 MYSQLDUMP_ARGS = [
     "--single-transaction",
     "--routines",
@@ -267,32 +284,33 @@ def last_line(text: bytes) -> str:
 
 
 class Tree:
-    """Walks the docroot in a stable order, keeping the excluded folders but not their content."""
+    """Walks the docroot in a stable order through the docroot anchor (never following a symlink), keeping
+    the excluded folders but not their content.
 
-    def __init__(self, docroot: str, exclude: list[str]) -> None:
-        self.docroot = docroot.rstrip("/") or "/"
+    A folder that changes while it is walked (swapped for a symlink, replaced) is not entered and is listed
+    in ``changed``; an unreadable folder is a BackupError.
+    """
+
+    def __init__(self, anchor: Anchor, exclude: list[str]) -> None:
+        self.anchor = anchor
         self.exclude = {p.strip("/") for p in exclude if p.strip("/")}
+        self.changed: list[str] = []
 
-    def entries(self) -> Iterator[tuple[str, str, os.stat_result]]:
-        """Yield (relative path, absolute path, lstat) for the root '.' and everything under it."""
-        yield ".", self.docroot, os.lstat(self.docroot)
-        stack = [""]
-        while stack:
-            rel_dir = stack.pop()
-            abs_dir = os.path.join(self.docroot, rel_dir) if rel_dir else self.docroot
-            try:
-                with os.scandir(abs_dir) as it:
-                    items = sorted(it, key=lambda e: e.name)
-            except OSError as exc:
-                raise BackupError(f"cannot read folder {abs_dir}: {exc.strerror}") from exc
-            subdirs = []
-            for item in items:
-                rel = rel_dir + "/" + item.name if rel_dir else item.name
-                st = item.stat(follow_symlinks=False)
-                yield rel, item.path, st
-                if stat.S_ISDIR(st.st_mode) and rel not in self.exclude:
-                    subdirs.append(rel)
-            stack.extend(reversed(subdirs))
+    def _error(self, rel: str, exc: OSError) -> None:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.ESTALE, errno.ENOENT):
+            self.changed.append(rel)
+            return
+        raise BackupError(f"cannot read folder {describe(self.anchor.abspath(rel))}: {exc.strerror}")
+
+    def entries(self) -> Iterator[tuple[str, Entry | None, os.stat_result]]:
+        """Yield (relative path, walk entry, lstat) for the root '.' (entry None) and everything under it."""
+        yield ".", None, os.fstat(self.anchor.fd)
+        prune = (lambda entry: entry.rel in self.exclude) if self.exclude else None
+        try:
+            for entry in self.anchor.walk("", prune=prune, on_error=self._error):
+                yield entry.rel, entry, entry.st
+        except UnsafePath as exc:
+            raise BackupError(str(exc)) from exc
 
 
 def kind(mode: int) -> str | None:
@@ -305,17 +323,25 @@ def kind(mode: int) -> str | None:
     return None  # sockets, fifos, devices are never backed up
 
 
+def open_docroot(docroot: str) -> Anchor:
+    try:
+        return Anchor(docroot)
+    except UnsafePath as exc:
+        raise BackupError(str(exc)) from exc
+
+
 def count_tree(docroot: str, exclude: list[str]) -> dict[str, int]:
     counts = {"files": 0, "dirs": 0, "links": 0, "content_bytes": 0}
-    for _rel, _abs, st in Tree(docroot, exclude).entries():
-        k = kind(st.st_mode)
-        if k == "f":
-            counts["files"] += 1
-            counts["content_bytes"] += st.st_size
-        elif k == "d":
-            counts["dirs"] += 1
-        elif k == "l":
-            counts["links"] += 1
+    with open_docroot(docroot) as anchor:
+        for _rel, _entry, st in Tree(anchor, exclude).entries():
+            k = kind(st.st_mode)
+            if k == "f":
+                counts["files"] += 1
+                counts["content_bytes"] += st.st_size
+            elif k == "d":
+                counts["dirs"] += 1
+            elif k == "l":
+                counts["links"] += 1
     return counts
 
 
@@ -520,19 +546,27 @@ def free_bytes(path: str) -> int:
 
 def archive_tree(
     docroot: str, exclude: list[str], archive: str, manifest: str, compress_argv: list[str]
-) -> dict[str, int]:
-    """Write the tar (through the compressor) and the manifest in one pass over the files."""
-    counts = {"files": 0, "dirs": 0, "links": 0, "content_bytes": 0, "skipped": 0}
+) -> tuple[dict[str, int], list[str]]:
+    """Write the tar (through the compressor) and the manifest in one pass over the files.
+
+    Everything is reached from the docroot's descriptor without following symlinks, and a file is opened
+    only if it is still the regular file the walk looked at (same device and inode): an entry swapped
+    meanwhile (for a symlink to a root-only file, say) is left out of archive and manifest and returned
+    in the second value, never archived as something else.
+    """
+    counts = {"files": 0, "dirs": 0, "links": 0, "content_bytes": 0, "skipped": 0, "changed": 0}
+    changed: list[str] = []
     fd = os.open(archive, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out, open(manifest, "w", encoding="utf-8") as man:
+    with open_docroot(docroot) as anchor, os.fdopen(fd, "wb") as out, open(manifest, "w", encoding="utf-8") as man:
         os.chmod(manifest, 0o600)
         comp = subprocess.Popen(compress_argv, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.PIPE)
         assert comp.stdin is not None
+        tree = Tree(anchor, exclude)
         try:
             tar = tarfile.open(  # noqa: SIM115 - closed explicitly before the compressor
-                fileobj=comp.stdin, mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK
+                fileobj=comp.stdin, mode="w|", format=tarfile.PAX_FORMAT, bufsize=STREAM_BUFSIZE
             )
-            for rel, path, st in Tree(docroot, exclude).entries():
+            for rel, item, st in tree.entries():
                 k = kind(st.st_mode)
                 if k is None:
                     counts["skipped"] += 1
@@ -557,17 +591,28 @@ def archive_tree(
                     tar.addfile(info)
                     counts["dirs"] += 1
                 elif k == "l":
+                    assert item is not None
                     info.type = tarfile.SYMTYPE
-                    info.linkname = os.readlink(path)
+                    try:
+                        info.linkname = os.readlink(item.name, dir_fd=item.dir_fd)
+                        now = os.stat(item.name, dir_fd=item.dir_fd, follow_symlinks=False)
+                    except OSError:
+                        now = None
+                    if now is None or (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+                        changed.append(rel)
+                        continue
                     entry["l"] = info.linkname
                     tar.addfile(info)
                     counts["links"] += 1
                 else:
                     try:
-                        handle = open(path, "rb")  # noqa: SIM115 - used in the with below
+                        file_fd = anchor.open_file(rel, expect=st)
+                    except (UnsafePath, FileNotFoundError):  # swapped or gone since the walk saw it
+                        changed.append(rel)
+                        continue
                     except OSError as exc:
-                        raise BackupError(f"cannot read {path}: {exc.strerror}") from exc
-                    with handle:
+                        raise BackupError(f"cannot read {describe(anchor.abspath(rel))}: {exc.strerror}") from exc
+                    with open(file_fd, "rb") as handle:
                         size = os.fstat(handle.fileno()).st_size
                         if size <= INLINE_LIMIT:
                             data = handle.read()
@@ -592,7 +637,9 @@ def archive_tree(
             rc = comp.wait()
         if rc != 0:
             raise BackupError(f"compressing the files archive failed: {last_line(err)}")
-    return counts
+    changed.extend(tree.changed)
+    counts["changed"] = len(changed)
+    return counts, changed
 
 
 class HashingReader:
@@ -630,7 +677,7 @@ def do_check(module: AnsibleModule, docroot: str, backup_dir: str, exclude: list
                 "msg": f"{backup_dir} lies inside the docroot {docroot} (or contains it)",
             }
         )
-    missing = [tool for tool in ("tar",) if not shutil.which(tool)]
+    missing: list[str] = []
     if module.params["include_db"]:
         missing += [tool for tool in ("mysqldump", "mysql") if not shutil.which(tool)]
         try:
@@ -721,14 +768,15 @@ def do_create(module: AnsibleModule, docroot: str, backup_dir: str, exclude: lis
                     "bytes": os.path.getsize(os.path.join(work, dump_name)),
                 }
             archive_name = "files.tar" + ext
-            counts = archive_tree(
+            counts, changed = archive_tree(
                 docroot,
                 exclude,
                 os.path.join(work, archive_name),
                 os.path.join(work, MANIFEST),
                 compress_argv,
             )
-            files_meta = dict(counts)
+            files_meta: dict[str, object] = dict(counts)
+            files_meta["changed_sample"] = [describe(rel) for rel in changed[:20]]
             files_meta.update(
                 archive=archive_name,
                 manifest=MANIFEST,
@@ -755,14 +803,22 @@ def do_create(module: AnsibleModule, docroot: str, backup_dir: str, exclude: lis
         if db:
             db.close()
     result = result_of(backup_dir, meta)
-    plan = {k: files_meta[k] for k in ("files", "dirs", "links", "content_bytes", "skipped")}
+    plan = {k: files_meta[k] for k in ("files", "dirs", "links", "content_bytes", "skipped", "changed")}
+    plan["changed_sample"] = files_meta["changed_sample"]
     if db_meta:
         plan.update(tables=len(db_meta["tables"]), db_dump_bytes=db_meta["bytes"])
     plan["files_archive_bytes"] = files_meta["bytes"]
+    warnings = []
+    if changed:
+        warnings.append(
+            f"{len(changed)} entries changed while being backed up and were left out of the backup "
+            f"(swapped for a symlink or another file, or removed), first: {', '.join(plan['changed_sample'][:5])}"
+        )
     return {
         "changed": True,
         "backup": result,
         "plan": plan,
+        "warnings_": warnings,
         "msg": f"backup {backup_id}: {counts['files']} files, {meta['size_bytes']} bytes"
         f" in {meta['duration_s']:.1f} s",
     }
@@ -820,7 +876,7 @@ def do_verify(module: AnsibleModule, docroot: str, backup_dir: str) -> dict:
         )
         assert dec.stdout is not None
         try:
-            with tarfile.open(fileobj=dec.stdout, mode="r|", bufsize=CHUNK) as tar:
+            with tarfile.open(fileobj=dec.stdout, mode="r|", bufsize=STREAM_BUFSIZE) as tar:
                 for info in tar:
                     name = normalise(info.name)
                     counts["entries"] += 1
@@ -887,85 +943,310 @@ def do_verify(module: AnsibleModule, docroot: str, backup_dir: str) -> dict:
 # ---------------------------------------------------------------- restore
 
 
+def _qualified(anchor: Anchor, rel: str) -> str:
+    return describe(anchor.abspath(rel))
+
+
+def copy_across(src: Anchor, rel: str, dst: Anchor) -> None:
+    """Move entry ``rel`` of ``src`` to the same place under ``dst`` on another filesystem: copied without
+    following symlinks (holes kept, owner, mode and mtime kept), then removed from ``src``."""
+    top = src.lstat(rel)
+    items: list[tuple[str, os.stat_result, str, int]] = []
+    copied: set[tuple[int, int]] = set()  # what may be removed: only what was copied
+
+    def place(item_rel: str, st: os.stat_result, name: str, dir_fd: int) -> None:
+        copied.add((st.st_dev, st.st_ino))
+        if stat.S_ISDIR(st.st_mode):
+            dst.makedirs(item_rel, 0o700)
+            items.append((item_rel, st, name, dir_fd))
+            return
+        parent, dst_name = dst.open_parent(item_rel)
+        try:
+            if stat.S_ISLNK(st.st_mode):
+                os.symlink(os.readlink(name, dir_fd=dir_fd), dst_name, dir_fd=parent)
+                os.chown(dst_name, st.st_uid, st.st_gid, dir_fd=parent, follow_symlinks=False)
+                return
+            if not stat.S_ISREG(st.st_mode):
+                return  # fifos, sockets, devices: nothing to keep; removed with the rest
+            in_fd = src.open_file(item_rel, expect=st)
+            try:
+                out_fd = os.open(dst_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                 0o600, dir_fd=parent)
+                try:
+                    copy_sparse(in_fd, out_fd)
+                    os.fchown(out_fd, st.st_uid, st.st_gid)
+                    os.fchmod(out_fd, stat.S_IMODE(st.st_mode))
+                    os.utime(out_fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+                finally:
+                    os.close(out_fd)
+            finally:
+                os.close(in_fd)
+        finally:
+            os.close(parent)
+
+    if stat.S_ISDIR(top.st_mode):
+        place(rel, top, "", -1)
+        for entry in src.walk(rel):
+            place(entry.rel, entry.st, entry.name, entry.dir_fd)
+        for item_rel, st, _name, _fd in reversed(items):
+            fd = dst.open_dir(item_rel)
+            try:
+                os.fchown(fd, st.st_uid, st.st_gid)
+                os.fchmod(fd, stat.S_IMODE(st.st_mode))
+                os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+            finally:
+                os.close(fd)
+        src.remove_tree(rel, keep=lambda entry: (entry.st.st_dev, entry.st.st_ino) not in copied)
+    else:
+        parent, name = src.open_parent(rel)
+        try:
+            place(rel, top, name, parent)
+        finally:
+            os.close(parent)
+        src.unlink(rel)
+
+
 def quarantine_extras(
     docroot: str, expected: dict[str, str], exclude: list[str], quarantine: str, check: bool
 ) -> list[str]:
-    """Move away every entry that is not in the manifest (or has another type), outside excluded folders."""
+    """Move away every entry that is not in the manifest (or has another type), outside excluded folders.
+
+    The docroot is walked and entries are moved from its descriptor without following symlinks: a folder
+    the site swapped for a symlink is moved as the link it is, nothing behind it is touched.
+    """
     moved: list[str] = []
     excluded = {p.strip("/") for p in exclude}
-    if not check:
-        os.makedirs(os.path.dirname(quarantine), mode=0o700, exist_ok=True)
-    stack = [""]
-    while stack:
-        rel_dir = stack.pop()
-        abs_dir = os.path.join(docroot, rel_dir) if rel_dir else docroot
-        with os.scandir(abs_dir) as it:
-            items = sorted(it, key=lambda e: e.name)
-        for item in items:
-            rel = rel_dir + "/" + item.name if rel_dir else item.name
-            k = kind(item.stat(follow_symlinks=False).st_mode)
-            if rel in excluded and k == "d":
-                continue
-            if expected.get(rel) != k:
-                moved.append(rel)
-                if not check:
-                    if not os.path.isdir(quarantine):
+
+    def misplaced(entry: Entry) -> bool:
+        k = kind(entry.st.st_mode)
+        return (entry.rel in excluded and k == "d") or expected.get(entry.rel) != k
+
+    target: Anchor | None = None
+    with open_docroot(docroot) as anchor:
+        try:
+            for entry in anchor.walk("", prune=misplaced):
+                k = kind(entry.st.st_mode)
+                if (entry.rel in excluded and k == "d") or expected.get(entry.rel) == k:
+                    continue
+                moved.append(entry.rel)
+                if check:
+                    continue
+                if target is None:
+                    os.makedirs(os.path.dirname(quarantine), mode=0o700, exist_ok=True)
+                    with contextlib.suppress(FileExistsError):
                         os.mkdir(quarantine, 0o700)
-                    target = os.path.join(quarantine, rel)
-                    os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
-                    shutil.move(item.path, target)
-            elif k == "d":
-                stack.append(rel)
+                    target = Anchor(quarantine)
+                parent = os.path.dirname(entry.rel)
+                if parent:
+                    target.makedirs(parent, 0o700)
+                try:
+                    anchor.rename(entry.rel, target, entry.rel)
+                except OSError as exc:
+                    if exc.errno != errno.EXDEV:
+                        raise
+                    copy_across(anchor, entry.rel, target)
+        except UnsafePath as exc:
+            raise BackupError(f"quarantining what the backup does not hold: {exc}") from exc
+        finally:
+            if target is not None:
+                target.close()
     return moved
+
+
+def _make_room(parent: int, name: str, anchor: Anchor, rel: str) -> None:
+    """Remove what is at ``name`` (never following it) so the backup's entry can be created there."""
+    try:
+        st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        raise BackupError(
+            f"restoring {_qualified(anchor, rel)}: a folder is in the way (changed during the restore?)"
+        )
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(name, dir_fd=parent)
+
+
+class _Parents:
+    """The descriptor of the folder the last entry went into: members come folder by folder, so most
+    entries reuse it instead of going down from the docroot again (the folder was reached without
+    following a symlink; what it is stays what it was)."""
+
+    def __init__(self, anchor: Anchor) -> None:
+        self.anchor = anchor
+        self.rel: str | None = None
+        self.fd = -1
+
+    def of(self, rel: str) -> tuple[int, str]:
+        folder, _, name = rel.rpartition("/")
+        if folder != self.rel:
+            self.close()
+            self.fd = self.anchor.open_dir(folder)
+            self.rel = folder
+        return self.fd, name
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+        self.fd, self.rel = -1, None
+
+
+def _create_file(parent: int, name: str, anchor: Anchor, rel: str) -> int:
+    _make_room(parent, name, anchor, rel)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        return os.open(name, flags, 0o600, dir_fd=parent)
+    except FileExistsError:  # something was put there meanwhile: once more, then give up
+        _make_room(parent, name, anchor, rel)
+        return os.open(name, flags, 0o600, dir_fd=parent)
+
+
+def extract_archive(anchor: Anchor, archive: str, dec_argv: list[str], manifest: dict[str, dict]) -> int:
+    """Extract the backup's archive into the docroot through the anchor; returns the entries written.
+
+    Folders are created (or must already be real folders) component by component without following a
+    symlink; a file or link replaces what is at its name in its (real) folder: the old entry is unlinked
+    (never followed) and the new one created with O_EXCL|O_NOFOLLOW. Owner, mode and mtime come from the
+    checksummed manifest. A member that is not a plain relative path, or not in the manifest, stops the
+    restore.
+    """
+    folders: list[dict] = []
+    written = 0
+    parents = _Parents(anchor)
+    with open(archive, "rb") as src:
+        dec = subprocess.Popen(dec_argv, stdin=src, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert dec.stdout is not None
+        try:
+            with tarfile.open(fileobj=dec.stdout, mode="r|", bufsize=STREAM_BUFSIZE) as tar:
+                for info in tar:
+                    name = normalise(info.name)
+                    entry = manifest.get(name)
+                    if entry is None:
+                        raise BackupError(f"{describe(name)}: in the archive, not in the manifest; run verify")
+                    rel = "" if name == "." else clean_rel(name, "archive member")
+                    if info.isdir() and entry["t"] == "d":
+                        if rel:
+                            parent, base = parents.of(rel)
+                            with contextlib.suppress(FileExistsError):
+                                os.mkdir(base, 0o700, dir_fd=parent)
+                            # checked (a real folder, no symlink) when the first member inside opens it
+                        folders.append(entry)
+                    elif info.issym() and entry["t"] == "l":
+                        parent, base = parents.of(rel)
+                        _make_room(parent, base, anchor, rel)
+                        os.symlink(info.linkname, base, dir_fd=parent)
+                        os.chown(base, entry["u"], entry["g"], dir_fd=parent, follow_symlinks=False)
+                        os.utime(base, ns=(entry["mt"], entry["mt"]), dir_fd=parent, follow_symlinks=False)
+                    elif info.isfile() and entry["t"] == "f":
+                        member = tar.extractfile(info)
+                        assert member is not None
+                        parent, base = parents.of(rel)
+                        out = _create_file(parent, base, anchor, rel)
+                        try:
+                            while True:
+                                chunk = member.read(CHUNK)
+                                if not chunk:
+                                    break
+                                view = memoryview(chunk)
+                                while view:
+                                    view = view[os.write(out, view):]
+                            os.fchown(out, entry["u"], entry["g"])
+                            os.fchmod(out, entry["m"])
+                            os.utime(out, ns=(time.time_ns(), entry["mt"]))
+                        finally:
+                            os.close(out)
+                    else:
+                        raise BackupError(f"{describe(name)}: the archive and the manifest disagree on its type")
+                    written += 1
+        except UnsafePath as exc:
+            raise BackupError(f"restore stopped: {exc}") from exc
+        except (tarfile.TarError, EOFError) as exc:
+            raise BackupError(f"extracting {archive} failed: {exc}") from exc
+        finally:
+            parents.close()
+            dec.stdout.close()
+            err = dec.stderr.read() if dec.stderr else b""
+            rc = dec.wait()
+    if rc != 0:
+        raise BackupError(f"extracting {archive} failed: {last_line(err)}")
+    try:
+        for entry in reversed(folders):  # deepest first: setting a folder's mtime after its content
+            fd = anchor.open_dir("" if entry["p"] == "." else entry["p"])
+            try:
+                os.fchown(fd, entry["u"], entry["g"])
+                os.fchmod(fd, entry["m"])
+                os.utime(fd, ns=(entry["mt"], entry["mt"]))
+            finally:
+                os.close(fd)
+    except UnsafePath as exc:
+        raise BackupError(f"restore stopped: {exc}") from exc
+    return written
 
 
 def clear_folders(docroot: str, folders: list[str]) -> int:
     removed = 0
-    for rel in folders:
-        base = os.path.join(docroot, rel.strip("/"))
-        if not os.path.isdir(base) or os.path.islink(base):
-            continue
-        for item in os.scandir(base):
-            # composite cache: only cached pages go, .enabled/.config.php/.size stay
-            if rel.strip("/").endswith("html_pages") and item.name.startswith("."):
-                continue
-            if item.is_dir(follow_symlinks=False):
-                shutil.rmtree(item.path, ignore_errors=True)
-            else:
-                os.unlink(item.path)
-            removed += 1
+    with open_docroot(docroot) as anchor:
+        for folder in folders:
+            try:
+                rel = clean_rel(folder, "clear_cache")
+                if not anchor.require_dir(rel, "clear_cache folder"):
+                    continue
+                for item in anchor.scandir(rel):
+                    # composite cache: only cached pages go, .enabled/.config.php/.size stay
+                    if rel.endswith("html_pages") and item.name.startswith("."):
+                        continue
+                    if item.is_dir:
+                        anchor.remove_tree(item.rel)
+                    else:
+                        anchor.unlink(item.rel)
+                    removed += 1
+            except UnsafePath as exc:
+                raise BackupError(str(exc)) from exc
     return removed
 
 
 def compare_disk(docroot: str, manifest_path: str, exclude: list[str]) -> list[str]:
-    """Every manifest entry against the disk (type, mode, owner, size, mtime): the restore's own check."""
+    """Every manifest entry against the disk (type, mode, owner, size, mtime): the restore's own check.
+
+    Entries are reached from the docroot's descriptor: one behind a symlink counts as a problem."""
     excluded = {p.strip("/") for p in exclude}
     problems: list[str] = []
-    for entry in read_manifest(manifest_path):
-        rel = entry["p"]
-        path = docroot if rel == "." else os.path.join(docroot, rel)
+    with open_docroot(docroot) as anchor:
+        parents = _Parents(anchor)
         try:
-            st = os.lstat(path)
-        except OSError:
-            problems.append(f"{rel}: missing")
-            continue
-        if kind(st.st_mode) != entry["t"]:
-            problems.append(f"{rel}: wrong type")
-            continue
-        if (st.st_uid, st.st_gid) != (entry["u"], entry["g"]):
-            problems.append(f"{rel}: owner {st.st_uid}:{st.st_gid}, expected {entry['u']}:{entry['g']}")
-        if entry["t"] != "l" and stat.S_IMODE(st.st_mode) != entry["m"]:
-            problems.append(
-                "{}: mode {:04o}, expected {:04o}".format(rel, stat.S_IMODE(st.st_mode), entry["m"])
-            )
-        if entry["t"] == "f" and (st.st_size != entry["s"] or st.st_mtime_ns != entry["mt"]):
-            problems.append(f"{rel}: size/mtime differ")
-        if (
-            entry["t"] == "d"
-            and rel not in excluded
-            and st.st_mtime_ns // 1000000000 != entry["mt"] // 1000000000
-        ):
-            problems.append(f"{rel}: folder mtime differs")
+            for entry in read_manifest(manifest_path):
+                rel = entry["p"]
+                try:
+                    if rel == ".":
+                        st = os.fstat(anchor.fd)
+                    else:
+                        parent, name = parents.of(rel)
+                        st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+                except UnsafePath as exc:
+                    problems.append(f"{rel}: {exc}")
+                    continue
+                except OSError:
+                    problems.append(f"{rel}: missing")
+                    continue
+                if kind(st.st_mode) != entry["t"]:
+                    problems.append(f"{rel}: wrong type")
+                    continue
+                if (st.st_uid, st.st_gid) != (entry["u"], entry["g"]):
+                    problems.append(f"{rel}: owner {st.st_uid}:{st.st_gid}, expected {entry['u']}:{entry['g']}")
+                if entry["t"] != "l" and stat.S_IMODE(st.st_mode) != entry["m"]:
+                    problems.append(
+                        "{}: mode {:04o}, expected {:04o}".format(rel, stat.S_IMODE(st.st_mode), entry["m"])
+                    )
+                if entry["t"] == "f" and (st.st_size != entry["s"] or st.st_mtime_ns != entry["mt"]):
+                    problems.append(f"{rel}: size/mtime differ")
+                if (
+                    entry["t"] == "d"
+                    and rel not in excluded
+                    and st.st_mtime_ns // 1000000000 != entry["mt"] // 1000000000
+                ):
+                    problems.append(f"{rel}: folder mtime differs")
+        finally:
+            parents.close()
     return problems
 
 
@@ -1020,33 +1301,10 @@ def do_restore(module: AnsibleModule, docroot: str, backup_dir: str) -> dict:
             }
         if params["restore_files"]:
             dec_argv = decompressor_for(meta.get("compression", "gzip"))
-            with open(os.path.join(path, files["archive"]), "rb") as src:
-                dec = subprocess.Popen(dec_argv, stdin=src, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-                tar = subprocess.Popen(
-                    [
-                        "tar",
-                        "-x",
-                        "-f",
-                        "-",
-                        "-C",
-                        docroot,
-                        "--numeric-owner",
-                        "--same-owner",
-                        "--same-permissions",
-                        "--delay-directory-restore",
-                    ],
-                    stdin=dec.stdout,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                )
-                assert dec.stdout is not None
-                dec.stdout.close()
-                _, tar_err = tar.communicate()
-                dec_err = dec.stderr.read() if dec.stderr else b""
-                dec_rc = dec.wait()
-            if dec_rc != 0 or tar.returncode != 0:
-                raise BackupError(
-                    "extracting {} failed: {}".format(files["archive"], last_line(tar_err or dec_err))
+            by_path = {entry["p"]: entry for entry in read_manifest(manifest_path)}
+            with open_docroot(docroot) as anchor:
+                report["entries_written"] = extract_archive(
+                    anchor, os.path.join(path, files["archive"]), dec_argv, by_path
                 )
         if restore_db and db:
             drops = []

@@ -155,6 +155,13 @@ import time
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import (
+    OPEN_DIR,
+    Anchor,
+    UnsafePath,
+    describe,
+    same_file,
+)
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
     NotABitrixSite,
     permission_defaults,
@@ -164,7 +171,6 @@ from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
 
 KINDS = ("owner", "group", "mode", "world_writable", "secret")
 _MODE_RE = re.compile(r"^0?[0-7]{3}$")
-_OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 
 class PolicyError(ValueError):
@@ -349,6 +355,7 @@ class Walker:
         self.sample_size = max(0, int(sample_size))
         self.journal_path = None if check_mode else journal
         self._journal: Any = None
+        self._anchor: Anchor | None = None
         self.counts: dict[str, int] = dict.fromkeys(KINDS, 0)
         self.counts["paths"] = 0
         self.samples: dict[str, list[str]] = {kind: [] for kind in KINDS}
@@ -437,15 +444,12 @@ class Walker:
             return
         try:
             self._record(rel, st)
-            if dir_fd is None:  # the docroot itself: changed through its own descriptor
-                fd = os.open(self.docroot, os.O_RDONLY | os.O_DIRECTORY)
-                try:
-                    if wrong_uid or wrong_gid:
-                        os.fchown(fd, policy.uid, policy.gid)
-                    if wrong_mode:
-                        os.fchmod(fd, want_mode)
-                finally:
-                    os.close(fd)
+            if dir_fd is None:  # the docroot itself: changed through the anchor's descriptor
+                assert self._anchor is not None
+                if wrong_uid or wrong_gid:
+                    self._anchor.chown("", policy.uid, policy.gid)
+                if wrong_mode:
+                    self._anchor.chmod("", want_mode)
                 return
             if wrong_uid or wrong_gid:
                 os.chown(name, policy.uid, policy.gid, dir_fd=dir_fd, follow_symlinks=False)
@@ -469,19 +473,22 @@ class Walker:
         return want
 
     def run(self) -> Walker:
+        """Walk from the docroot's anchor. The inner loop is this module's own (a fast path for the 1M-file
+        case, which the layer's generic, sorted walk would slow down), but it goes down exactly as the
+        layer does: every folder opened with the layer's OPEN_DIR (no symlink followed) relative to its
+        parent's descriptor, and checked to be the folder that was scanned."""
         policy = self.policy
         try:
-            st = os.stat(self.docroot)
-            self.scanned["dirs"] += 1
-            self._fix(None, "", ".", st, self._want(st.st_mode, False, False), False)
-            fd = os.open(self.docroot, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
-        except OSError as exc:
+            self._anchor = Anchor(self.docroot)
+        except UnsafePath as exc:
             self._error(".", exc)
             return self
         try:
-            self._walk(fd, "", "" in policy.writable)
+            st = os.fstat(self._anchor.fd)
+            self.scanned["dirs"] += 1
+            self._fix(None, "", ".", st, self._want(st.st_mode, False, False), False)
+            self._walk(self._anchor.fd, "", "" in policy.writable)
         finally:
-            os.close(fd)
             if self._journal is not None:
                 self._journal.close()
         return self
@@ -500,7 +507,7 @@ class Walker:
         special = self._special.get(rel_dir)
         check_exclude = bool(policy.exclude_names or policy.exclude_name_globs or self._path_globs)
         prefix = rel_dir + "/" if rel_dir else ""
-        subdirs: list[tuple[str, bool]] = []
+        subdirs: list[tuple[str, bool, os.stat_result]] = []
         scanned = self.scanned
         n_files = n_dirs = 0
         try:
@@ -534,7 +541,7 @@ class Walker:
                         n_dirs += 1
                         if st.st_uid != uid or st.st_gid != gid:
                             self._fix(dir_fd, name, prefix + name, st, mode & 0o777, False)
-                        subdirs.append((name, writable))
+                        subdirs.append((name, writable, st))
                         continue
                     secret = writable_root = False
                 else:
@@ -546,7 +553,7 @@ class Walker:
                 if stat.S_ISDIR(mode):
                     n_dirs += 1
                     self._fix(dir_fd, name, prefix + name, st, self._want(mode, sub_writable, False), False)
-                    subdirs.append((name, sub_writable))
+                    subdirs.append((name, sub_writable, st))
                 elif stat.S_ISREG(mode):
                     n_files += 1
                     self._fix(dir_fd, name, prefix + name, st, self._want(mode, sub_writable, secret), secret)
@@ -558,17 +565,21 @@ class Walker:
                     self._skip(prefix + name, "not a regular file, folder or symlink")
         scanned["files"] += n_files
         scanned["dirs"] += n_dirs
-        for name, sub_writable in subdirs:
+        for name, sub_writable, seen in subdirs:
             try:
-                fd = os.open(name, _OPEN_DIR, dir_fd=dir_fd)
+                fd = os.open(name, OPEN_DIR, dir_fd=dir_fd)
             except FileNotFoundError:
                 scanned["vanished"] += 1
                 continue
             except OSError as exc:  # e.g. swapped for a symlink since the scan (ELOOP)
-                self._error(prefix + name, exc)
+                self._error(prefix + name, UnsafePath(f"not entered {describe(prefix + name)}: {exc.strerror}"))
                 continue
             try:
-                self._walk(fd, prefix + name, sub_writable)
+                if same_file(os.fstat(fd), seen):
+                    self._walk(fd, prefix + name, sub_writable)
+                else:
+                    replaced = UnsafePath(f"not entered {describe(prefix + name)}: replaced during the walk")
+                    self._error(prefix + name, replaced)
             finally:
                 os.close(fd)
 
@@ -583,9 +594,12 @@ class Walker:
         )
 
     def result(self) -> dict[str, Any]:
+        anchor = self._anchor
         writable_missing = sorted(
-            rel for rel in self.policy.writable if not os.path.lexists(os.path.join(self.docroot, rel))
+            rel for rel in self.policy.writable if anchor is None or not anchor.exists(rel)
         )
+        if anchor is not None:
+            anchor.close()
         result: dict[str, Any] = {
             "changed": self.counts["paths"] > 0,
             "counts": dict(self.counts),
@@ -615,23 +629,11 @@ def fix_tree(
     return walker.run().result()
 
 
-def _open_parent(root_fd: int, rel: str) -> tuple[int, str]:
-    """A descriptor of rel's parent folder, opened component by component without following symlinks."""
-    parts = rel.split("/")
-    fd = os.dup(root_fd)
-    try:
-        for part in parts[:-1]:
-            next_fd = os.open(part, _OPEN_DIR, dir_fd=fd)
-            os.close(fd)
-            fd = next_fd
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd, parts[-1]
-
-
 def restore_journal(docroot: str, journal: str, check_mode: bool = False) -> dict[str, Any]:
-    """Put back the owner, group and mode recorded in a journal, last change first."""
+    """Put back the owner, group and mode recorded in a journal, last change first.
+
+    Every entry is reached from the docroot's anchor without following a symlink; a symlink gets its
+    owner back (never its target's), a path through a symlinked folder is an error, never followed."""
     restored = 0
     errors: list[dict[str, str]] = []
     with open(journal, encoding="utf-8", errors="surrogateescape") as handle:
@@ -639,31 +641,26 @@ def restore_journal(docroot: str, journal: str, check_mode: bool = False) -> dic
         if header.get("docroot") and os.path.realpath(header["docroot"]) != os.path.realpath(docroot):
             raise PolicyError(f"restore: {journal} was written for {header['docroot']}, not {docroot}")
         lines = handle.readlines()
-    root_fd = os.open(docroot, os.O_RDONLY | os.O_DIRECTORY)
     try:
+        anchor = Anchor(docroot)
+    except UnsafePath as exc:
+        raise OSError(str(exc)) from exc
+    with anchor:
         for line in reversed(lines):
             rel, uid, gid, mode = json.loads(line)
             restored += 1
             if check_mode:
                 continue
+            target = "" if rel == "." else rel
             try:
-                if rel == ".":
-                    os.fchown(root_fd, uid, gid)
-                    os.fchmod(root_fd, int(mode, 8))
-                    continue
-                parent_fd, name = _open_parent(root_fd, rel)
-                try:
-                    os.chown(name, uid, gid, dir_fd=parent_fd, follow_symlinks=False)
-                    if not stat.S_ISLNK(os.stat(name, dir_fd=parent_fd, follow_symlinks=False).st_mode):
-                        os.chmod(name, int(mode, 8), dir_fd=parent_fd, follow_symlinks=False)
-                finally:
-                    os.close(parent_fd)
+                is_link = bool(target) and stat.S_ISLNK(anchor.lstat(target).st_mode)
+                anchor.chown(target, uid, gid)
+                if not is_link:
+                    anchor.chmod(target, int(mode, 8))
             except FileNotFoundError:
                 continue
-            except (OSError, NotImplementedError, ValueError) as exc:
+            except (OSError, NotImplementedError, ValueError, UnsafePath) as exc:
                 errors.append({"path": rel, "error": str(exc)})
-    finally:
-        os.close(root_fd)
     return {"changed": restored > 0, "restored": restored, "errors": errors, "error_count": len(errors)}
 
 

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
+import subprocess
+import tarfile
 import time
 from pathlib import Path
 
@@ -172,3 +175,154 @@ def test_the_password_stays_in_the_defaults_file(tmp_path: Path) -> None:
         assert os.stat(db.client.defaults_file).st_mode & 0o777 == 0o600
     finally:
         db.close()
+
+
+# --- the site is untrusted (issue 11.7): nothing read or written through a site-controlled symlink
+
+
+@pytest.fixture()
+def secret(tmp_path: Path) -> Path:
+    """A root-only file outside the docroot (stands for /etc/shadow)."""
+    path = tmp_path / "etc" / "shadow"
+    path.parent.mkdir()
+    path.write_bytes(b"root:$6$secret-hash:19000::::::")
+    path.chmod(0o600)
+    return path
+
+
+def archived(backup: dict) -> dict[str, bytes]:
+    """The regular files in a backup's archive, by path."""
+    data = subprocess.run(["gzip", "-d", "-c", backup["files_archive"]], check=True, capture_output=True).stdout
+    out = {}
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        for info in tar:
+            if info.isfile():
+                member = tar.extractfile(info)
+                assert member is not None
+                out[info.name] = member.read()
+    return out
+
+
+@pytest.mark.parametrize("swap", ["symlink", "other_file"])
+def test_a_file_swapped_during_the_walk_is_left_out_not_archived_as_something_else(
+    site: Path, tmp_path: Path, secret: Path, monkeypatch: pytest.MonkeyPatch, swap: str
+) -> None:
+    walk = bb.Tree.entries
+
+    def swapping(self):  # the site swaps index.php between the walk's lstat and the read
+        for item in walk(self):
+            if item[0] == "index.php":
+                (site / "index.php").unlink()
+                if swap == "symlink":
+                    (site / "index.php").symlink_to(secret)
+                else:
+                    os.link(secret, site / "index.php")  # the very inode of the root-only file
+            yield item
+
+    monkeypatch.setattr(bb.Tree, "entries", swapping)
+    result = create(site, tmp_path / "backups")
+    content = archived(result["backup"])
+    assert secret.read_bytes() not in content.values()
+    assert "index.php" not in content and "bitrix/.settings.php" in content
+    manifest = [json.loads(line) for line in Path(result["backup"]["manifest"]).read_text().splitlines()]
+    assert "index.php" not in {entry["p"] for entry in manifest}
+    assert result["plan"]["changed"] == 1 and result["plan"]["changed_sample"] == ["index.php"]
+    assert "index.php" in result["warnings_"][0]
+    verified = bb.do_verify(Stub(), str(site), str(tmp_path / "backups"))
+    assert verified["mismatches"] == []
+
+
+def test_backup_does_not_walk_into_a_symlinked_folder(site: Path, tmp_path: Path, secret: Path) -> None:
+    (site / "upload/evil").symlink_to(secret.parent)
+    result = create(site, tmp_path / "backups")
+    content = archived(result["backup"])
+    assert secret.read_bytes() not in content.values()
+    lines = Path(result["backup"]["manifest"]).read_text().splitlines()
+    manifest = {json.loads(line)["p"]: json.loads(line) for line in lines}
+    assert manifest["upload/evil"]["t"] == "l" and manifest["upload/evil"]["l"] == str(secret.parent)
+    assert not any(p.startswith("upload/evil/") for p in manifest)
+
+
+def test_restore_refuses_a_folder_swapped_for_a_symlink_after_the_quarantine(
+    site: Path, tmp_path: Path, secret: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create(site, tmp_path / "backups")
+    (site / "upload/iblock/a/b.jpg").write_bytes(b"changed")
+    outside = tmp_path / "outside"
+    (outside / "a").mkdir(parents=True)
+    (outside / "a" / "b.jpg").write_bytes(b"root's own file")
+    os.chown(outside / "a" / "b.jpg", 0, 0)
+    before = {p: (p.read_bytes(), p.stat().st_mode, p.stat().st_uid) for p in outside.rglob("*") if p.is_file()}
+    quarantine = bb.quarantine_extras
+
+    def then_swap(*args, **kwargs):  # the site swaps upload/iblock for a symlink right after the quarantine
+        moved = quarantine(*args, **kwargs)
+        shutil.rmtree(site / "upload/iblock")
+        (site / "upload/iblock").symlink_to(outside)
+        return moved
+
+    monkeypatch.setattr(bb, "quarantine_extras", then_swap)
+    with pytest.raises(bb.BackupError, match=f"refusing {site}/upload/iblock.*: {site}/upload/iblock is a symlink"):
+        bb.do_restore(Stub(quarantine_dir=str(tmp_path / "q")), str(site), str(tmp_path / "backups"))
+    after = {p: (p.read_bytes(), p.stat().st_mode, p.stat().st_uid) for p in outside.rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_restore_moves_a_planted_symlink_away_and_restores_the_folder(
+    site: Path, tmp_path: Path, secret: Path
+) -> None:
+    before = state(site, EXCLUDE)
+    create(site, tmp_path / "backups")
+    shutil.rmtree(site / "upload/iblock")
+    (site / "upload/iblock").symlink_to(secret.parent)
+    sentinel = {p.name: p.read_bytes() for p in secret.parent.iterdir()}
+    result = bb.do_restore(Stub(quarantine_dir=str(tmp_path / "q")), str(site), str(tmp_path / "backups"))
+    assert {p.name: p.read_bytes() for p in secret.parent.iterdir()} == sentinel
+    assert state(site, EXCLUDE) == before
+    quarantine = Path(result["restore"]["quarantine_dir"])
+    assert (quarantine / "upload/iblock").is_symlink()
+
+
+def test_clear_cache_refuses_a_symlinked_cache_folder(site: Path, tmp_path: Path, secret: Path) -> None:
+    create(site, tmp_path / "backups")
+    shutil.rmtree(site / "bitrix/cache")
+    (site / "bitrix/cache").symlink_to(secret.parent)
+    with pytest.raises(bb.BackupError, match=f"refusing clear_cache folder {site}/bitrix/cache: it is a symlink"):
+        bb.clear_folders(str(site), ["bitrix/cache"])
+    assert secret.exists()
+
+
+@pytest.fixture()
+def other_fs(tmp_path: Path):
+    """A folder on another filesystem (a tmpfs), like a quarantine on a second disk."""
+    mount = tmp_path / "other-fs"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(mount)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_restore_quarantines_onto_another_filesystem_without_following_links(
+    site: Path, tmp_path: Path, secret: Path, other_fs: Path
+) -> None:
+    before = state(site, EXCLUDE)
+    create(site, tmp_path / "backups")
+    write(site, "local/new/x.php", b"new", 0o640)
+    os.chown(site / "local/new/x.php", 1234, 5678)
+    (site / "local/new/to-secret").symlink_to(secret)
+    (site / "upload/iblock/a/b.jpg").unlink()
+    (site / "upload/iblock/a/b.jpg").symlink_to(secret)  # a file swapped for a link: moved away as a link
+    assert os.stat(site).st_dev != os.stat(other_fs).st_dev
+    result = bb.do_restore(Stub(quarantine_dir=str(other_fs / "q")), str(site), str(tmp_path / "backups"))
+    assert state(site, EXCLUDE) == before
+    quarantine = Path(result["restore"]["quarantine_dir"])
+    assert sorted(result["restore"]["quarantined_sample"]) == ["local", "upload/iblock/a/b.jpg"]
+    copied = quarantine / "local/new/x.php"
+    assert copied.read_bytes() == b"new" and (copied.stat().st_uid, copied.stat().st_gid) == (1234, 5678)
+    assert copied.stat().st_mode & 0o777 == 0o640
+    assert os.readlink(quarantine / "local/new/to-secret") == str(secret)
+    assert os.readlink(quarantine / "upload/iblock/a/b.jpg") == str(secret)
+    assert secret.read_bytes() == b"root:$6$secret-hash:19000::::::"

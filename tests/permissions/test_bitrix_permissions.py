@@ -314,3 +314,48 @@ def test_module_refuses_a_folder_that_is_not_a_bitrix_site(tmp_path: Path) -> No
     result = _module(tmp_path / "empty")
     assert result.get("failed") is True
     assert "not a 1C-Bitrix site" in result["msg"]
+
+
+def test_folder_replaced_during_the_walk_is_not_entered(site: Path, tmp_path: Path, monkeypatch) -> None:
+    """Between the scan of upload/ and the descent into upload/iblock, another folder (root's own, not a
+    symlink) takes its place: the walker must see it is not the folder it scanned and stay out."""
+    outside = tmp_path / "root-only"
+    (outside / "keys").mkdir(parents=True)
+    (outside / "keys/id").write_text("secret")
+    os.chmod(outside / "keys/id", 0o600)
+    before = snapshot(outside)
+    real_open = os.open
+    swapped = []
+
+    def swap_then_open(path, flags, *args, **kwargs):  # the moment the walker descends into upload/iblock
+        if path == "iblock" and flags & os.O_DIRECTORY and not swapped:
+            swapped.append(True)
+            os.rename(site / "upload/iblock", tmp_path / "iblock.away")
+            os.rename(outside, site / "upload/iblock")
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(bp.os, "open", swap_then_open)
+    result = run(site)
+    monkeypatch.undo()
+    assert swapped
+    os.rename(site / "upload/iblock", outside)
+    assert snapshot(outside) == before
+    assert [e["path"] for e in result["errors"]] == ["upload/iblock"]
+    assert "replaced during the walk" in result["errors"][0]["error"]
+
+
+def test_journal_restore_never_goes_through_a_symlinked_folder(site: Path, tmp_path: Path) -> None:
+    plant(site)
+    journal = tmp_path / "state" / "run1.jsonl"
+    run(site, journal=str(journal))
+    outside = tmp_path / "outside"
+    (outside / "1ab").mkdir(parents=True)
+    (outside / "1ab/photo.jpg").write_text("root's")
+    os.chmod(outside / "1ab/photo.jpg", 0o600)
+    before = snapshot(outside)
+    os.rename(site / "upload/iblock", tmp_path / "iblock.away")
+    os.symlink(outside, site / "upload/iblock")
+    restored = bp.restore_journal(str(site), str(journal))
+    assert snapshot(outside) == before
+    assert sorted(e["path"] for e in restored["errors"]) == ["upload/iblock/1ab/photo.jpg"]
+    assert f"{site}/upload/iblock is a symlink" in restored["errors"][0]["error"]
