@@ -3,11 +3,16 @@ kept alive with a heartbeat, and closed as succeeded, failed or cancelled."""
 
 from __future__ import annotations
 
+import re
+import shlex
 import signal
+import sys
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
+from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -26,17 +31,23 @@ from bxops.ledger.entries import (
     earlier_run_seconds,
     finish_run,
     get_entry,
+    record_late_outcome,
+    reserved_seconds,
     start_run,
 )
 from bxops.ledger.ids import elapsed_seconds, new_run_id, utcnow
 from bxops.ledger.models import EntryStatus
 from bxops.periods import Month
 from bxops.playbook_events import EventRecorder
+from bxops.playbook_roles import playbook_roles
 from bxops.process_tree import stop_children
 from bxops.progress import LiveProgress
-from bxops.redaction import redact
+from bxops.redaction import looks_secret, redact, redact_text
 from bxops.reports import print_balance, print_run_summary
 from bxops.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 EXIT_CANCELLED = 130
 EXIT_FAILED = 2
@@ -68,9 +79,14 @@ def prepare(settings: Settings, request: RunRequest, located: Target | None = No
 
 
 def decide_work_type(
-    term: Term, playbook: str, flag: str | None, role_seconds: dict[str, float]
+    term: Term,
+    playbook: str,
+    flag: str | None,
+    role_seconds: dict[str, float],
+    named_roles: Sequence[str] = (),
 ) -> tuple[str | None, str]:
-    """The work type and where it came from: flag, playbook map, the longest mapped role, default."""
+    """The work type and where it came from: flag, playbook map, the longest mapped role that ran, the
+    first mapped role the playbook names (known from the start: a killed run keeps it), default."""
     if flag is not None:
         return flag, "flag"
     if playbook in term.playbooks:
@@ -79,16 +95,112 @@ def decide_work_type(
         work_type = term.work_type_for_role(role)
         if work_type is not None:
             return work_type, f"role:{role}"
+    for role in named_roles:
+        work_type = term.work_type_for_role(role)
+        if work_type is not None:
+            return work_type, f"playbook-role:{role}"
     if term.default_work_type is not None:
         return term.default_work_type, "default"
     return None, "none"
 
 
-class Heartbeat:
-    """Writes the run's heartbeat every `interval` seconds from a thread of its own."""
+#: Actions that only check and refuse (a role's preflight); a run that failed on these alone, with
+#: nothing changed on any host, was refused before any change.
+CHECK_ACTIONS = frozenset(
+    f"{prefix}{name}" for prefix in ("", "ansible.builtin.", "ansible.legacy.") for name in ("assert", "fail")
+)
+PREFLIGHT_FILE = "preflight.yml"
+#: The common role's checks that refuse before a role changes anything: the environment guard, "is this
+#: a Bitrix site", the staging gate, the site lock held by another run.
+COMMON_CHECK_FILES = frozenset({"env_guard.yml", "site.yml", "staging_gate.yml", "lock.yml"})
 
-    def __init__(self, ledger: Ledger, entry_id: int, interval: float) -> None:
+
+def refused_before_change(
+    failures: Sequence[dict[str, Any]], changed: Sequence[Any], host_stats: dict[str, dict[str, int]]
+) -> bool:
+    """True when the run failed only on pre-change checks (assert/fail tasks, tasks of a role's
+    preflight.yml, the common role's checks) and no task changed anything on any host."""
+    if not failures or changed:
+        return False
+    if any(int(stats.get("changed", 0) or 0) for stats in host_stats.values()):
+        return False
+    for failure in failures:
+        if failure.get("unreachable") or failure.get("changed"):
+            return False
+        task_file = Path(str(failure.get("path") or "").rsplit(":", 1)[0]).name
+        common_check = failure.get("role") == "common" and task_file in COMMON_CHECK_FILES
+        if str(failure.get("action") or "") not in CHECK_ACTIONS and task_file != PREFLIGHT_FILE and not common_check:
+            return False
+    return True
+
+
+#: "run again with -e name=value" in a failed task's message: an operator's decision, with its command.
+_RUN_AGAIN = re.compile(r"run again with\s+((?:(?:-e|--extra-vars)\s+[A-Za-z_][A-Za-z0-9_]*=[^\s:;,'\"]+\s*)+)")
+
+
+def next_commands(request: RunRequest, prepared: Target, failures: Sequence[dict[str, Any]]) -> list[str]:
+    """The exact runner command that carries out what a refusal asks the operator to decide (the same
+    run with the extra vars the message names), once per distinct decision."""
+    commands: list[str] = []
+    program = _invocation(request, prepared)[0]
+    for failure in failures:
+        message = str(failure.get("message") or "")
+        if failure.get("unreachable") and "Host key verification failed" in message:
+            if "IDENTIFICATION HAS CHANGED" in message or "has changed" in message:
+                continue  # a changed key is never trusted from here: trust-host explains what to do
+            # The host's key is not in the client's known_hosts yet: compare its fingerprint, then record it.
+            host = str(failure.get("host") or "")
+            text = " ".join(shlex.quote(part) for part in (program, "trust-host", prepared.client.name, host))
+            if text not in commands:
+                commands.append(text)
+        for found in _RUN_AGAIN.finditer(message):
+            extra = shlex.split(found.group(1))
+            named = {item.partition("=")[0] for item in extra if "=" in item}
+            command = [*_invocation(request, prepared, leave_out=named), *extra]
+            text = " ".join(shlex.quote(part) for part in command)
+            if text not in commands:
+                commands.append(text)
+    return commands
+
+
+def _invocation(request: RunRequest, prepared: Target, leave_out: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """This run's command line again (secret-looking -e values left out: they would be printed; and the
+    extra vars named in `leave_out`, which the next command sets anew)."""
+    program = sys.argv[0] if Path(sys.argv[0]).name == "runner.py" else "./runner.py"
+    args = [program, "run", prepared.client.name, prepared.environment, request.playbook]
+    for flag, value in (
+        ("--limit", request.limit),
+        ("--tags", request.tags),
+        ("--skip-tags", request.skip_tags),
+        ("--vault-password-file", str(request.vault_password_file) if request.vault_password_file else None),
+        ("--work-type", request.work_type),
+        ("--ticket", request.ticket),
+    ):
+        if value:
+            args += [flag, value]
+    if request.check:
+        args.append("--check")
+    for item in request.extra_vars:
+        name = item.partition("=")[0]
+        plain = "=" in item and name.isidentifier() and not looks_secret(name) and redact_text(item) == item
+        if (plain and name not in leave_out) or item.startswith("@"):
+            args += ["-e", item]
+    return args
+
+
+class Heartbeat:
+    """Writes the run's heartbeat every `interval` seconds from a thread of its own, with the work type
+    as decided from what ran so far (`work_type`), so that a killed run keeps it."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        entry_id: int,
+        interval: float,
+        work_type: Callable[[], tuple[str | None, str]] | None = None,
+    ) -> None:
         self._ledger, self._entry_id, self._interval = ledger, entry_id, interval
+        self._work_type = work_type
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="bxops-heartbeat", daemon=True)
         self.failures = 0
@@ -96,7 +208,7 @@ class Heartbeat:
     def _loop(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                beat(self._ledger, self._entry_id)
+                beat(self._ledger, self._entry_id, work_type=self._work_type() if self._work_type else None)
             except Exception:  # a busy or briefly unreachable ledger must not stop the run
                 self.failures += 1
 
@@ -171,24 +283,16 @@ def execute_run(
     """
     contract, term = prepared.contract, prepared.term
     rounding = term.rounding.policy()
-    estimate = estimate_cost(
-        earlier_run_seconds(ledger, prepared.client.name, prepared.playbook, prepared.environment), rounding
-    )
-    balance = client_balance(ledger, contract, Month.current())
-    decision = decide_overage(balance, estimate)
-    if decision.refused and not request.allow_overage:
-        raise RunRefused(f"run refused: {decision.message}; pass --allow-overage to run anyway (recorded)")
-    if decision.message:
-        err.print(
-            f"[yellow]warning:[/] {decision.message}" + (" (override recorded)" if decision.refused else "")
-        )
+    client = prepared.client.name
+    named_roles = playbook_roles(prepared.playbook_path)
+    start_work_type, start_source = decide_work_type(term, prepared.playbook, request.work_type, {}, named_roles)
 
     if early is not None:
         started_at, run_id = early.started_at, early.run_id
     else:
         started_at = utcnow()
         run_id = new_run_id(started_at)
-    artifacts_root = settings.artifacts_dir / prepared.client.name
+    artifacts_root = settings.artifacts_dir / client
     options: dict[str, Any] = {
         "tags": request.tags,
         "skip_tags": request.skip_tags,
@@ -197,38 +301,63 @@ def execute_run(
         "diff": request.diff,
         "extra_vars": redact(prepared.extravars),
         "vault_password_file": str(request.vault_password_file) if request.vault_password_file else None,
-        "estimate_runs": estimate.earlier_runs,
-        "expected_overage_seconds": decision.expected_overage_seconds,
+        "work_type_source": start_source,
     }
-    entry = start_run(
-        ledger,
-        NewRun(
-            client=prepared.client.name,
-            environment=prepared.environment,
-            playbook=prepared.playbook,
-            engineer=request.engineer,
-            ticket=request.ticket,
-            note=request.note,
-            work_type=request.work_type,
-            options=options,
-            artifacts_dir=str(artifacts_root / run_id),
-            estimate_seconds=estimate.billed_seconds,
-            overage_override=decision.refused and request.allow_overage,
-            heartbeat_interval=settings.heartbeat_seconds,
-            run_id=run_id,
-            started_at=started_at,
-        ),
+    new_run = NewRun(
+        client=client,
+        environment=prepared.environment,
+        playbook=prepared.playbook,
+        engineer=request.engineer,
+        ticket=request.ticket,
+        note=request.note,
+        work_type=start_work_type,
+        options=options,
+        artifacts_dir=str(artifacts_root / run_id),
+        estimate_seconds=None,
+        overage_override=False,
+        heartbeat_interval=settings.heartbeat_seconds,
+        run_id=run_id,
+        started_at=started_at,
     )
+    checked: dict[str, Any] = {}
+
+    def check_pool(session: Session) -> None:
+        """Under the client's lock, in the transaction that writes the entry: the pool as it is, minus what
+        the client's runs in progress will probably use, must cover this run's estimate."""
+        month = Month.current()
+        estimate = estimate_cost(
+            earlier_run_seconds(ledger, client, prepared.playbook, prepared.environment, session=session),
+            rounding,
+        )
+        balance = client_balance(ledger, contract, month, session)
+        reserved, running = reserved_seconds(session, client, month)
+        decision = decide_overage(balance, estimate, reserved, running)
+        if decision.refused and not request.allow_overage:
+            raise RunRefused(f"run refused: {decision.message}; pass --allow-overage to run anyway (recorded)")
+        new_run.estimate_seconds = estimate.billed_seconds
+        new_run.overage_override = decision.refused and request.allow_overage
+        options["estimate_runs"] = estimate.earlier_runs
+        options["expected_overage_seconds"] = decision.expected_overage_seconds
+        checked.update(estimate=estimate, balance=balance, decision=decision)
+
+    entry = start_run(ledger, new_run, check=check_pool)
+    estimate, balance, decision = checked["estimate"], checked["balance"], checked["decision"]
+    if decision.message:
+        err.print(f"[yellow]warning:[/] {decision.message}" + (" (override recorded)" if decision.refused else ""))
     err.print(
-        f"run #{entry.id} {prepared.client.name} {prepared.playbook} @{prepared.environment} "
+        f"run #{entry.id} {client} {prepared.playbook} @{prepared.environment} "
         f"(estimate {hours(estimate.billed_seconds)}, {hours(balance.remaining_seconds)} remaining)"
     )
     recorder = early.recorder if early is not None else EventRecorder()
-    title = f"{prepared.client.name} · {prepared.playbook} @{prepared.environment}"
+    title = f"{client} · {prepared.playbook} @{prepared.environment}"
     job_status, rc = "failed", None
+
+    def work_type_so_far() -> tuple[str | None, str]:
+        return decide_work_type(term, prepared.playbook, request.work_type, recorder.role_seconds(), named_roles)
+
     with (
         CancelOnSignal(err) as cancel,
-        Heartbeat(ledger, entry.id, settings.heartbeat_seconds),
+        Heartbeat(ledger, entry.id, settings.heartbeat_seconds, work_type_so_far),
         LiveProgress(err, recorder, title) as progress,
     ):
         try:
@@ -245,36 +374,62 @@ def execute_run(
     ended = utcnow()
     recorder.finish(ended)
     status = _status(job_status, cancel.requested.is_set(), rc)
+    failures = recorder.failures()
+    changed = recorder.changed()
+    host_stats = recorder.host_stats()
+    run_term = contract.term_for(Month.of(entry.started_at))
+    if status is EntryStatus.FAILED and refused_before_change(failures, changed, host_stats):
+        status = EntryStatus.REFUSED
     raw = elapsed_seconds(entry.started_at, ended)
     billed, term_date = bill(contract, entry.started_at, raw)
+    if status is EntryStatus.REFUSED and not run_term.bill_refused_runs:
+        billed = 0
     role_seconds = recorder.role_seconds()
-    work_type, source = decide_work_type(term, prepared.playbook, request.work_type, role_seconds)
-    finish_run(
-        ledger,
-        entry.id,
-        RunOutcome(
-            status=status,
-            ended_at=ended,
-            raw_seconds=raw,
-            billed_seconds=billed,
-            contract_term=term_date,
-            return_code=rc,
-            work_type=work_type,
-            hosts=recorder.hosts(),
-            host_stats=recorder.host_stats(),
-            play_seconds=recorder.play_seconds(),
-            role_seconds=role_seconds,
-            changed=recorder.changed(),
-            audit_data=redact(recorder.set_stats()),
-            options={**options, "work_type_source": source},
-        ),
+    work_type, source = decide_work_type(term, prepared.playbook, request.work_type, role_seconds, named_roles)
+    outcome = RunOutcome(
+        status=status,
+        ended_at=ended,
+        raw_seconds=raw,
+        billed_seconds=billed,
+        contract_term=term_date,
+        return_code=rc,
+        work_type=work_type,
+        hosts=recorder.hosts(),
+        host_stats=host_stats,
+        play_seconds=recorder.play_seconds(),
+        role_seconds=role_seconds,
+        changed=changed,
+        audit_data=redact(recorder.set_stats()),
+        options={**options, "work_type_source": source},
+        failures=failures,
     )
-    final = get_entry(ledger, entry.id)
-    print_run_summary(out, final)
-    if work_type is None:
-        err.print(
-            "[yellow]warning:[/] no work type: pass --work-type or map the playbook's role in the contract"
+    if finish_run(ledger, entry.id, outcome):
+        final = get_entry(ledger, entry.id)
+    else:
+        closed = get_entry(ledger, entry.id)
+        final = record_late_outcome(
+            ledger,
+            entry.id,
+            outcome,
+            f"run #{entry.id} ended {status.value} after it had been recorded as {closed.status} "
+            "(its heartbeat was late): its real outcome",
         )
+        err.print(
+            f"[magenta]note:[/] run #{entry.id} had been recorded as {closed.status} while it was still "
+            f"running (its heartbeat was late); its real outcome ({status.value}) is recorded as "
+            f"correction #{final.id}, which replaces #{entry.id} in every sum"
+        )
+    print_run_summary(out, final)
+    if status is EntryStatus.REFUSED:
+        out.print(
+            "refused before any change: "
+            + ("billed as the contract says (bill_refused_runs)" if run_term.bill_refused_runs else "not billed")
+        )
+    for command in next_commands(request, prepared, failures):
+        out.print("[bold]next:[/] this needs your decision (see the message above); once decided, run:")
+        out.print(f"  {command}", markup=False, highlight=False, soft_wrap=True)
+    if work_type is None:
+        err.print("[yellow]warning:[/] no work type: pass --work-type or map the playbook's role in the contract")
     print_balance(out, client_balance(ledger, contract, Month.of(entry.started_at)))
     if status is EntryStatus.SUCCEEDED:
         return 0

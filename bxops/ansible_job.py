@@ -18,8 +18,9 @@ import ansible_runner  # type: ignore[import-untyped]  # the package ships no ty
 import pexpect  # type: ignore[import-untyped]
 
 from bxops.errors import BxopsError
+from bxops.hostkeys import ssh_environment
 from bxops.playbook_events import EventRecorder
-from bxops.redaction import REDACTED, looks_secret
+from bxops.redaction import REDACTED, looks_secret, redact_text
 
 #: How often ansible-runner's loop looks at the cancel callback (and returns after the process ends).
 POLL_SECONDS = 0.1
@@ -29,6 +30,10 @@ CALLBACK_PLUGINS_DIR = Path(__file__).with_name("ansible_callbacks")
 GATE_ENV = "BXOPS_RUN_GATE"
 GATE_PID_ENV = "BXOPS_RUN_GATE_PID"
 OPEN_NAME = "open"
+#: Secret environment values reach ansible-playbook through this 0600 file, never through the environment
+#: that ansible-runner writes into the run's `command` artifact: see bxops_secret_env.py.
+SECRET_ENV_FILE_ENV = "BXOPS_SECRET_ENV_FILE"
+SECRET_ENV_NAME = "secret-env.json"
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,8 @@ class JobSpec:
     vault_password_file: Path | None = None
     ansible_cfg: Path | None = None
     verbosity: int = 0
+    #: The client's folder: its known_hosts is the only one ssh trusts during the run.
+    client_folder: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -67,12 +74,50 @@ def _cmdline(spec: JobSpec) -> str | None:
     return " ".join(shlex.quote(arg) for arg in args) or None
 
 
+def is_secret_variable(name: str, value: str) -> bool:
+    """An environment variable whose value must not be written anywhere: a secret-looking name (tokens,
+    passwords, DSNs, URLs that may carry credentials) or credentials inside a URL. A value that names an
+    existing file (SSH_AUTH_SOCK, *_PASSWORD_FILE) is a path, not a secret; Ansible's own ANSIBLE_*
+    settings are read before any plugin loads and stay, unless they hold a URL's credentials."""
+    if redact_text(value) != value:
+        return True
+    if not value or name.startswith("ANSIBLE_") or name in (SECRET_ENV_FILE_ENV, GATE_ENV):
+        return False
+    if (looks_secret(name) or name.endswith("_URL")) and value != REDACTED:
+        return not (value.startswith("/") and os.path.exists(value))
+    return False
+
+
+def split_secret_environment(environ: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(placeholders, secrets): every secret variable of environ, once with the value `***` (what the
+    environment ansible-runner writes gets) and once with its real value (what ansible-playbook gets back
+    from the 0600 file)."""
+    secrets = {name: value for name, value in environ.items() if is_secret_variable(name, value)}
+    return dict.fromkeys(secrets, REDACTED), secrets
+
+
 def _environment(spec: JobSpec) -> dict[str, str]:
     envvars = {"ANSIBLE_CONFIG": str(spec.ansible_cfg)} if spec.ansible_cfg else {}
+    if spec.client_folder is not None:
+        envvars.update(ssh_environment(spec.client_folder))
     if shutil.which("ansible-playbook") is None:
         # Run from a virtualenv that is not on PATH: ansible-playbook sits next to our interpreter.
         envvars["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    # bxops' callbacks (the run gate, the secret environment) load from this checkout's package.
+    plugin_path = [os.environ.get("ANSIBLE_CALLBACK_PLUGINS"), str(CALLBACK_PLUGINS_DIR)]
+    envvars["ANSIBLE_CALLBACK_PLUGINS"] = os.pathsep.join(filter(None, plugin_path))
     return envvars
+
+
+def write_secret_environment(private_data_dir: Path, secrets: dict[str, str]) -> Path:
+    """The secret values for ansible-playbook, in a file only this user can read, in the run's private
+    folder (mode 0700, removed after the run and by the next run after a kill); the callback that
+    reads it deletes it at once."""
+    path = private_data_dir / SECRET_ENV_NAME
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(secrets, handle)
+    return path
 
 
 def redact_command_artifact(artifacts_dir: Path) -> None:
@@ -160,6 +205,12 @@ class AnsibleJob:
         (private_data_dir / OWNER_FILE).write_text(_process_identity(os.getpid()) or "")
         self._private_data_dir = private_data_dir
         envvars = _environment(self.spec)
+        # ansible-runner writes the whole environment into the artifacts at once (`command`): secret values
+        # there would outlive a killed runner. It gets placeholders; ansible-playbook the real values.
+        placeholders, secrets = split_secret_environment({**os.environ, **envvars})
+        envvars.update(placeholders)
+        if secrets:
+            envvars[SECRET_ENV_FILE_ENV] = str(write_secret_environment(private_data_dir, secrets))
         if gated:
             self._gate = private_data_dir / "gate"
             self._gate.mkdir()
@@ -238,12 +289,7 @@ class AnsibleJob:
 
 
 def _gate_environment(gate: Path) -> dict[str, str]:
-    plugin_path = [os.environ.get("ANSIBLE_CALLBACK_PLUGINS"), str(CALLBACK_PLUGINS_DIR)]
-    return {
-        "ANSIBLE_CALLBACK_PLUGINS": os.pathsep.join(filter(None, plugin_path)),
-        GATE_ENV: str(gate),
-        GATE_PID_ENV: str(os.getpid()),
-    }
+    return {GATE_ENV: str(gate), GATE_PID_ENV: str(os.getpid())}
 
 
 def _no_close_delay() -> None:

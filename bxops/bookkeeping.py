@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from bxops.clients import find_client
 from bxops.contract import Contract
@@ -13,6 +14,9 @@ from bxops.ledger.models import Entry
 from bxops.periods import Month
 from bxops.pool import MonthBalance, compute_balance
 from bxops.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 def bill(contract: Contract, started_at: datetime, raw_seconds: int) -> tuple[int, str]:
@@ -43,5 +47,6 @@ def open_and_recover(settings: Settings) -> tuple[Ledger, list[Entry]]:
     return ledger, recovered
 
 
-def client_balance(ledger: Ledger, contract: Contract, month: Month) -> MonthBalance:
-    return compute_balance(contract, month, monthly_usage(ledger, contract.client, month))
+def client_balance(ledger: Ledger, contract: Contract, month: Month, session: Session | None = None) -> MonthBalance:
+    """The month's balance; with `session`, read inside that transaction."""
+    return compute_balance(contract, month, monthly_usage(ledger, contract.client, month, session))

@@ -1,4 +1,4 @@
-"""The command line: `runner.py run | balance | log | adjust | correct | history | contract`.
+"""The command line: `runner.py run | balance | log | adjust | correct | history | contract | trust-host`.
 
 Importing this module stays light (typer, rich's console): each command imports the ledger (SQLAlchemy)
 and the contracts (pydantic) itself, so that `run` can start Ansible first (see bxops.launch).
@@ -427,11 +427,89 @@ def contract(
             f"{term.rounding.increment_minutes} min (minimum {term.rounding.minimum_minutes} min), "
             f"overage {term.overage.policy.value}"
             + (f" up to {term.overage.limit_hours:g} h" if term.overage.limit_hours is not None else "")
+            + (", runs refused before any change billed" if term.bill_refused_runs else "")
         )
         for key, label in term.work_types.items():
             roles = [role for role, work_type in term.roles.items() if work_type == key]
             out.print(f"  {key}: {label}" + (f" (roles: {', '.join(roles)})" if roles else ""))
     out.print(f"{found.path}: valid")
+
+
+@app.command("trust-host")
+def trust_host(
+    client: Annotated[str, typer.Argument(help="Client: a folder under inventories/.")],
+    host: Annotated[str, typer.Argument(help="The host as the client's inventory names it.")],
+    fingerprint: Annotated[
+        str | None,
+        typer.Option("--fingerprint", help="SHA256:… you verified on the server; only that key is recorded."),
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Do not ask (needs --fingerprint: nothing is trusted unchecked).")
+    ] = False,
+    address: Annotated[
+        str | None, typer.Option("--address", help="Address ssh connects to (default: ansible_host).")
+    ] = None,
+    port: Annotated[int | None, typer.Option("--port", help="SSH port (default: ansible_port or 22).")] = None,
+) -> None:
+    """Record a new server's SSH host key in the client's known_hosts, after showing its fingerprint.
+
+    Every run checks host keys against inventories/<client>/known_hosts only: a host missing there, or
+    one whose key changed, is refused. Compare the fingerprint shown with the server's own (on its
+    console: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) before you confirm.
+    """
+    from bxops.hostkeys import compare, find_ssh_target, known_hosts_path, parse_known_hosts, record, scan
+
+    settings = load_settings()
+    found = find_client(settings.inventories_dir, client)
+    target = find_ssh_target(found.inventory(), host, address, port)
+    known_hosts = known_hosts_path(found.folder)
+    offered = scan(target)
+    recorded = parse_known_hosts(known_hosts.read_text(encoding="utf-8")) if known_hosts.exists() else []
+    for key in offered:
+        out.print(f"{host} ({target.name}) offers {key.key_type} {key.fingerprint}", markup=False, highlight=False)
+    result = compare(offered, recorded)
+    if result.changed:
+        old, new = result.changed[0]
+        raise BxopsError(
+            f"host key of {host} ({target.name}) has CHANGED: {known_hosts} has {old.key_type} "
+            f"{old.fingerprint}, the host now offers {new.key_type} {new.fingerprint}; nothing recorded. "
+            f"If the server was reinstalled and you verified the new key on it, remove the old entry "
+            f"(ssh-keygen -R '{target.name}' -f {known_hosts}) and run trust-host again"
+        )
+    if result.known:
+        out.print(f"{host} ({target.name}): already trusted in {known_hosts}", markup=False, highlight=False)
+        return
+    if fingerprint is not None:
+        wanted = fingerprint if fingerprint.startswith("SHA256:") else f"SHA256:{fingerprint}"
+        chosen = [key for key in offered if key.fingerprint == wanted]
+        if not chosen:
+            offers = ", ".join(f"{key.key_type} {key.fingerprint}" for key in offered)
+            raise BxopsError(
+                f"{host} ({target.name}) offers no key with fingerprint {wanted} (it offers: {offers}); "
+                "nothing recorded: this may not be your server"
+            )
+    elif yes:
+        raise BxopsError(
+            "--yes needs --fingerprint SHA256:…: a host key is trusted only once its fingerprint was compared"
+        )
+    else:
+        chosen = offered
+    if not yes:
+        if not sys.stdin.isatty():
+            raise BxopsError(
+                "compare the fingerprint with the server's own (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub "
+                "on its console), then run again with --yes --fingerprint SHA256:…"
+            )
+        answer = typer.prompt(f"Trust {len(chosen)} key(s) shown for {host}? Type yes", default="no")
+        if answer.strip().lower() != "yes":
+            raise BxopsError("nothing recorded")
+    record(known_hosts, chosen)
+    for key in chosen:
+        out.print(
+            f"recorded {host} ({target.name}) {key.key_type} {key.fingerprint} in {known_hosts}",
+            markup=False,
+            highlight=False,
+        )
 
 
 def _fail(message: str, code: int = EXIT_ERROR) -> NoReturn:

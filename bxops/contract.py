@@ -98,6 +98,9 @@ class Term(_Strict):
     roles: dict[str, str] = Field(default_factory=dict)
     playbooks: dict[str, str] = Field(default_factory=dict)
     default_work_type: str | None = None
+    #: Bill a run that a pre-change check refused (nothing changed on any host) like any other run;
+    #: by default such a run is recorded as `refused` and billed nothing.
+    bill_refused_runs: bool = False
 
     @field_validator("effective_from")
     @classmethod
@@ -177,9 +180,7 @@ class Contract:
             if term.first_month <= month:
                 chosen = term
         if chosen is None:
-            raise ContractError(
-                f"{self.path}: no contract term in force in {month} (first from {self.first_month})"
-            )
+            raise ContractError(f"{self.path}: no contract term in force in {month} (first from {self.first_month})")
         return chosen
 
     def work_type_exists(self, work_type: str, month: Month) -> bool:
@@ -229,9 +230,7 @@ def parse_contract(client: str, path: Path, data: object) -> Contract:
         except ValidationError as error:
             raise ContractError(f"{path}: {_one_line(error, f'terms[{number}]')}") from None
         if terms and term.effective_from <= terms[-1].effective_from:
-            raise ContractError(
-                f"{path}: terms[{number}].effective_from: must come after {terms[-1].effective_from}"
-            )
+            raise ContractError(f"{path}: terms[{number}].effective_from: must come after {terms[-1].effective_from}")
         terms.append(term)
     return Contract(client=client, path=path, terms=tuple(terms))
 

@@ -33,25 +33,33 @@ class OverageDecision:
     message: str | None  # a warning or the reason for refusal
 
 
-def decide_overage(balance: MonthBalance, estimate: Estimate) -> OverageDecision:
-    shortfall = max(0, estimate.billed_seconds - balance.remaining_seconds)
+def decide_overage(
+    balance: MonthBalance, estimate: Estimate, reserved_seconds: int = 0, running: int = 0
+) -> OverageDecision:
+    """Whether the contract lets a run start. `reserved_seconds`: the estimates of the client's `running`
+    runs still in progress this month, which the balance does not count yet but will."""
+    available = balance.remaining_seconds - reserved_seconds
+    overage_now = balance.overage_seconds + max(0, -available)
+    shortfall = max(0, estimate.billed_seconds - max(0, available))
     if shortfall == 0:
         return OverageDecision(0, False, None)
     policy = balance.term.overage.policy
+    in_progress = (
+        f", {hours(reserved_seconds)} of that reserved by {running} run(s) in progress" if reserved_seconds else ""
+    )
     summary = (
         f"estimated {hours(estimate.billed_seconds)} but {hours(balance.remaining_seconds)} "
-        f"remain in {balance.month}"
+        f"remain in {balance.month}{in_progress}"
     )
     if policy is OveragePolicy.WARN:
         return OverageDecision(shortfall, False, f"{summary}: {hours(shortfall)} will be overage")
     if policy is OveragePolicy.REFUSE:
         return OverageDecision(shortfall, True, f"{summary} and the contract refuses overage")
     limit = balance.overage_limit_seconds or 0
-    if balance.overage_seconds + shortfall > limit:
+    if overage_now + shortfall > limit:
         return OverageDecision(
             shortfall,
             True,
-            f"{summary}; overage would reach {hours(balance.overage_seconds + shortfall)}, "
-            f"over the contract's {hours(limit)}",
+            f"{summary}; overage would reach {hours(overage_now + shortfall)}, over the contract's {hours(limit)}",
         )
     return OverageDecision(shortfall, False, f"{summary}: {hours(shortfall)} of allowed overage")

@@ -10,7 +10,7 @@ import yaml
 
 from bxops.errors import BxopsError
 
-RESERVED = ("bxops_env",)
+RESERVED = ("bxops_env", "bxops_runner")
 
 
 def _mapping(text: str, where: str) -> dict[str, Any]:
@@ -42,5 +42,6 @@ def parse_extra_vars(items: Iterable[str]) -> dict[str, Any]:
                 merged[key] = value
     for name in RESERVED:
         if name in merged:
-            raise BxopsError(f"extra var {name!r} comes from the ENV argument; do not pass it with -e")
+            where = "the ENV argument" if name == "bxops_env" else "the runner itself"
+            raise BxopsError(f"extra var {name!r} comes from {where}; do not pass it with -e")
     return merged

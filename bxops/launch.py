@@ -11,6 +11,8 @@ refuses is killed while still held, before any task, and its artifacts are remov
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +23,7 @@ from bxops.clients import Client, find_client, find_playbook, parse_environment,
 from bxops.errors import BxopsError
 from bxops.extra_vars import parse_extra_vars
 from bxops.ledger.ids import new_run_id, utcnow
+from bxops.liveness import process_start
 from bxops.playbook_events import EventRecorder
 from bxops.settings import Settings
 
@@ -85,13 +88,27 @@ def locate(settings: Settings, request: RunRequest) -> Target:
     )
 
 
+def runner_identity() -> dict[str, Any] | None:
+    """This runner process as the site lock records its holder: a later taker on this machine checks
+    whether it still lives (pid and start time) instead of going by the lock's age."""
+    pid = os.getpid()
+    start = process_start(pid)
+    return {"host": socket.gethostname(), "pid": pid, "start": start} if start else None
+
+
 def job_spec(settings: Settings, request: RunRequest, target: Target, run_id: str) -> JobSpec:
+    identity = runner_identity()
     return JobSpec(
         project_dir=settings.root,
         playbook=target.playbook_path,
         inventory=target.client.inventory(),
-        # The ledger's run id reaches the roles: locks, promotion records and the changelog name it.
-        extravars={"bxops_run_id": run_id, **target.extravars},
+        # The ledger's run id reaches the roles: locks, promotion records and the changelog name it; the
+        # runner's identity lets the site lock tell a live holder from a dead one.
+        extravars={
+            "bxops_run_id": run_id,
+            **({"bxops_runner": identity} if identity else {}),
+            **target.extravars,
+        },
         limit=target.limit,
         artifacts_root=settings.artifacts_dir / target.client.name,
         ident=run_id,
@@ -102,6 +119,7 @@ def job_spec(settings: Settings, request: RunRequest, target: Target, run_id: st
         vault_password_file=request.vault_password_file,
         ansible_cfg=settings.ansible_cfg,
         verbosity=request.verbosity,
+        client_folder=target.client.folder,
     )
 
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bxops.redaction import redact_text
+
 COLLECTION_PREFIX = "bxops.bitrix."
 NO_ROLE = "(playbook)"
 _RESULT_COUNTS = {
@@ -17,6 +19,42 @@ _RESULT_COUNTS = {
     "runner_on_skipped": "skipped",
     "runner_on_unreachable": "unreachable",
 }
+
+
+#: At most this many characters of a failure's message are kept (the artifacts hold the whole result).
+MESSAGE_LIMIT = 2000
+HIDDEN = "the output has been hidden due to the fact that 'no_log: true' was specified for this result"
+
+
+def failure_message(result: object) -> str:
+    """What a failed task result says, in one short text: its `msg`, the failed loop item's, or the
+    end of a command's stderr; secrets in URLs redacted. A no_log result says only that it is hidden."""
+    if not isinstance(result, dict):
+        return str(result or "")[:MESSAGE_LIMIT]
+    if result.get("censored"):
+        return str(result["censored"])
+    parts: list[str] = []
+    message = result.get("msg") or result.get("message")
+    if message:
+        parts.append(str(message))
+    items = result.get("results")
+    if isinstance(items, list):
+        for item in items:
+            if isinstance(item, dict) and item.get("failed"):
+                inner = failure_message(item)
+                if inner and inner not in parts:
+                    parts.append(inner)
+                break
+    for key in ("stderr", "module_stderr", "stdout"):
+        value = result.get(key)
+        if value and isinstance(value, str) and (not parts or key != "stdout"):
+            tail = "\n".join(value.strip().splitlines()[-5:])
+            if tail and tail not in parts:
+                parts.append(tail)
+            break
+    text = "\n".join(parts).strip() or "failed (no message)"
+    text = redact_text(text)
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
 
 
 def short_role(name: str) -> str:
@@ -64,6 +102,7 @@ class EventRecorder:
         self._plays: list[dict[str, Any]] = []
         self._role_seconds: dict[str, float] = {}
         self._changed: list[dict[str, str]] = []
+        self._failures: list[dict[str, Any]] = []
         self._final_stats: dict[str, Any] | None = None
         self._set_stats: dict[str, Any] = {}
         self._current_task = ""
@@ -116,6 +155,19 @@ class EventRecorder:
                 progress = self._hosts.setdefault(host, HostProgress())
                 progress.counts[_RESULT_COUNTS[kind]] += 1
                 result = data.get("res")
+                if kind in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
+                    self._failures.append(
+                        {
+                            "host": host,
+                            "task": str(data.get("task") or ""),
+                            "role": short_role(str(data["role"])) if data.get("role") else NO_ROLE,
+                            "action": str(data.get("task_action") or ""),
+                            "path": str(data.get("task_path") or ""),
+                            "unreachable": kind == "runner_on_unreachable",
+                            "changed": isinstance(result, dict) and bool(result.get("changed")),
+                            "message": failure_message(result),
+                        }
+                    )
                 if kind == "runner_on_ok" and isinstance(result, dict) and result.get("changed"):
                     progress.counts["changed"] += 1
                     self._changed.append(
@@ -191,6 +243,11 @@ class EventRecorder:
     def changed(self) -> list[dict[str, str]]:
         with self._lock:
             return list(self._changed)
+
+    def failures(self) -> list[dict[str, Any]]:
+        """Each failed task result (not ignored): host, task, role, action, path, message (redacted)."""
+        with self._lock:
+            return [dict(item) for item in self._failures]
 
     def set_stats(self) -> dict[str, Any]:
         with self._lock:

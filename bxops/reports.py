@@ -60,9 +60,7 @@ def balance_to_dict(balance: MonthBalance) -> dict[str, Any]:
 def print_balance(console: Console, balance: MonthBalance) -> None:
     term = balance.term
     period = balance.month.period_label(term.billing_period)
-    title = (
-        f"{balance.client} — {balance.month} (billing period {period}, contract from {term.effective_from})"
-    )
+    title = f"{balance.client} — {balance.month} (billing period {period}, contract from {term.effective_from})"
     table = Table(title=title, title_justify="left", show_header=True)
     table.add_column("")
     table.add_column("raw", justify="right")
@@ -91,9 +89,7 @@ def print_balance(console: Console, balance: MonthBalance) -> None:
     style = "bold red" if balance.overage_seconds else ""
     table.add_row(f"overage (policy: {overage_note})", "", hours(balance.overage_seconds), "", style=style)
     if balance.expiring_at_month_end_seconds:
-        table.add_row(
-            f"expires at the end of {balance.month}", "", hours(balance.expiring_at_month_end_seconds), ""
-        )
+        table.add_row(f"expires at the end of {balance.month}", "", hours(balance.expiring_at_month_end_seconds), "")
     console.print(table)
 
 
@@ -129,6 +125,7 @@ def entry_to_dict(entry: Entry) -> dict[str, Any]:
         "estimate_seconds": entry.estimate_seconds,
         "overage_override": entry.overage_override,
         "corrects_id": entry.corrects_id,
+        "failures": entry.failures or [],
         "created_at": entry.created_at.isoformat(),
     }
 
@@ -142,6 +139,7 @@ _STATUS_STYLE = {
     "failed": "red",
     "cancelled": "yellow",
     "interrupted": "magenta",
+    "refused": "yellow",
     "running": "cyan",
 }
 
@@ -190,8 +188,9 @@ def print_history(console: Console, entries: list[Entry]) -> None:
 
 
 def print_run_summary(console: Console, entry: Entry) -> None:
+    corrects = f" (corrects #{entry.corrects_id})" if entry.corrects_id is not None else ""
     console.print(
-        f"[bold]run #{entry.id}[/] {entry.client} {entry.playbook} @{entry.environment}: "
+        f"[bold]run #{entry.id}[/]{corrects} {entry.client} {entry.playbook} @{entry.environment}: "
         f"[{_STATUS_STYLE.get(entry.status, '')}]{entry.status}[/] "
         f"in {clock(entry.raw_seconds)}, billed {hours(entry.billed_seconds)} "
         f"as {entry.work_type or 'unclassified'}"
@@ -215,7 +214,31 @@ def print_run_summary(console: Console, entry: Entry) -> None:
         console.print(f"changed: {len(entry.changed)} task result(s)")
         for item in entry.changed[:20]:
             console.print(f"  {item['host']}: {item['task']} ({item['role']})")
+    if entry.failures:
+        print_failures(console, entry.failures, rescued=entry.status == "succeeded")
     if entry.audit_data:
         console.print(f"audit data: {', '.join(sorted(entry.audit_data))}")
     if entry.artifacts_dir:
         console.print(f"artifacts: {entry.artifacts_dir}")
+
+
+#: A failed run names at most this many failed task results (the artifacts hold them all).
+FAILURES_SHOWN = 20
+
+
+def print_failures(console: Console, failures: list[Any], rescued: bool = False) -> None:
+    """Why the run failed: each failed host, task (and role) and the task's message (already redacted).
+    `rescued`: the run succeeded all the same (a block's rescue handled these)."""
+    if rescued:
+        console.print(f"[yellow]failed, then rescued:[/] {len(failures)} task result(s)")
+    else:
+        console.print(f"[red]failed:[/] {len(failures)} task result(s)")
+    for item in failures[:FAILURES_SHOWN]:
+        role = item.get("role")
+        where = f"{item.get('host')}: {item.get('task')}" + (f" ({role})" if role and role != "(playbook)" else "")
+        kind = "unreachable" if item.get("unreachable") else "failed"
+        console.print(f"  {where} {kind}:", markup=False, highlight=False, soft_wrap=True)
+        for line in str(item.get("message") or "").splitlines() or [""]:
+            console.print(f"    {line}", markup=False, highlight=False, soft_wrap=True)
+    if len(failures) > FAILURES_SHOWN:
+        console.print(f"  … and {len(failures) - FAILURES_SHOWN} more (see the artifacts)")

@@ -12,7 +12,7 @@ export BXOPS_ROOT BXOPS_VENV
 export CONTAINERS_CONF="$BXOPS_ROOT/images/containers.conf"
 
 bxops_apt_packages=(podman runc debootstrap uidmap slirp4netns fuse-overlayfs conmon catatonit
-  python3 python3-venv python3-dev gcc postgresql curl ca-certificates git)
+  python3 python3-venv python3-dev gcc postgresql curl ca-certificates git openssh-client openssh-server)
 
 bxops_install_apt() {
   local missing=()
@@ -33,11 +33,27 @@ bxops_install_venv() {
     mkdir -p "$(dirname "$BXOPS_VENV")"
     [ -x "$BXOPS_VENV/bin/python" ] || python3 -m venv "$BXOPS_VENV"
     "$BXOPS_VENV/bin/pip" install -q --upgrade pip >/dev/null
-    "$BXOPS_VENV/bin/pip" install -q -e "$BXOPS_ROOT[test]"
+    # The dependencies only (pyproject.toml's, with the test extras): the venv is shared by every
+    # checkout on this machine, so no checkout is installed into it. runner.py, the tests (their
+    # conftest), mypy and Ansible's callback path all take bxops from their own checkout.
+    "$BXOPS_VENV/bin/python" - "$BXOPS_ROOT/pyproject.toml" >"$BXOPS_VENV/.bxops-requirements.txt" <<'PY'
+import sys
+import tomllib
+
+with open(sys.argv[1], "rb") as handle:
+    project = tomllib.load(handle)["project"]
+print("\n".join(project["dependencies"] + project.get("optional-dependencies", {}).get("test", [])))
+PY
+    "$BXOPS_VENV/bin/pip" install -q -r "$BXOPS_VENV/.bxops-requirements.txt"
     touch "$stamp"
   fi
-  # Point the (shared) virtualenv at this checkout; dependencies are already there.
-  "$BXOPS_VENV/bin/pip" install -q --no-deps -e "$BXOPS_ROOT" >/dev/null
+  # An earlier bootstrap installed the checkout that ran it into the shared venv (editable), so every
+  # other clone silently ran that checkout's code: take it out.
+  if compgen -G "$BXOPS_VENV/lib/python3*/site-packages/bxops-*.dist-info" >/dev/null \
+    || compgen -G "$BXOPS_VENV/lib/python3*/site-packages/__editable__*bxops*" >/dev/null; then
+    echo "bxops: removing the checkout installed into the shared virtualenv (each checkout uses its own)"
+    "$BXOPS_VENV/bin/pip" uninstall -y -q bxops >/dev/null
+  fi
 }
 
 bxops_install_apt

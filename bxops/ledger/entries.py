@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 import socket
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, select, true, update
+from sqlalchemy import ColumnElement, and_, exists, func, select, text, true, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
 from bxops.errors import BxopsError
 from bxops.ledger.database import Ledger
@@ -19,6 +20,7 @@ from bxops.ledger.ids import elapsed_seconds as elapsed_seconds
 from bxops.ledger.ids import new_run_id as new_run_id
 from bxops.ledger.ids import utcnow as utcnow  # these three lived here: re-exported
 from bxops.ledger.models import Entry, EntryKind, EntryStatus
+from bxops.liveness import is_same_process_alive, process_start
 from bxops.periods import Month
 from bxops.pool import Usage
 
@@ -28,6 +30,8 @@ STALE_GRACE_SECONDS = 10.0
 
 #: Turns (client, started_at, raw seconds) into (billed seconds, contract term date) or None.
 Biller = Callable[[str, datetime, int], tuple[int, str] | None]
+#: First key of the per-client advisory lock on PostgreSQL (the second is the client's CRC-32).
+_PG_CLIENT_LOCK = 0x62786F70  # "bxop"
 
 
 @dataclass
@@ -64,16 +68,48 @@ class RunOutcome:
     changed: list[Any]
     audit_data: dict[str, Any]
     options: dict[str, Any] | None = None
+    failures: list[Any] | None = None
 
 
-def start_run(ledger: Ledger, run: NewRun) -> Entry:
+def lock_client(session: Session, client: str) -> None:
+    """Serialise, until the end of `session`'s transaction, the writers that must see each other's
+    work for a client (the overage check and the insert of a run). SQLite: every transaction begins
+    IMMEDIATE (see database.py), which already holds the database's one write lock from its first
+    statement; PostgreSQL: a transaction-scoped advisory lock on the client."""
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        key = zlib.crc32(client.encode("utf-8"))
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:space, :key)"),
+            {"space": _PG_CLIENT_LOCK, "key": key - (1 << 32) if key >= 1 << 31 else key},
+        )
+    else:
+        session.execute(select(1))  # starts the IMMEDIATE transaction: the write lock is ours from here
+
+
+def start_run(ledger: Ledger, run: NewRun, check: Callable[[Session], None] | None = None) -> Entry:
     """Write the run as `running` before Ansible runs anything.
+
+    `check(session)` runs first in the same transaction, under the client's lock (see lock_client): what
+    it reads (the balance, the runs in progress) cannot change before the entry is written, so two runs
+    started together cannot both pass a check that only one of them fits. It raises to refuse the run.
 
     The first heartbeat is now, not the run's start: Ansible may have been started (held before its
     first task) while the ledger was being opened, and the runner is alive now.
     """
-    now = utcnow()
-    entry = Entry(
+    pid = os.getpid()
+    with ledger.transaction() as session:
+        lock_client(session, run.client)
+        if check is not None:
+            check(session)  # may complete `run` (its estimate) from what it read
+        now = utcnow()
+        entry = _new_run_entry(run, now, pid)
+        session.add(entry)
+    return entry
+
+
+def _new_run_entry(run: NewRun, now: datetime, pid: int) -> Entry:
+    return Entry(
         run_id=run.run_id,
         kind=EntryKind.RUN.value,
         status=EntryStatus.RUNNING.value,
@@ -100,20 +136,33 @@ def start_run(ledger: Ledger, run: NewRun) -> Entry:
         estimate_seconds=run.estimate_seconds,
         overage_override=run.overage_override,
         runner_host=socket.gethostname(),
-        runner_pid=os.getpid(),
+        runner_pid=pid,
+        runner_start=process_start(pid),
         created_at=now,
     )
-    with ledger.transaction() as session:
-        session.add(entry)
-    return entry
 
 
-def beat(ledger: Ledger, entry_id: int, moment: datetime | None = None) -> None:
+def reserved_seconds(session: Session, client: str, month: Month) -> tuple[int, int]:
+    """Estimated billed seconds of the client's runs still in progress in a month, and how many."""
+    row = session.execute(
+        select(func.coalesce(func.sum(Entry.estimate_seconds), 0), func.count()).where(
+            Entry.client == client, Entry.month == month.key, Entry.status == EntryStatus.RUNNING.value
+        )
+    ).one()
+    return int(row[0] or 0), int(row[1] or 0)
+
+
+def beat(
+    ledger: Ledger, entry_id: int, moment: datetime | None = None, work_type: tuple[str | None, str] | None = None
+) -> None:
+    """The run is alive; `work_type`: (work type, source) as decided from what ran so far, kept should the
+    run be killed."""
+    values: dict[str, Any] = {"heartbeat_at": moment or utcnow()}
+    if work_type is not None and work_type[0] is not None:
+        values["work_type"] = work_type[0]
     with ledger.transaction() as session:
         session.execute(
-            update(Entry)
-            .where(Entry.id == entry_id, Entry.status == EntryStatus.RUNNING.value)
-            .values(heartbeat_at=moment or utcnow())
+            update(Entry).where(Entry.id == entry_id, Entry.status == EntryStatus.RUNNING.value).values(**values)
         )
 
 
@@ -138,10 +187,63 @@ def finish_run(ledger: Ledger, entry_id: int, outcome: RunOutcome) -> bool:
                 role_seconds=outcome.role_seconds,
                 changed=outcome.changed,
                 audit_data=outcome.audit_data,
+                failures=outcome.failures,
                 **({"options": outcome.options} if outcome.options is not None else {}),
             )
         )
         return bool(getattr(result, "rowcount", 0))
+
+
+def record_late_outcome(ledger: Ledger, entry_id: int, outcome: RunOutcome, reason: str) -> Entry:
+    """A run that another process closed (as interrupted) while it was in fact still running, now ended:
+    its real outcome becomes a correction of that entry (of the newest correction of it, if someone
+    corrected it meanwhile), so that every sum counts the real outcome once and the interrupted guess
+    not at all. The interrupted entry stays as it was."""
+    now = utcnow()
+    for _attempt in range(3):
+        try:
+            with ledger.transaction() as session:
+                latest = session.get(Entry, entry_id)
+                if latest is None:
+                    raise BxopsError(f"no ledger entry #{entry_id}")
+                while True:
+                    later = session.scalar(select(Entry).where(Entry.corrects_id == latest.id))
+                    if later is None:
+                        break
+                    latest = later
+                entry = Entry(
+                    **{
+                        column: getattr(latest, column)
+                        for column in Entry.__table__.columns.keys()  # noqa: SIM118 - ColumnCollection
+                        if column not in ("id", "run_id", "created_at", "corrects_id", "reason")
+                    },
+                )
+                entry.run_id = new_run_id(now)
+                entry.created_at = now
+                entry.corrects_id = latest.id
+                entry.reason = reason
+                entry.status = outcome.status.value
+                entry.ended_at = outcome.ended_at
+                entry.heartbeat_at = outcome.ended_at
+                entry.raw_seconds = outcome.raw_seconds
+                entry.billed_seconds = outcome.billed_seconds
+                entry.contract_term = outcome.contract_term
+                entry.return_code = outcome.return_code
+                entry.work_type = outcome.work_type
+                entry.hosts = outcome.hosts
+                entry.host_stats = outcome.host_stats
+                entry.play_seconds = outcome.play_seconds
+                entry.role_seconds = outcome.role_seconds
+                entry.changed = outcome.changed
+                entry.audit_data = outcome.audit_data
+                entry.failures = outcome.failures
+                if outcome.options is not None:
+                    entry.options = outcome.options
+                session.add(entry)
+            return entry
+        except IntegrityError:
+            continue  # someone corrected the same entry at this moment: correct theirs
+    raise BxopsError(f"entry #{entry_id} keeps being corrected by someone else; record the outcome by hand")
 
 
 def _process_alive(pid: int) -> bool:
@@ -159,7 +261,12 @@ def _process_alive(pid: int) -> bool:
 
 
 def _is_dead(entry: Entry, now: datetime) -> bool:
+    """On the runner's own machine a run lives exactly as long as its runner process (pid and start
+    time): a paused runner (SIGSTOP, a suspended laptop) is alive whatever its heartbeat says. A run
+    from another machine, where no process can be looked at, is dead once its heartbeat is stale."""
     if entry.runner_host == socket.gethostname() and entry.runner_pid is not None:
+        if entry.runner_start:
+            return not is_same_process_alive(entry.runner_pid, entry.runner_start)
         if entry.runner_pid == os.getpid():
             return False
         if not _process_alive(entry.runner_pid):
@@ -325,7 +432,9 @@ def _not_corrected() -> ColumnElement[bool]:
     return ~exists().where(later.corrects_id == Entry.id)
 
 
-def monthly_usage(ledger: Ledger, client: str, through: Month) -> dict[Month, dict[str | None, Usage]]:
+def monthly_usage(
+    ledger: Ledger, client: str, through: Month, session: Session | None = None
+) -> dict[Month, dict[str | None, Usage]]:
     """Raw and billed seconds per month and work type, of the entries in force (corrections applied).
 
     Sums every finished entry (from the covering index alone), then takes away the entries that a
@@ -350,13 +459,20 @@ def monthly_usage(ledger: Ledger, client: str, through: Month) -> dict[Month, di
         return statement.group_by(source.month, source.work_type)
 
     totals: dict[tuple[int, str | None], list[int]] = {}
-    with ledger.sessions() as session:
+
+    def add_up(session: Session) -> None:
         for sign, join in ((1, False), (-1, True)):
             for month_key, work_type, raw, billed, count in session.execute(sums(Entry, join)):
                 item = totals.setdefault((int(month_key), work_type), [0, 0, 0])
                 item[0] += sign * int(raw or 0)
                 item[1] += sign * int(billed or 0)
                 item[2] += sign * int(count)
+
+    if session is not None:
+        add_up(session)
+    else:
+        with ledger.sessions() as own:
+            add_up(own)
     usage: dict[Month, dict[str | None, Usage]] = {}
     for (month_key, work_type), (raw, billed, count) in totals.items():
         if count:
@@ -367,9 +483,7 @@ def monthly_usage(ledger: Ledger, client: str, through: Month) -> dict[Month, di
 def running_entries(ledger: Ledger, client: str) -> list[Entry]:
     with ledger.sessions() as session:
         return list(
-            session.scalars(
-                select(Entry).where(Entry.client == client, Entry.status == EntryStatus.RUNNING.value)
-            )
+            session.scalars(select(Entry).where(Entry.client == client, Entry.status == EntryStatus.RUNNING.value))
         )
 
 
@@ -423,14 +537,20 @@ def history(ledger: Ledger, wanted: HistoryFilter) -> list[Entry]:
 
 
 def earlier_run_seconds(
-    ledger: Ledger, client: str, playbook: str, environment: str, limit: int = 10
+    ledger: Ledger,
+    client: str,
+    playbook: str,
+    environment: str,
+    limit: int = 10,
+    session: Session | None = None,
 ) -> list[int]:
     """Raw seconds of the latest finished runs of a playbook: this client first, then any client."""
     finished = [EntryStatus.SUCCEEDED.value, EntryStatus.FAILED.value]
     base = select(Entry.raw_seconds).where(
         Entry.kind == EntryKind.RUN.value, Entry.playbook == playbook, Entry.status.in_(finished)
     )
-    with ledger.sessions() as session:
+
+    def latest(session: Session) -> list[int]:
         for condition in (
             and_(Entry.client == client, Entry.environment == environment),
             Entry.client == client,
@@ -439,4 +559,9 @@ def earlier_run_seconds(
             rows = list(session.scalars(base.where(condition).order_by(Entry.started_at.desc()).limit(limit)))
             if rows:
                 return [int(r or 0) for r in rows]
-    return []
+        return []
+
+    if session is not None:
+        return latest(session)
+    with ledger.sessions() as own:
+        return latest(own)

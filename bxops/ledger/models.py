@@ -24,6 +24,7 @@ class EntryStatus(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     INTERRUPTED = "interrupted"
+    REFUSED = "refused"  # a pre-change check (preflight, assert) stopped the run: nothing was changed
     RECORDED = "recorded"  # manual entries and adjustments
 
 
@@ -88,13 +89,13 @@ class Entry(Base):
     corrects_id: Mapped[int | None] = mapped_column(ForeignKey("entries.id"))
     runner_host: Mapped[str | None] = mapped_column(String(255))
     runner_pid: Mapped[int | None] = mapped_column(Integer)
+    runner_start: Mapped[str | None] = mapped_column(String(64))  # "<boot id> <start ticks>" of runner_pid
+    failures: Mapped[list[Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         # covers the balance query: it reads the index only
-        Index(
-            "ix_entries_balance", "client", "month", "work_type", "status", "raw_seconds", "billed_seconds"
-        ),
+        Index("ix_entries_balance", "client", "month", "work_type", "status", "raw_seconds", "billed_seconds"),
         Index("ix_entries_client_playbook", "client", "playbook", "status"),
         Index("ix_entries_status", "status"),
         Index("ix_entries_corrects_id", "corrects_id", unique=True),

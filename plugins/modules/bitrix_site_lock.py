@@ -8,10 +8,17 @@ DOCUMENTATION = r"""
 module: bitrix_site_lock
 short_description: Take or release the per-site maintenance lock
 description:
-  - So that no two maintenance runs touch one site at once. The lock is a file created with
-    O_EXCL, holding the owner (a run id), the time and the purpose.
-  - Taking a lock the same owner already holds succeeds without change; a lock held by another
-    owner fails with who holds it and since when, unless it is older than O(stale_after).
+  - So that no two maintenance runs touch one site at once. The lock is a file holding the owner (a run
+    id), the time, the purpose and, when given, the process that holds it for the run (O(holder)).
+  - Every taker and releaser first takes an exclusive C(flock) on the lock's folder, so reading the lock,
+    deciding and replacing it is one step; of two runs that find the same abandoned lock, exactly one
+    takes it over. The new content is written to a temporary file and renamed over the lock.
+  - Taking a lock the same owner already holds succeeds without change. A lock held by another owner
+    fails with who holds it and since when, unless that owner is gone - its holder process ran on this
+    machine and is dead (its pid is gone or now belongs to a process with another start time), taken
+    over at once - or, when that cannot be checked here (the holder ran on another machine, or is not
+    known), the lock is older than O(stale_after). A lock whose holder lives on this machine is never
+    taken over, however old.
 options:
   path:
     description: The lock file.
@@ -31,9 +38,18 @@ options:
     choices: [present, absent]
     default: present
   stale_after:
-    description: Seconds after which another owner's lock counts as abandoned and is taken over.
+    description: Seconds after which another owner's lock whose holder cannot be checked counts as
+      abandoned and is taken over.
     type: int
     default: 21600
+  holder:
+    description:
+      - The process that holds the lock for the run (bxops' runner passes its own), recorded in the lock
+        and checked for liveness by a later taker on the same machine.
+      - C(host) its machine's name, C(pid) its process id, C(start) its boot id and start time as
+        C("<boot id> <start ticks>") (field 22 of C(/proc/<pid>/stat)).
+    type: dict
+    required: false
 author: bxops maintainers
 """
 
@@ -43,17 +59,26 @@ EXAMPLES = r"""
     path: /var/lib/bxops/locks/home_bitrix_www.lock
     owner: "{{ __common_run_id }}"
     purpose: update
+    holder: "{{ bxops_runner | default(omit) }}"
 """
 
 RETURN = r"""
 holder:
-  description: The lock's content after the call (owner, purpose, since).
+  description: The lock's content after the call (owner, purpose, since, and the holder process if known).
   type: dict
   returned: always
+stale_taken_over:
+  description: The abandoned lock that was taken over, and why (C(reason)).
+  type: dict
+  returned: when a lock was taken over
 """
 
+import contextlib
+import fcntl
 import json
 import os
+import socket
+import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -62,21 +87,107 @@ from ansible.module_utils.basic import AnsibleModule
 def _read(path: str) -> dict:
     try:
         with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
+            data = json.load(handle)
     except (OSError, ValueError):
         return {}
+    return data if isinstance(data, dict) else {}
 
 
-def _take(path: str, holder: dict) -> bool:
+def _boot_id() -> str:
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
-    except FileExistsError:
-        return False
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(holder, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    return True
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
+            return handle.read().strip()
+    except OSError:
+        return "unknown-boot"
+
+
+def process_start(pid: int) -> str | None:
+    """`<boot id> <start ticks>` of a living process (as bxops.liveness writes it); None if there is none."""
+    try:
+        with open("/proc/%d/stat" % pid, encoding="ascii", errors="replace") as handle:
+            fields = handle.read().rsplit(")", 1)[-1].split()
+    except OSError:
+        return None
+    if len(fields) < 20 or fields[0] in ("Z", "X"):
+        return None
+    return "%s %s" % (_boot_id(), fields[19])
+
+
+def holder_state(current: dict) -> str:
+    """`alive`, `dead`, or `unknown` (no holder recorded, or it ran on another machine)."""
+    holder = current.get("holder")
+    if not isinstance(holder, dict) or holder.get("host") != socket.gethostname():
+        return "unknown"
+    try:
+        pid = int(holder.get("pid"))
+    except (TypeError, ValueError):
+        return "unknown"
+    start = holder.get("start")
+    if not start:
+        return "unknown"
+    return "alive" if process_start(pid) == str(start) else "dead"
+
+
+def _write(path: str, content: dict) -> None:
+    """Replace the lock file at once: a reader sees the old lock or the new one, never half of one."""
+    folder = os.path.dirname(path)
+    fd, temporary = tempfile.mkstemp(prefix=".lock-", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), 0o640)
+            json.dump(content, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+class FolderLock:
+    """An exclusive flock on the lock's folder for one read-decide-write step."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.fd = -1
+
+    def __enter__(self) -> FolderLock:
+        self.fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        os.close(self.fd)  # releases the flock
+
+
+def _since(current: dict) -> str:
+    try:
+        moment = float(current.get("since", 0))
+    except (TypeError, ValueError):
+        moment = 0.0
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(moment))
+
+
+def _age(current: dict) -> float:
+    try:
+        return time.time() - float(current.get("since", 0))
+    except (TypeError, ValueError):
+        return float("inf")
+
+
+def _holder(module: AnsibleModule) -> dict | None:
+    given = module.params["holder"]
+    if not given:
+        return None
+    holder = {"host": str(given.get("host") or ""), "pid": given.get("pid"), "start": str(given.get("start") or "")}
+    try:
+        holder["pid"] = int(holder["pid"])
+    except (TypeError, ValueError):
+        module.fail_json(msg="holder.pid must be a process id, got %r" % (given.get("pid"),))
+    if not holder["host"] or not holder["start"]:
+        module.fail_json(msg="holder needs host, pid and start")
+    return holder
 
 
 def main() -> None:
@@ -87,37 +198,61 @@ def main() -> None:
             purpose=dict(type="str", default="maintenance"),
             state=dict(type="str", choices=["present", "absent"], default="present"),
             stale_after=dict(type="int", default=21600),
+            holder=dict(type="dict", required=False),
         ),
         supports_check_mode=True,
     )
     path, owner = module.params["path"], module.params["owner"]
-    current = _read(path) if os.path.exists(path) else {}
+    folder = os.path.dirname(path) or "."
+    holder = _holder(module)
 
     if module.params["state"] == "absent":
-        if current.get("owner") != owner:
-            module.exit_json(changed=False, holder=current)
-        if not module.check_mode:
-            os.unlink(path)
+        if not os.path.isdir(folder):
+            module.exit_json(changed=False, holder={})
+        with FolderLock(folder):
+            current = _read(path) if os.path.exists(path) else {}
+            if current.get("owner") != owner:
+                module.exit_json(changed=False, holder=current)
+            if not module.check_mode:
+                os.unlink(path)
         module.exit_json(changed=True, holder={})
 
-    if current.get("owner") == owner:
-        module.exit_json(changed=False, holder=current)
-    holder = {"owner": owner, "purpose": module.params["purpose"], "since": int(time.time())}
-    if current and time.time() - float(current.get("since", 0)) < module.params["stale_after"]:
-        module.fail_json(
-            msg="site is locked by run %s (%s) since %s; wait for it or remove %s if that run is dead"
-            % (current.get("owner"), current.get("purpose"),
-               time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(current.get("since", 0)))), path),
-            holder=current,
-        )
-    if module.check_mode:
-        module.exit_json(changed=True, holder=holder)
-    os.makedirs(os.path.dirname(path), mode=0o750, exist_ok=True)
-    if current:
-        os.unlink(path)  # stale: its run is gone
-    if not _take(path, holder):
-        module.fail_json(msg="site lock %s was taken by another run just now" % path, holder=_read(path))
-    module.exit_json(changed=True, holder=holder, stale_taken_over=current or None)
+    content = {"owner": owner, "purpose": module.params["purpose"], "since": int(time.time())}
+    if holder is not None:
+        content["holder"] = holder
+    if not os.path.isdir(folder):
+        if module.check_mode:
+            module.exit_json(changed=True, holder=content)
+        os.makedirs(folder, mode=0o750, exist_ok=True)
+    with FolderLock(folder):
+        current = _read(path) if os.path.exists(path) else {}
+        if os.path.exists(path) and not current:
+            current = {"owner": None, "purpose": "unreadable lock file", "since": os.stat(path).st_mtime}
+        if current.get("owner") == owner:
+            module.exit_json(changed=False, holder=current)
+        taken_over = None
+        if current:
+            state = holder_state(current)
+            stale = _age(current) >= module.params["stale_after"]
+            if state == "alive" or (state == "unknown" and not stale):
+                module.fail_json(
+                    msg="site is locked by run %s (%s) since %s%s; wait for it or remove %s if that run is dead"
+                    % (
+                        current.get("owner"),
+                        current.get("purpose"),
+                        _since(current),
+                        ", and its runner (pid %s) is alive" % current["holder"]["pid"] if state == "alive" else "",
+                        path,
+                    ),
+                    holder=current,
+                )
+            stale_after = module.params["stale_after"]
+            reason = "its holder process is gone" if state == "dead" else "older than %ss" % stale_after
+            taken_over = dict(current, reason=reason)
+        if module.check_mode:
+            module.exit_json(changed=True, holder=content, stale_taken_over=taken_over)
+        _write(path, content)
+    module.exit_json(changed=True, holder=content, stale_taken_over=taken_over)
 
 
 if __name__ == "__main__":

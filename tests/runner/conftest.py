@@ -13,11 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-import yaml
-from sqlalchemy import create_engine, text
-
 REPO = Path(__file__).resolve().parents[2]
+# bxops comes from this checkout, never from whichever checkout a shared virtualenv last pointed at
+# (scripts/bootstrap.sh installs no checkout into it): before any test module imports it.
+if str(REPO) not in sys.path[:1]:
+    sys.path.insert(0, str(REPO))
+
+import pytest  # noqa: E402
+import yaml  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+
 PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
 RUNNER = REPO / "runner.py"
 CLIENT = "t1"

@@ -117,6 +117,9 @@ def test_sigkill_then_next_invocation_marks_interrupted(
     assert up_to_kill - 2 * float(HEARTBEAT) - 1.5 <= recorded["raw_seconds"] <= up_to_kill + 1
     assert recorded["raw_seconds"] >= 2
     assert recorded["billed_seconds"] == 15 * 60
+    # the work type decided at its start (slow.yml names the cleanup role: maintenance) is kept
+    assert recorded["work_type"] == "maintenance"
+    assert ws.balance()["by_work_type"][0]["work_type"] == "maintenance"
     assert ws.cli("history", "--json").stderr == ""  # recovered once only
 
 

@@ -92,10 +92,13 @@ def test_failed_run_and_check_mode(sqlite_workspace: Workspace) -> None:
     ws.write_contract({"terms": [{**BASE_TERM, "playbooks": {"tiny": "documentation"}}]})
     done = ws.cli("run", "t1", "staging", "tiny", "--check", "-e", "tiny_fail=true", check=False)
     entry = ws.history()[0]
-    assert done.returncode != 0 and entry["status"] == "failed" and entry["return_code"] != 0
+    # a `fail` task before any change: refused, not billed (test_failures.py has the details)
+    assert done.returncode != 0 and entry["status"] == "refused" and entry["return_code"] != 0
+    assert entry["billed_seconds"] == 0
     assert entry["options"]["check"] is True
     assert entry["work_type"] == "documentation"  # the playbook map wins over the role
     assert entry["host_stats"]["localhost"]["failures"] == 1
+    assert "localhost: Fail when asked to failed:" in done.stdout and "failing as asked (tiny_fail)" in done.stdout
 
 
 @pytest.mark.parametrize("limit", ["localhost", "nonexistent"])
