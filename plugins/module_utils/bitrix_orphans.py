@@ -28,9 +28,10 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote_to_bytes
 
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_db import DbError, MysqlClient
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import (
     Anchor,
     Entry,
@@ -60,6 +61,9 @@ SPILL_AT = 200_000
 LIST_LIMIT = 100  # entries kept in the report's lists (symlinks, unhandled, other hosts); counts are exact
 _IDENT_RE = re.compile(r"^[A-Za-z0-9_]+$")
 _LEN = struct.Struct(">I")
+
+
+_T = TypeVar("_T")
 
 
 class OrphansError(Exception):
@@ -549,51 +553,35 @@ def referenced_query(with_duplicates: bool, ordered: bool = True) -> str:
     )
 
 
-_UNESCAPE_RE = re.compile(rb"\\[tn\\0]")
-_UNESCAPES = {b"\\t": b"\t", b"\\n": b"\n", b"\\\\": b"\\", b"\\0": b"\0"}
+def _orphans_errors(rows: Iterator[_T]) -> Iterator[_T]:
+    """A query's rows, its failure reported as OrphansError (what the modules report in one line)."""
+    try:
+        yield from rows
+    except DbError as exc:
+        raise OrphansError(str(exc)) from exc
 
 
 class MysqlSource:
-    """The DB side through the `mysql` client (bitrix_site.MysqlClient's defaults file), as raw bytes."""
+    """The DB side as raw bytes, through the collection's one client (bitrix_db.MysqlClient)."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: MysqlClient) -> None:
         self.client = client
         self.rows_read = 0
 
-    def _start(self, query: str, raw: bool = False) -> subprocess.Popen[bytes]:
-        argv = [
-            self.client.binary, f"--defaults-extra-file={self.client.defaults_file}", "--batch",
-            "--skip-column-names", "--quick", "--default-character-set=utf8mb4",
-            f"--database={self.client.creds.database}", *(["--raw"] if raw else []), f"--execute={query}",
-        ]
-        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=1 << 20)
-
     def _lines(self, query: str) -> Iterator[bytes]:
-        return self._read(self._start(query))
-
-    @staticmethod
-    def _read(proc: subprocess.Popen[bytes], unescape: bool = True) -> Iterator[bytes]:
-        assert proc.stdout is not None
-        try:
-            for raw in proc.stdout:
-                line = raw[:-1] if raw.endswith(b"\n") else raw
-                if unescape and b"\\" in line:
-                    line = _UNESCAPE_RE.sub(lambda m: _UNESCAPES[m.group(0)], line)
-                yield line
-        finally:
-            proc.stdout.close()
-            err = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
-            if proc.wait() != 0:
-                last = (err.strip().splitlines()[-1:] or ["?"])[0]
-                raise OrphansError(f"mysql query failed: {last}")
+        """The first column of each row, unescaped; NULL left out."""
+        def first() -> Iterator[bytes]:
+            for row in self.client.stream_bytes(query):
+                if row[0] is not None:
+                    yield row[0]
+        return _orphans_errors(first())
 
     def tables(self) -> dict[str, set[str]]:
         found: dict[str, set[str]] = {}
-        for line in self._lines(
+        for table, column in _orphans_errors(self.client.stream(
             "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()"
-        ):
-            table, _, column = line.decode("utf-8", "replace").partition("\t")
-            found.setdefault(table, set()).add(column.upper())
+        )):
+            found.setdefault(table or "", set()).add((column or "").upper())
         return found
 
     def upload_dir(self) -> str:
@@ -601,7 +589,7 @@ class MysqlSource:
             "SELECT VALUE FROM b_option WHERE MODULE_ID='main' AND NAME='upload_dir' LIMIT 1"
         ):
             value = os.fsdecode(line)
-            if value.strip() and value != "NULL":
+            if value.strip():
                 return value  # validated by the caller (clean_rel): a site value, never trusted as a path
         return "upload"
 
@@ -613,9 +601,9 @@ class MysqlSource:
         """
         upstream: subprocess.Popen[bytes] | None = None
         if workdir is None or not shutil.which("sort"):
-            proc = self._start(referenced_query(with_duplicates))
+            proc = self.client.popen(referenced_query(with_duplicates))
         else:
-            upstream = self._start(referenced_query(with_duplicates, ordered=False))
+            upstream = self.client.popen(referenced_query(with_duplicates, ordered=False))
             proc = subprocess.Popen(["sort", "-u", "-S", "64M", "-T", workdir], stdin=upstream.stdout,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=1 << 20,
                                     env=dict(os.environ, LC_ALL="C"))
@@ -623,7 +611,7 @@ class MysqlSource:
             upstream.stdout.close()
 
         def rows() -> Iterator[bytes]:
-            for line in self._read(proc, unescape=False):
+            for line in _orphans_errors(self.client.lines(proc)):
                 if not line or line == b"NULL":
                     continue
                 try:

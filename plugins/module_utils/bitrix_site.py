@@ -14,32 +14,38 @@ before they reach an option file, a query or a path.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import stat
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_db import (  # noqa: F401 (re-exported)
+    CONTROL_RE,
+    VAULT_HINT,
+    DbCredentials,
+    DbError,
+    MysqlClient,
+    SiteConfigError,
+    given,
+    option_file_quote,
+    sql_string,
+    write_defaults_file,
+)
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_db import unescape as _unescape  # noqa: F401
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import Anchor, UnsafePath
 
 CORE_VERSION_FILE = "bitrix/modules/main/classes/general/version.php"
 VERSION_RE = re.compile(r"(\d+)\.(\d+)\.(\d+)")
 _MODULE_ID_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)?$")
 VERSION_FILE_LIMIT = 256 << 10
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_RE = CONTROL_RE
 _DBCONN_FILES = ("bitrix/php_interface/dbconn.php", "local/php_interface/dbconn.php")
 
 
 class NotABitrixSite(Exception):
     """The docroot has no Bitrix core."""
-
-
-class SiteConfigError(RuntimeError):
-    """What the site says cannot be used safely (a value that is code, a control character…)."""
 
 
 class UnsafeUploadDir(SiteConfigError, UnsafePath):
@@ -64,7 +70,6 @@ class UnsafeSiteFile(SiteFileUnreadable, UnsafePath):
 # any other expression is an unknown value, reported by its key, never evaluated.
 
 SETTINGS_LIMIT = 1 << 20
-VAULT_HINT = "put the DB credentials in the vault (bitrix_db_name, bitrix_db_user, bitrix_db_password)"
 
 
 class PhpParseError(ValueError):
@@ -830,40 +835,6 @@ def read_settings(docroot: str) -> dict[str, object]:
     return load_settings(docroot).values
 
 
-@dataclass
-class DbCredentials:
-    host: str
-    database: str
-    user: str
-    password: str = ""
-
-    def masked(self) -> dict[str, str]:
-        return {"host": self.host, "database": self.database, "user": self.user}
-
-    def validate(self, sources: dict[str, str] | None = None) -> None:
-        """Refuse a value that would break out of its line in an option file or argv: SiteConfigError naming
-        the field and where it came from, never the value."""
-        for name in ("host", "database", "user", "password"):
-            value = getattr(self, name)
-            source = (sources or {}).get(name, "")
-            where = " (from %s)" % source if source else ""
-            if not isinstance(value, str):
-                raise SiteConfigError("the DB %s%s is not a string" % (name, where))
-            if _CONTROL_RE.search(value):
-                raise SiteConfigError(
-                    "the DB %s%s holds a control character (newline, tab, NUL...): refused, as it could add lines "
-                    "to the mysql client's option file; fix it there or %s" % (name, where, VAULT_HINT))
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                raise SiteConfigError(
-                    "the DB %s%s is not valid UTF-8: refused; %s" % (name, where, VAULT_HINT)) from None
-        port = self.host.partition(":")[2]
-        if port and not port.isdigit():
-            raise SiteConfigError("the DB host%s has a port that is not a number: refused"
-                                  % (" (from %s)" % (sources or {}).get("host", "") if sources else ""))
-
-
 _DBCONN_FIELDS = {"DBHost": "host", "DBLogin": "login", "DBPassword": "password", "DBName": "database"}
 
 
@@ -922,7 +893,7 @@ def db_credentials(docroot: str, override: dict[str, str] | None = None) -> DbCr
     concatenation…) cannot be read that way: SiteConfigError asks for it in the vault. Values with
     control characters are refused (SiteConfigError naming the field, never the value).
     """
-    override = {k: v for k, v in (override or {}).items() if v}
+    override = given(override)
     if {"database", "user"} <= set(override):
         creds = DbCredentials(
             host=override.get("host", "localhost"),
@@ -970,114 +941,6 @@ def db_credentials(docroot: str, override: dict[str, str] | None = None) -> DbCr
     creds.validate({name: "the vault" if override.get(name) else origin
                     for name in ("host", "database", "user", "password")})
     return creds
-
-
-_UNESCAPES = {"\\t": "\t", "\\n": "\n", "\\\\": "\\", "\\0": "\0"}
-_UNESCAPE_RE = re.compile(r"\\[tn\\0]")
-
-
-def _unescape(field: str) -> str | None:
-    if field == "NULL":
-        return None
-    if "\\" not in field:
-        return field
-    return _UNESCAPE_RE.sub(lambda m: _UNESCAPES[m.group(0)], field)
-
-
-def option_file_quote(value: str) -> str:
-    """A value for a MariaDB/MySQL option file: in double quotes, with `\\` and `"` escaped (the client's
-    option reader strips the quotes, so `#`, `'`, `=` and spaces are kept as they are, and turns `\\\\` and
-    `\\"` back). Control characters cannot be written safely on one line and are refused."""
-    if _CONTROL_RE.search(value):
-        raise SiteConfigError("a value with a control character cannot go into an option file")
-    return '"{}"'.format(value.replace("\\", "\\\\").replace('"', '\\"'))
-
-
-def write_defaults_file(path: str, creds: DbCredentials) -> None:
-    """A 0600 `[client]` option file with quoted values (passwords may hold # or quotes); values with
-    control characters (which would start a new option line) are refused before anything is written."""
-    creds.validate()
-    lines = ["[client]", f"user={option_file_quote(creds.user)}", f"password={option_file_quote(creds.password)}"]
-    if creds.host and creds.host != "localhost":
-        host, _, port = creds.host.partition(":")
-        if host.startswith("/"):
-            lines.append(f"socket={option_file_quote(host)}")
-        else:
-            lines.append(f"host={option_file_quote(host)}")
-            if port:
-                lines.append(f"port={int(port)}")
-    fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        os.fchmod(handle.fileno(), 0o600)
-        handle.write("\n".join(lines) + "\n")
-class MysqlClient:
-    """Runs queries through the `mysql` client; the password goes in a 0600 defaults file."""
-
-    def __init__(self, creds: DbCredentials, binary: str = "mysql") -> None:
-        self.creds = creds
-        self.binary = binary
-        # mkstemp creates it 0600: the password never sits in a readable file.
-        fd, self.defaults_file = tempfile.mkstemp(prefix="bxops-my-", suffix=".cnf")
-        os.close(fd)
-        try:
-            write_defaults_file(self.defaults_file, creds)
-        except BaseException:
-            self.close()
-            raise
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            os.unlink(self.defaults_file)
-
-    def __enter__(self) -> MysqlClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _argv(self, query: str) -> list[str]:
-        return [
-            self.binary,
-            "--defaults-extra-file=%s" % self.defaults_file,
-            "--batch",
-            "--skip-column-names",
-            "--quick",
-            "--default-character-set=utf8mb4",
-            "--database=%s" % self.creds.database,
-            "--execute=%s" % query,
-        ]
-
-    def stream(self, query: str) -> Iterator[list[str | None]]:
-        """Yield rows one by one, never holding the result set in memory."""
-        proc = subprocess.Popen(
-            self._argv(query), stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=1 << 20
-        )
-        assert proc.stdout is not None
-        try:
-            for raw in proc.stdout:
-                line = raw.decode("utf-8", errors="surrogateescape").rstrip("\n")
-                yield [_unescape(field) for field in line.split("\t")]
-        finally:
-            proc.stdout.close()
-            stderr = proc.stderr.read().decode("utf-8", errors="replace") if proc.stderr else ""
-            if proc.wait() != 0:
-                raise RuntimeError("mysql query failed: %s" % stderr.strip().splitlines()[-1:])
-
-    def rows(self, query: str) -> list[list[str | None]]:
-        return list(self.stream(query))
-
-    def scalar(self, query: str) -> str | None:
-        for row in self.stream(query):
-            return row[0]
-        return None
-
-
-def sql_string(value: str) -> str:
-    """A MariaDB string literal for a value bxops puts into a query: `'` doubled and `\\` escaped, which is
-    safe with and without NO_BACKSLASH_ESCAPES; control characters refused."""
-    if _CONTROL_RE.search(value):
-        raise ValueError("refusing a query value with a control character: %r" % value)
-    return "'%s'" % value.replace("\\", "\\\\").replace("'", "''")
 
 
 def option_value(client: MysqlClient, module: str, name: str, default: str = "") -> str:

@@ -58,6 +58,8 @@ options:
     type: list
     elements: path
     default: [/etc/cron.d, /var/spool/cron/crontabs]
+extends_documentation_fragment:
+  - bxops.bitrix.bitrix_db
 author: bxops maintainers
 """
 
@@ -91,6 +93,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_db import DB_OPTION
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import (
     Anchor,
     UnsafePath,
@@ -449,6 +452,7 @@ def main() -> None:
             nginx_conf_dir=dict(type="path", default="/etc/nginx"),
             php_conf_dir=dict(type="path", default="/etc/php"),
             cron_dirs=dict(type="list", elements="path", default=["/etc/cron.d", "/var/spool/cron/crontabs"]),
+            db=DB_OPTION,
         ),
         supports_check_mode=True,
     )
@@ -463,7 +467,7 @@ def main() -> None:
     client: MysqlClient | None = None
     db_info: dict[str, Any] = {}
     try:
-        creds = db_credentials(docroot)
+        creds = db_credentials(docroot, p["db"])
         client = MysqlClient(creds)
         db_info = dict(creds.masked(), reachable=True)
     except (RuntimeError, ValueError) as exc:

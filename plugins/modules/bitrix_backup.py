@@ -56,22 +56,6 @@ options:
     description: Dump (and on restore reload) the database.
     type: bool
     default: true
-  db_host:
-    description: DB host; empty reads it from C(.settings.php).
-    type: str
-    default: ""
-  db_name:
-    description: DB name; empty reads it from C(.settings.php).
-    type: str
-    default: ""
-  db_user:
-    description: DB user; empty reads it from C(.settings.php).
-    type: str
-    default: ""
-  db_password:
-    description: DB password; empty reads it from C(.settings.php). Never returned or logged.
-    type: str
-    default: ""
   exclude:
     description: Paths relative to the docroot whose content is left out (the disposable folders).
     type: list
@@ -119,6 +103,8 @@ options:
     description: Recorded in C(backup.json).
     type: str
     default: ""
+extends_documentation_fragment:
+  - bxops.bitrix.bitrix_db
 author: bxops maintainers
 """
 
@@ -192,6 +178,15 @@ import time
 from collections.abc import Iterator
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_db import (
+    DB_OPTION,
+    MYSQLDUMP_ARGS,
+    DbCredentials,
+    DbError,
+    MysqlClient,
+    last_line,
+    sql_ident,
+)
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import (
     Anchor,
     Entry,
@@ -201,8 +196,6 @@ from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import
     describe,
 )
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
-    DbCredentials,
-    MysqlClient,
     NotABitrixSite,
     db_credentials,
     require_site,
@@ -214,16 +207,6 @@ MANIFEST = "manifest.jsonl"
 INLINE_LIMIT = 32 << 20  # files up to this size are read once into memory (hash and archive agree)
 CHUNK = 1 << 20
 STREAM_BUFSIZE = 64 << 10  # reading a tar stream: tarfile copies what is left of its buffer per header
-MYSQLDUMP_ARGS = [
-    "--single-transaction",
-    "--routines",
-    "--triggers",
-    "--quick",
-    "--hex-blob",
-    "--no-tablespaces",
-    "--add-drop-table",
-    "--default-character-set=utf8mb4",
-]
 
 
 class BackupError(Exception):
@@ -273,11 +256,6 @@ def decompressor_for(name: str) -> list[str]:
             raise BackupError("the backup is zstd-compressed but the host has no zstd binary")
         return ["zstd", "-q", "-d", "-c"]
     return ["pigz", "-d", "-c"] if shutil.which("pigz") else ["gzip", "-d", "-c"]
-
-
-def last_line(text: bytes) -> str:
-    lines = [line for line in text.decode("utf-8", errors="replace").splitlines() if line.strip()]
-    return lines[-1] if lines else ""
 
 
 # ---------------------------------------------------------------- the site tree
@@ -427,7 +405,8 @@ def new_id(backup_dir: str, now: datetime.datetime) -> str:
 
 
 class Db:
-    """The site's database through the mysql client tools; the password only ever sits in a 0600 file."""
+    """The backup's view of the site's database (tables, size, checksums, dump, load) on the collection's one
+    client, bitrix_db.MysqlClient: the password only ever sits in its 0600 defaults file."""
 
     def __init__(self, creds: DbCredentials) -> None:
         self.creds = creds
@@ -437,7 +416,7 @@ class Db:
         self.client.close()
 
     def argv(self, binary: str) -> list[str]:
-        return [binary, f"--defaults-extra-file={self.client.defaults_file}"]
+        return self.client.argv(binary)
 
     def ping(self) -> None:
         self.client.scalar("SELECT 1")
@@ -461,66 +440,38 @@ class Db:
             chunk = tables[start : start + 200]
             if not chunk:
                 continue
-            query = "CHECKSUM TABLE " + ", ".join("`{}`".format(t.replace("`", "``")) for t in chunk)
+            query = "CHECKSUM TABLE " + ", ".join(sql_ident(t) for t in chunk)
             for row in self.client.rows(query):
                 name = (row[0] or "").split(".", 1)[-1]
                 result[name] = row[1]
         return result
 
     def execute(self, sql: str) -> None:
-        self.client.rows(sql)
+        try:
+            self.client.execute(sql)
+        except DbError as exc:
+            raise BackupError(str(exc)) from exc
 
     def dump(self, target: str, compress_argv: list[str]) -> None:
-        argv = self.argv("mysqldump") + MYSQLDUMP_ARGS + [self.creds.database]
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            dump = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            comp = subprocess.Popen(compress_argv, stdin=dump.stdout, stdout=out, stderr=subprocess.PIPE)
-            assert dump.stdout is not None
-            dump.stdout.close()
-            dump_err = dump.stderr.read() if dump.stderr else b""
-            dump_rc = dump.wait()
-            comp_err = comp.stderr.read() if comp.stderr else b""
-            comp_rc = comp.wait()
-        if dump_rc != 0:
-            raise BackupError(f"mysqldump failed (exit {dump_rc}): {last_line(dump_err)}")
-        if comp_rc != 0:
-            raise BackupError(f"compressing the dump failed: {last_line(comp_err)}")
+        try:
+            self.client.dump(target, compress_argv, MYSQLDUMP_ARGS)
+        except DbError as exc:
+            raise BackupError(str(exc)) from exc
 
     def load(self, source: str, decompress_argv: list[str]) -> None:
-        argv = [
-            *self.argv("mysql"),
-            "--default-character-set=utf8mb4",
-            "--binary-mode",
-            f"--database={self.creds.database}",
-        ]
-        with open(source, "rb") as src:
-            dec = subprocess.Popen(decompress_argv, stdin=src, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            load = subprocess.Popen(argv, stdin=dec.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            assert dec.stdout is not None
-            dec.stdout.close()
-            _out, err = load.communicate()
-            dec_err = dec.stderr.read() if dec.stderr else b""
-            dec_rc = dec.wait()
-        if dec_rc != 0:
-            raise BackupError(f"decompressing the dump failed: {last_line(dec_err)}")
-        if load.returncode != 0:
-            raise BackupError(f"loading the dump failed: {last_line(err)}")
+        try:
+            self.client.load(source, decompress_argv)
+        except DbError as exc:
+            raise BackupError(str(exc)) from exc
 
 
 def open_db(module: AnsibleModule, docroot: str) -> Db:
-    override = {
-        "host": module.params["db_host"],
-        "database": module.params["db_name"],
-        "user": module.params["db_user"],
-        "password": module.params["db_password"],
-    }
     try:
-        creds = db_credentials(docroot, override)
+        creds = db_credentials(docroot, module.params["db"])
     except (RuntimeError, ValueError, OSError) as exc:
         raise BackupError(str(exc)) from exc
     if not creds.user:
-        raise BackupError("no DB user: neither db_user nor connections.default.login in bitrix/.settings.php")
+        raise BackupError("no DB user: neither db.user nor connections.default.login in bitrix/.settings.php")
     db = Db(creds)
     try:
         db.ping()
@@ -1405,10 +1356,7 @@ def main() -> None:
             backup_dir=dict(type="path", required=True),
             id=dict(type="str", default=""),
             include_db=dict(type="bool", default=True),
-            db_host=dict(type="str", default=""),
-            db_name=dict(type="str", default=""),
-            db_user=dict(type="str", default=""),
-            db_password=dict(type="str", default="", no_log=True),
+            db=DB_OPTION,
             exclude=dict(type="list", elements="str", default=[]),
             compression=dict(type="str", default="auto", choices=["auto", "zstd", "gzip"]),
             min_interval=dict(type="int", default=0),
@@ -1445,7 +1393,7 @@ def main() -> None:
                 result = do_restore(module, docroot, backup_dir)
             else:
                 result = do_prune(module, docroot, backup_dir)
-    except (BackupError, NotABitrixSite) as exc:
+    except (BackupError, DbError, NotABitrixSite) as exc:
         module.fail_json(msg=str(exc))
     for warning in result.pop("warnings_", []):
         module.warn(warning)

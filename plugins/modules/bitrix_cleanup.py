@@ -59,10 +59,6 @@ options:
       - Empty reads option C(main.upload_dir) (default C(upload)).
     type: str
     default: ""
-  db:
-    description: DB credentials overriding C(bitrix/.settings.php) (only used to read C(main.upload_dir)).
-    type: dict
-    default: {}
   fresh_age:
     description: Seconds; an entry modified more recently is in use and kept.
     type: int
@@ -116,6 +112,8 @@ options:
     type: str
     choices: [strict, best_effort]
     default: strict
+extends_documentation_fragment:
+  - bxops.bitrix.bitrix_db
 author: bxops maintainers
 """
 
@@ -165,6 +163,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_db import DB_OPTION
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import (
     Anchor,
     UnsafePath,
@@ -616,7 +615,7 @@ def main() -> None:
             docroot=dict(type="path", required=True),
             categories=dict(type="list", elements="str", default=DEFAULT_CATEGORIES),
             upload_dir=dict(type="str", default=""),
-            db=dict(type="dict", default={}, no_log=True),
+            db=DB_OPTION,
             fresh_age=dict(type="int", default=3600),
             tmp_keep=dict(type="list", elements="str", default=["cacert.pem", "openssl.cnf"]),
             tmp_keep_idle=dict(type="int", default=604800),

@@ -70,10 +70,6 @@ options:
     type: list
     elements: str
     default: []
-  db:
-    description: DB credentials (host, database, user, password) overriding C(bitrix/.settings.php).
-    type: dict
-    default: {}
   service_folders:
     description: Top-level folders of the upload folder that are never candidates.
     type: list
@@ -128,6 +124,8 @@ options:
     description: For C(purge), batches older than this many days are deleted; 0 is refused.
     type: int
     default: 30
+extends_documentation_fragment:
+  - bxops.bitrix.bitrix_db
 author: bxops maintainers
 """
 
@@ -203,6 +201,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_db import DB_OPTION
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import (
     Anchor,
     UnsafePath,
@@ -960,7 +959,7 @@ def main() -> None:
             quarantine_dir=dict(type="path", required=True),
             upload_dir=dict(type="str", default=""),
             site_domains=dict(type="list", elements="str", default=[]),
-            db=dict(type="dict", default={}, no_log=True),
+            db=DB_OPTION,
             service_folders=dict(type="list", elements="str", default=SERVICE_FOLDERS),
             content_scan=dict(type="bool", default=True),
             content_exclude=dict(type="list", elements="str", default=CONTENT_EXCLUDE),

@@ -23,17 +23,13 @@ options:
     required: true
   read_db:
     description:
-      - Also read the DB connection (host, database, user; never the password) from O(db_credentials), else
+      - Also read the DB connection (host, database, user; never the password) from O(db), else
         C(.settings.php), else the legacy C($DB*) variables of C(dbconn.php) (cores before 20.900).
       - And read option C(main.upload_dir) from the DB through the C(mysql) client into RV(upload_dir).
     type: bool
     default: true
-  db_credentials:
-    description:
-      - DB credentials given through the vault (host, database, user, password); non-empty values win over
-        the site's own.
-    type: dict
-    default: {}
+extends_documentation_fragment:
+  - bxops.bitrix.bitrix_db
 author: bxops maintainers
 """
 
@@ -91,6 +87,7 @@ modules_refused:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_db import DB_OPTION
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
     MysqlClient,
     NotABitrixSite,
@@ -109,7 +106,7 @@ def main() -> None:
         argument_spec=dict(
             docroot=dict(type="path", required=True),
             read_db=dict(type="bool", default=True),
-            db_credentials=dict(type="dict", default={}, no_log=True),
+            db=DB_OPTION,
         ),
         supports_check_mode=True,
     )
@@ -134,7 +131,7 @@ def main() -> None:
     )
     if module.params["read_db"]:
         try:
-            creds = db_credentials(docroot, module.params["db_credentials"])
+            creds = db_credentials(docroot, module.params["db"])
         except (RuntimeError, ValueError) as exc:
             module.fail_json(msg="cannot read the DB connection: %s (or give it through the vault: "
                                  "bitrix_db_name, bitrix_db_user, bitrix_db_password)" % exc)

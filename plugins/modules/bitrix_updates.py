@@ -131,10 +131,8 @@ options:
         smoke test starts must have run by its end.
     type: bool
     default: false
-  db_credentials:
-    description: DB credentials (host, database, user, password) instead of C(.settings.php).
-    type: dict
-    default: {}
+extends_documentation_fragment:
+  - bxops.bitrix.bitrix_db
 author: bxops maintainers
 """
 
@@ -235,6 +233,7 @@ import urllib.error
 import urllib.request
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_db import DB_OPTION
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import Anchor, UnsafePath
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
     MysqlClient,
@@ -477,9 +476,9 @@ def journal_alive(journal: dict) -> bool:
 
 def db_client(module: AnsibleModule) -> MysqlClient:
     try:
-        creds = db_credentials(module.params["docroot"], module.params["db_credentials"])
+        creds = db_credentials(module.params["docroot"], module.params["db"])
     except (RuntimeError, ValueError) as exc:
-        module.fail_json(msg=f"no DB credentials (bitrix_db_credentials or .settings.php): {exc}")
+        module.fail_json(msg=f"no DB credentials (the db option from the vault, or .settings.php): {exc}")
     return MysqlClient(creds)
 
 
@@ -922,7 +921,7 @@ def main() -> None:
             logs=dict(type="list", elements="path",
                       default=["/var/log/php/bitrix-fpm-error.log", "/var/log/nginx/bitrix_error.log"]),
             log_offsets=dict(type="dict", default={}),
-            db_credentials=dict(type="dict", default={}, no_log=True),
+            db=DB_OPTION,
         ),
         supports_check_mode=True,
     )

@@ -25,7 +25,7 @@ class Stub:
     def __init__(self, check_mode: bool = False, **params: object) -> None:
         self.check_mode = check_mode
         self.params = {
-            "id": "", "include_db": False, "db_host": "", "db_name": "", "db_user": "", "db_password": "",
+            "id": "", "include_db": False, "db": {},
             "compression": "gzip", "min_interval": 0, "keep_count": 7, "keep_days": 14, "protect": [],
             "quarantine_dir": None, "restore_files": True, "clear_cache": [], "run_id": "test",
         }
