@@ -2,6 +2,9 @@
 
 A pid alone is reused after its process dies; the start time (clock ticks since boot, field 22 of
 /proc/<pid>/stat) together with the boot id tells the same process from a newcomer with its pid.
+The host side reads /proc the same way in plugins/module_utils/bitrix_process.py (host modules are
+stdlib-only and cannot import bxops): a holder recorded here is checked there; keep the two in step
+(tests/test_bitrix_process.py compares them).
 """
 
 from __future__ import annotations

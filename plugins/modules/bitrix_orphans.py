@@ -220,6 +220,7 @@ from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_orphans import
     find_orphans,
     open_upload_root,
 )
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_process import alive, current_identity
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
     MysqlClient,
     NotABitrixSite,
@@ -406,7 +407,7 @@ class Quarantine:
         qa.makedirs(f"{name}/files", 0o700)
         self.write_meta(name, {
             "id": name, "state": "running", "created": int(time.time()), "docroot": self.docroot,
-            "upload_dir": upload_dir, "pid": os.getpid(),
+            "upload_dir": upload_dir, "pid": os.getpid(), "process": current_identity(),
         })
         os.fsync(qa.fd)
         return Batch(self, name)
@@ -809,32 +810,14 @@ def recover(quarantine: Quarantine, check: bool, dir_mode: int = 0o755) -> list[
     for name, meta in quarantine.batches():
         if meta.get("state") != "running":
             continue
-        pid = meta.get("pid")
-        if isinstance(pid, int) and pid != os.getpid() and _alive(pid) and _is_us(pid):
-            raise OrphansError(f"quarantine batch {name} is being written by a live process {pid}")
+        writer = meta.get("process")
+        if isinstance(writer, dict) and writer.get("pid") != os.getpid() and alive(writer):
+            raise OrphansError(f"quarantine batch {name} is being written by a live process {writer['pid']}")
         if check:
             out.append({"batch": name, "would_reverse": True})
         else:
             out.append(quarantine.reverse(name, meta, dir_mode))
     return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _is_us(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            return b"orphans" in handle.read()
-    except OSError:
-        return False
 
 
 def check_locations(docroot: str, quarantine_dir: str) -> None:

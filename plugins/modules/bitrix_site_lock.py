@@ -47,7 +47,7 @@ options:
       - The process that holds the lock for the run (bxops' runner passes its own), recorded in the lock
         and checked for liveness by a later taker on the same machine.
       - C(host) its machine's name, C(pid) its process id, C(start) its boot id and start time as
-        C("<boot id> <start ticks>") (field 22 of C(/proc/<pid>/stat)).
+        C("<boot id> <start ticks>") (field 22 of C(/proc/<pid>/stat)), as module_utils/bitrix_process reads it.
     type: dict
     required: false
 author: bxops maintainers
@@ -82,6 +82,7 @@ import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_process import UNKNOWN, state
 
 
 def _read(path: str) -> dict:
@@ -93,39 +94,12 @@ def _read(path: str) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def _boot_id() -> str:
-    try:
-        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
-            return handle.read().strip()
-    except OSError:
-        return "unknown-boot"
-
-
-def process_start(pid: int) -> str | None:
-    """`<boot id> <start ticks>` of a living process (as bxops.liveness writes it); None if there is none."""
-    try:
-        with open("/proc/%d/stat" % pid, encoding="ascii", errors="replace") as handle:
-            fields = handle.read().rsplit(")", 1)[-1].split()
-    except OSError:
-        return None
-    if len(fields) < 20 or fields[0] in ("Z", "X"):
-        return None
-    return "%s %s" % (_boot_id(), fields[19])
-
-
 def holder_state(current: dict) -> str:
     """`alive`, `dead`, or `unknown` (no holder recorded, or it ran on another machine)."""
     holder = current.get("holder")
     if not isinstance(holder, dict) or holder.get("host") != socket.gethostname():
-        return "unknown"
-    try:
-        pid = int(holder.get("pid"))
-    except (TypeError, ValueError):
-        return "unknown"
-    start = holder.get("start")
-    if not start:
-        return "unknown"
-    return "alive" if process_start(pid) == str(start) else "dead"
+        return UNKNOWN
+    return state(holder)
 
 
 def _write(path: str, content: dict) -> None:

@@ -235,6 +235,7 @@ import urllib.request
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_db import DB_OPTION
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import Anchor, UnsafePath
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_process import alive, current_identity
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
     MysqlClient,
     NotABitrixSite,
@@ -436,14 +437,6 @@ def parse_list(output: str) -> tuple[dict[str, str], bool]:
     return available, SYSTEM_PENDING_MARK in output
 
 
-def proc_start_time(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
 def read_journal(path: str | None) -> dict | None:
     if not path or not os.path.isfile(path):
         return None
@@ -467,11 +460,7 @@ def write_journal(path: str, data: dict) -> None:
 
 def journal_alive(journal: dict) -> bool:
     """Whether the process that last wrote the journal (an apply) is still running."""
-    pid = journal.get("pid")
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    started = proc_start_time(pid)
-    return started is not None and started == str(journal.get("pid_start"))
+    return alive({"pid": journal.get("pid"), "start": journal.get("pid_start")})
 
 
 def db_client(module: AnsibleModule) -> MysqlClient:
@@ -661,7 +650,7 @@ def do_apply(module: AnsibleModule, console: Console) -> None:
     def mark(phase: str, pid: int | None = None) -> None:
         if not journal_path:
             return
-        journal.update(phase=phase, pid=os.getpid(), pid_start=proc_start_time(os.getpid()),
+        journal.update(phase=phase, pid=os.getpid(), pid_start=current_identity()["start"],
                        console_pid=pid, updated=int(time.time()), method=method)
         write_journal(journal_path, journal)
 

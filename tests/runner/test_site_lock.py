@@ -22,6 +22,8 @@ ROUNDS = 3
 #: microseconds, so that the racers' read-decide-replace steps overlap on a machine with few cores.
 PADDING = 20_000_000
 DAY = 86400
+#: The module imports the collection's module_utils, as Ansible ships them with it (AnsiballZ).
+MODULE_ENV = dict(os.environ, PYTHONPATH=str(REPO / ".collections"))
 
 RACER = """
 import runpy, sys, time
@@ -48,7 +50,8 @@ def args_file(folder: Path, name: str, **params: Any) -> Path:
 
 def take(lock: Path, owner: str, **extra: Any) -> dict[str, Any]:
     args = args_file(lock.parent.parent, owner, path=str(lock), owner=owner, purpose="update", **extra)
-    done = subprocess.run([sys.executable, str(MODULE), str(args)], capture_output=True, text=True, check=False)
+    done = subprocess.run([sys.executable, str(MODULE), str(args)], capture_output=True, text=True, check=False,
+                          env=MODULE_ENV)
     result: dict[str, Any] = json.loads(done.stdout)
     return result
 
@@ -89,6 +92,7 @@ def test_racers_for_an_abandoned_lock_exactly_one_wins(tmp_path: Path) -> None:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
+                env=MODULE_ENV,
             )
             for n in range(RACERS)
         ]

@@ -16,6 +16,7 @@ if str(ROOT / ".collections") not in sys.path:
 
 from ansible_collections.bxops.bitrix.plugins.filter import staging_gate as sg  # noqa: E402
 from ansible_collections.bxops.bitrix.plugins.filter import update_gate as ug  # noqa: E402
+from ansible_collections.bxops.bitrix.plugins.module_utils import bitrix_process  # noqa: E402
 from ansible_collections.bxops.bitrix.plugins.modules import bitrix_updates as bu  # noqa: E402
 
 AVAILABLE = {
@@ -152,7 +153,7 @@ def test_journal_tells_a_live_apply_from_a_dead_one(tmp_path: Path) -> None:
     import os
     import subprocess
 
-    alive = {"pid": os.getpid(), "pid_start": bu.proc_start_time(os.getpid())}
+    alive = {"pid": os.getpid(), "pid_start": bitrix_process.process_start(os.getpid())}
     assert bu.journal_alive(alive)
     dead = subprocess.Popen(["true"])
     dead.wait()

@@ -1,0 +1,104 @@
+"""Process identity on the managed host (module_utils/bitrix_process.py): pid + start time + boot id."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from ansible_collections.bxops.bitrix.plugins.module_utils import bitrix_process as bp
+
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT))
+from bxops import liveness  # noqa: E402  (the runner's reader, the other side of the lock's holder record)
+
+
+def boot() -> str:
+    return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+
+
+@pytest.fixture()
+def oddly_named(tmp_path: Path):
+    """A sleeping process whose command name holds ') Z 1 2 3' (what a naive split of /proc/<pid>/stat
+    would read as the state Z, a zombie, and shifted fields)."""
+    link = tmp_path / "x) Z 1 2 3"
+    link.symlink_to("/bin/sleep")
+    child = subprocess.Popen([str(link), "30"])
+    time.sleep(0.1)
+    yield child
+    child.kill()
+    child.wait()
+
+
+def test_the_identity_of_a_living_process(oddly_named: subprocess.Popen[bytes]) -> None:
+    identity = bp.identity_of(oddly_named.pid)
+    assert identity is not None
+    assert identity["host"] == socket.gethostname() and identity["pid"] == oddly_named.pid
+    boot_id, ticks = identity["start"].split(" ")
+    assert boot_id == boot() and ticks.isdigit()
+    # the same string the runner records for a holder (bxops/liveness.py reads /proc the same way)
+    assert identity["start"] == liveness.process_start(oddly_named.pid)
+    assert bp.alive(identity) and bp.state(identity) == bp.ALIVE
+    assert bp.current_identity() == {"host": socket.gethostname(), "pid": os.getpid(),
+                                     "start": liveness.process_start(os.getpid())}
+
+
+def test_a_dead_process_a_reused_pid_and_a_reboot_are_dead(oddly_named: subprocess.Popen[bytes]) -> None:
+    identity = bp.identity_of(oddly_named.pid)
+    assert identity is not None
+    _, ticks = identity["start"].split(" ")
+    assert bp.state(dict(identity, start="another-boot " + ticks)) == bp.DEAD  # same pid and ticks, rebooted
+    assert bp.state(dict(identity, start=f"{boot()} {int(ticks) + 1}")) == bp.DEAD  # pid reused later
+    os.kill(oddly_named.pid, signal.SIGKILL)
+    deadline = time.time() + 10
+    while bp.process_start(oddly_named.pid) is not None and time.time() < deadline:  # a zombie is gone too
+        time.sleep(0.01)
+    assert bp.process_start(oddly_named.pid) is None
+    assert bp.state(identity) == bp.DEAD and not bp.alive(identity)
+    oddly_named.wait()
+    assert bp.state(identity) == bp.DEAD
+
+
+@pytest.mark.parametrize("record", [
+    None, {}, {"pid": os.getpid()}, {"pid": "x", "start": "b 1"}, {"pid": 0, "start": "b 1"},
+    {"host": "elsewhere.example", "pid": os.getpid(), "start": "b 1"},
+])
+def test_what_cannot_be_checked_here_is_unknown(record: object) -> None:
+    assert bp.state(record) == bp.UNKNOWN
+    assert not bp.alive(record)
+
+
+class Batches:
+    """The part of the orphans' Quarantine that recover() uses: batches and their reversal."""
+
+    def __init__(self, meta: dict) -> None:
+        self.meta = meta
+        self.reversed: list[str] = []
+
+    def batches(self):
+        return [("2026-01-01T000000Z", self.meta)]
+
+    def reverse(self, name: str, meta: dict, dir_mode: int) -> dict:
+        self.reversed.append(name)
+        return {"batch": name, "lost": []}
+
+
+def test_a_quarantine_batch_is_reversed_only_when_its_writer_is_gone(oddly_named) -> None:
+    from ansible_collections.bxops.bitrix.plugins.modules import bitrix_orphans as orphans
+
+    writer = bp.identity_of(oddly_named.pid)
+    live = Batches({"state": "running", "pid": oddly_named.pid, "process": writer})
+    with pytest.raises(orphans.OrphansError, match=f"being written by a live process {oddly_named.pid}"):
+        orphans.recover(live, check=False)
+    assert live.reversed == []
+    # the same pid with another start time: a newcomer under a reused pid is not the writer
+    reused = Batches({"state": "running", "pid": oddly_named.pid, "process": dict(writer, start=f"{boot()} 1")})
+    assert orphans.recover(reused, check=True) == [{"batch": "2026-01-01T000000Z", "would_reverse": True}]
+    oddly_named.kill()
+    oddly_named.wait()
+    assert orphans.recover(live, check=False) == [{"batch": "2026-01-01T000000Z", "lost": []}]
