@@ -39,14 +39,15 @@ from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import
     clean_rel,
     describe,
 )
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_facts import (
+    DISPOSABLE_BITRIX,
+    MODULES,
+    UPLOAD_SERVICE_FOLDERS,
+)
 
-SERVICE_FOLDERS = ["tmp", "resize_cache", "1c_catalog", "1c_exchange"]
+SERVICE_FOLDERS = list(UPLOAD_SERVICE_FOLDERS)
 PROTECTED_NAMES = {b".htaccess", b".access.php"}
-CONTENT_EXCLUDE = [
-    "bitrix/modules", "bitrix/cache", "bitrix/managed_cache", "bitrix/stack_cache", "bitrix/managed_flags",
-    "bitrix/cache_image", "bitrix/html_pages", "bitrix/tmp", "bitrix/updates", "bitrix/backup",
-    "bitrix/local_cache",
-]
+CONTENT_EXCLUDE = [MODULES, *DISPOSABLE_BITRIX]  # code and disposable copies are not where content links live
 CONTENT_EXTENSIONS = [
     ".php", ".html", ".htm", ".js", ".css", ".tpl", ".twig", ".json", ".xml", ".txt", ".inc",
 ]

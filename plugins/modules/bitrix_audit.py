@@ -99,6 +99,7 @@ from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import
     UnsafePath,
     describe,
 )
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_facts import DISPOSABLE_FOLDERS
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_orphans import (
     MysqlSource,
     OrphansError,
@@ -118,20 +119,7 @@ from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
 
 SCHEMA = "bxops.audit/1"
 
-DISPOSABLE = (
-    "bitrix/cache",
-    "bitrix/cache_image",
-    "bitrix/managed_cache",
-    "bitrix/managed_flags",
-    "bitrix/stack_cache",
-    "bitrix/html_pages",
-    "bitrix/tmp",
-    "bitrix/updates",
-    "bitrix/local_cache",
-    "bitrix/backup",
-    "upload/tmp",
-    "upload/resize_cache",
-)
+DISPOSABLE = DISPOSABLE_FOLDERS  # the domain brief's list, from module_utils/bitrix_facts
 LEFTOVER_NAMES = (
     "restore.php", "bitrix_server_test.php", "bitrixsetup.php", "bitrix_install.php", "bitrix_setup.php",
     "bitrix6setup.php", "bitrix7setup.php", "bitrix8setup.php", "export_file.csv", "1c_bx_import.php",

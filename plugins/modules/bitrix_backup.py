@@ -195,6 +195,7 @@ from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import
     copy_sparse,
     describe,
 )
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_facts import COMPOSITE_CACHE
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
     NotABitrixSite,
     db_credentials,
@@ -1144,7 +1145,7 @@ def clear_folders(docroot: str, folders: list[str]) -> int:
                     continue
                 for item in anchor.scandir(rel):
                     # composite cache: only cached pages go, .enabled/.config.php/.size stay
-                    if rel.endswith("html_pages") and item.name.startswith("."):
+                    if rel == COMPOSITE_CACHE and item.name.startswith("."):
                         continue
                     if item.is_dir:
                         anchor.remove_tree(item.rel)

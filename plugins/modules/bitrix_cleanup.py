@@ -170,6 +170,15 @@ from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import
     clean_rel,
     describe,
 )
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_facts import (
+    BITRIX_TMP,
+    CACHE_FOLDERS,
+    COMPOSITE_CACHE,
+    COMPOSITE_KEEP,
+    CORE_BACKUPS,
+    UPLOAD_RESIZE_CACHE,
+    UPLOAD_TMP,
+)
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
     MysqlClient,
     NotABitrixSite,
@@ -179,18 +188,12 @@ from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
     resolve_upload_dir,
 )
 
-CACHE_CATEGORIES = {
-    "cache": "bitrix/cache",
-    "managed_cache": "bitrix/managed_cache",
-    "stack_cache": "bitrix/stack_cache",
-    "managed_flags": "bitrix/managed_flags",
-    "cache_image": "bitrix/cache_image",
-}
+CACHE_CATEGORIES = dict(CACHE_FOLDERS)
 KNOWN = [*CACHE_CATEGORIES, "bitrix_tmp", "html_pages", "upload_tmp", "resize_cache", "backups", "logs"]
 DEFAULT_CATEGORIES = [c for c in KNOWN if c != "resize_cache"]
 UPLOAD_CATEGORIES = {"upload_tmp", "resize_cache"}
 IN_USE_CHECKS = ["strict", "best_effort"]
-HTML_PAGES_KEEP = {".enabled", ".config.php", ".size"}
+HTML_PAGES_KEEP = set(COMPOSITE_KEEP)
 BXTEMP_RE = re.compile(r"^BXTEMP-(\d{4})-(\d{2})-(\d{2})$")
 HOUR_RE = re.compile(r"^(\d{2})$")
 BACKUP_RE = re.compile(r"^(?P<set>.+?\.(?:tar\.gz|tar|enc\.gz|enc|zip|sql\.gz|sql))(?:\.\d+)?$")
@@ -571,20 +574,20 @@ def run(params: dict[str, Any], upload_dir: str | bytes | None, check: bool, now
                                                   f"cleanup category {category}")
                 elif category == "bitrix_tmp":
                     out[category] = cleaner.bitrix_tmp(
-                        docroot, "bitrix/tmp", list(params.get("tmp_keep", ["cacert.pem", "openssl.cnf"])),
+                        docroot, BITRIX_TMP, list(params.get("tmp_keep", ["cacert.pem", "openssl.cnf"])),
                         int(params.get("tmp_keep_idle", 604800)), fresh_age)
                 elif category == "html_pages":
-                    out[category] = cleaner.html_pages(docroot, "bitrix/html_pages")
+                    out[category] = cleaner.html_pages(docroot, COMPOSITE_CACHE)
                 elif category == "upload_tmp":
                     out[category] = cleaner.upload_tmp(
-                        docroot, f"{upload}/tmp", int(params.get("bxtemp_grace", 3600)),
+                        docroot, f"{upload}/{UPLOAD_TMP}", int(params.get("bxtemp_grace", 3600)),
                         int(params.get("upload_tmp_max_age", 86400)), fresh_age)
                 elif category == "resize_cache":
-                    out[category] = cleaner.cache(docroot, f"{upload}/resize_cache",
+                    out[category] = cleaner.cache(docroot, f"{upload}/{UPLOAD_RESIZE_CACHE}",
                                                   "cleanup category resize_cache")
                 elif category == "backups":
                     out[category] = cleaner.backups(
-                        _folder_roots(docroot, list(params.get("backup_dirs", ["bitrix/backup"])),
+                        _folder_roots(docroot, list(params.get("backup_dirs", [CORE_BACKUPS])),
                                       "backup_dirs", opened),
                         int(params.get("backup_keep", 3)), int(params.get("backup_max_age_days", 30)))
                 elif category == "logs":
@@ -621,7 +624,7 @@ def main() -> None:
             tmp_keep_idle=dict(type="int", default=604800),
             bxtemp_grace=dict(type="int", default=3600),
             upload_tmp_max_age=dict(type="int", default=86400),
-            backup_dirs=dict(type="list", elements="str", default=["bitrix/backup"]),
+            backup_dirs=dict(type="list", elements="str", default=[CORE_BACKUPS]),
             backup_keep=dict(type="int", default=3),
             backup_max_age_days=dict(type="int", default=30),
             log_dirs=dict(type="list", elements="str", default=["/var/log/nginx", "/var/log/php"]),

@@ -85,9 +85,9 @@ options:
       - Caches, core code and backups by default; the upload folder is never scanned.
     type: list
     elements: str
-    default: [bitrix/modules, bitrix/cache, bitrix/managed_cache, bitrix/stack_cache,
-              bitrix/managed_flags, bitrix/cache_image, bitrix/html_pages, bitrix/tmp, bitrix/updates,
-              bitrix/backup, bitrix/local_cache]
+    default: [bitrix/modules, bitrix/cache, bitrix/cache_image, bitrix/managed_cache, bitrix/managed_flags,
+              bitrix/stack_cache, bitrix/html_pages, bitrix/tmp, bitrix/updates, bitrix/local_cache,
+              bitrix/backup]
   content_extensions:
     description: File name endings scanned for references.
     type: list

@@ -235,6 +235,7 @@ import urllib.request
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_db import DB_OPTION
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import Anchor, UnsafePath
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_facts import CACHE_FOLDERS, UPDATES
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_process import alive, current_identity
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
     MysqlClient,
@@ -476,9 +477,9 @@ def clear_option_cache(docroot: str) -> None:
 
     The cache belongs to the site user: removed through the anchored layer, never through a symlink."""
     with Anchor(docroot) as anchor:
-        if not anchor.is_dir("bitrix/managed_cache"):
+        if not anchor.is_dir(CACHE_FOLDERS["managed_cache"]):
             return
-        for folder in anchor.scandir("bitrix/managed_cache"):
+        for folder in anchor.scandir(CACHE_FOLDERS["managed_cache"]):
             if not folder.is_dir:
                 continue
             for entry in anchor.scandir(folder.rel):
@@ -698,9 +699,9 @@ def leftovers(docroot: str, since: int = 0) -> list[str]:
     bitrix/updates holds nothing of ours."""
     found = []
     with Anchor(docroot) as anchor:
-        if not anchor.is_dir("bitrix/updates"):
+        if not anchor.is_dir(UPDATES):
             return []
-        for entry in anchor.scandir("bitrix/updates"):
+        for entry in anchor.scandir(UPDATES):
             stamp = re.match(r"update_m(\d+)", entry.name)
             if (stamp and int(stamp.group(1)) >= since) or entry.name == ".bxops_paused":
                 found.append(anchor.abspath(entry.rel))
