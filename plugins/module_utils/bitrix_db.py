@@ -27,11 +27,12 @@ CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 VAULT_HINT = "put the DB credentials in the vault (bitrix_db_name, bitrix_db_user, bitrix_db_password)"
 DB_FIELDS = ("host", "database", "user", "password")
 
-# The `db` option of every module that reads the site's database: one shape, checked by Ansible.
+# The `db` option of every module that reads the site's database: one shape, checked by Ansible. Only the
+# password is no_log: Ansible masks a no_log value wherever it appears in the result, and a DB name or user
+# such as "bitrix" would mask every path under /home/bitrix/www.
 DB_OPTION: dict[str, Any] = dict(
     type="dict",
     default={},
-    no_log=True,
     options=dict(
         host=dict(type="str", default=""),
         database=dict(type="str", default=""),
