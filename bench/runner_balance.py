@@ -4,7 +4,10 @@ two years, then times the balance of the last month (query + carry-over walk) an
 
 Goal (issue 3): under 200 ms for 100,000 entries.
 
-    python bench/runner_balance.py [--entries 100000] [--url postgresql://...] [--repeat 15]
+    python bench/runner_balance.py [--entries 100000] [--url postgresql://...] [--repeat 15] [--scope month]
+
+`--scope month` (the default, the demo contract's setting for runs) writes the runs as members of
+their month's rounding group per work type (issue 18), `--scope entry` each billed on its own.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from bxops.periods import Month  # noqa: E402
 WORK_TYPES = ["updates", "maintenance", "bugfix", "enhancements", "documentation", None]
 
 
-def fill(url: str, count: int) -> None:
+def fill(url: str, count: int, scope: str = "month") -> None:
     ledger = open_ledger(url)
     rng = random.Random(7)
     start = datetime(2026, 1, 1, tzinfo=UTC)
@@ -46,6 +49,9 @@ def fill(url: str, count: int) -> None:
     for number in range(count):
         started = start + timedelta(seconds=rng.randrange(0, 700 * 24 * 3600))
         raw = rng.randrange(60, 3 * 3600)
+        work_type = rng.choice(WORK_TYPES)
+        grouped = scope == "month"
+        group = f"month:{Month.of(started)}:{work_type or ''}|up/900/900" if grouped else None
         rows.append(
             {
                 "run_id": f"bench-{number}",
@@ -56,12 +62,13 @@ def fill(url: str, count: int) -> None:
                 "playbook": "maintenance",
                 "hosts": ["h"],
                 "engineer": "bench",
-                "work_type": rng.choice(WORK_TYPES),
+                "work_type": work_type,
                 "month": Month.of(started).key,
                 "started_at": started,
                 "ended_at": started + timedelta(seconds=raw),
                 "raw_seconds": raw,
-                "billed_seconds": -(-raw // 900) * 900,
+                "billed_seconds": None if grouped else -(-raw // 900) * 900,
+                "billing_group": group,
                 "host_stats": {},
                 "play_seconds": [],
                 "role_seconds": {},
@@ -94,6 +101,7 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--url", help="ledger URL (default: a temporary SQLite file)")
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--scope", choices=["month", "entry"], default="month")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bxops-bench-") as tmp:
         url = args.url or str(Path(tmp) / "ledger.sqlite")
@@ -105,7 +113,7 @@ def main() -> None:
         )
         contract = load_contract("bench", inventories / "bench" / "contract.yml")
         t0 = time.perf_counter()
-        fill(url, args.entries)
+        fill(url, args.entries, args.scope)
         fill_seconds = time.perf_counter() - t0
         ledger = open_ledger(url)
         month = Month(2027, 11)
@@ -128,6 +136,7 @@ def main() -> None:
         cli_seconds = time.perf_counter() - t0
     result = {
         "entries": args.entries,
+        "scope": args.scope,
         "backend": "sqlite" if not args.url else args.url.split(":", 1)[0],
         "fill_s": round(fill_seconds, 2),
         "balance_median_ms": round(1000 * statistics.median(timings), 1),

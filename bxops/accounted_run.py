@@ -28,15 +28,17 @@ from bxops.ledger.entries import (
     NewRun,
     RunOutcome,
     beat,
+    billing_shares,
     earlier_run_seconds,
     finish_run,
     get_entry,
+    group_state,
     record_late_outcome,
     reserved_seconds,
     start_run,
 )
 from bxops.ledger.ids import elapsed_seconds, new_run_id, utcnow
-from bxops.ledger.models import EntryStatus
+from bxops.ledger.models import EntryKind, EntryStatus
 from bxops.periods import Month
 from bxops.playbook_events import EventRecorder
 from bxops.playbook_roles import playbook_roles
@@ -325,9 +327,21 @@ def execute_run(
         """Under the client's lock, in the transaction that writes the entry: the pool as it is, minus what
         the client's runs in progress will probably use, must cover this run's estimate."""
         month = Month.current()
+        # billed as it will be billed at its end (bookkeeping.bill): its rounding group, if any, as it is now
+        planned = bill(
+            contract,
+            started_at,
+            0,
+            kind=EntryKind.RUN.value,
+            work_type=start_work_type,
+            ticket=request.ticket,
+            dry_run=request.check,
+        )
         estimate = estimate_cost(
             earlier_run_seconds(ledger, client, prepared.playbook, prepared.environment, session=session),
             rounding,
+            group=group_state(session, client, planned.group) if planned.group is not None else None,
+            billed=not (request.check and not contract.term_for(Month.of(started_at)).bill_dry_runs),
         )
         balance = client_balance(ledger, contract, month, session)
         reserved, running = reserved_seconds(session, client, month)
@@ -380,18 +394,31 @@ def execute_run(
     run_term = contract.term_for(Month.of(entry.started_at))
     if status is EntryStatus.FAILED and refused_before_change(failures, changed, host_stats):
         status = EntryStatus.REFUSED
+    refused = status is EntryStatus.REFUSED
+    if request.check and status in (EntryStatus.SUCCEEDED, EntryStatus.FAILED):
+        # Ansible's check mode ran to its end, nothing was changed (a refusal stays `refused`; a cancelled
+        # or interrupted dry run keeps that status); how it went is in its return code and failures
+        status = EntryStatus.DRY_RUN
     raw = elapsed_seconds(entry.started_at, ended)
-    billed, term_date = bill(contract, entry.started_at, raw)
-    if status is EntryStatus.REFUSED and not run_term.bill_refused_runs:
-        billed = 0
     role_seconds = recorder.role_seconds()
     work_type, source = decide_work_type(term, prepared.playbook, request.work_type, role_seconds, named_roles)
+    billing = bill(
+        contract,
+        entry.started_at,
+        raw,
+        kind=EntryKind.RUN.value,
+        work_type=work_type,
+        ticket=request.ticket,
+        dry_run=request.check,
+        refused=refused,
+    )
     outcome = RunOutcome(
         status=status,
         ended_at=ended,
         raw_seconds=raw,
-        billed_seconds=billed,
-        contract_term=term_date,
+        billed_seconds=billing.billed_seconds,
+        billing_group=billing.group,
+        contract_term=billing.contract_term,
         return_code=rc,
         work_type=work_type,
         hosts=recorder.hosts(),
@@ -419,11 +446,16 @@ def execute_run(
             f"running (its heartbeat was late); its real outcome ({status.value}) is recorded as "
             f"correction #{final.id}, which replaces #{entry.id} in every sum"
         )
-    print_run_summary(out, final)
-    if status is EntryStatus.REFUSED:
+    print_run_summary(out, final, billing_shares(ledger, client, [final]).get(final.id))
+    if refused:
         out.print(
             "refused before any change: "
             + ("billed as the contract says (bill_refused_runs)" if run_term.bill_refused_runs else "not billed")
+        )
+    if request.check:
+        out.print(
+            "dry run (check mode, nothing changed): "
+            + ("billed as the contract says (bill_dry_runs)" if run_term.bill_dry_runs else "not billed")
         )
     for command in next_commands(request, prepared, failures):
         out.print("[bold]next:[/] this needs your decision (see the message above); once decided, run:")
@@ -431,7 +463,7 @@ def execute_run(
     if work_type is None:
         err.print("[yellow]warning:[/] no work type: pass --work-type or map the playbook's role in the contract")
     print_balance(out, client_balance(ledger, contract, Month.of(entry.started_at)))
-    if status is EntryStatus.SUCCEEDED:
+    if status is EntryStatus.SUCCEEDED or (status is EntryStatus.DRY_RUN and rc == 0):
         return 0
     if status is EntryStatus.CANCELLED:
         return EXIT_CANCELLED

@@ -181,8 +181,8 @@ def log_work(
 ) -> None:
     """Add a manual entry for work no playbook did (editor support, a bug fix, documentation)."""
     from bxops.bookkeeping import bill, client_balance
-    from bxops.ledger.entries import ManualWork, add_manual
-    from bxops.reports import entry_to_dict, to_json
+    from bxops.ledger.entries import ManualWork, add_manual, billing_shares
+    from bxops.reports import billed_of, entry_to_dict, to_json
 
     settings = load_settings()
     contract = find_client(settings.inventories_dir, client).contract()
@@ -200,7 +200,7 @@ def log_work(
         raise BxopsError(f"unknown work type {work_type!r} (known: {', '.join(term.work_types)})")
     if environment is not None and environment not in ("staging", "production"):
         raise BxopsError(f"environment must be staging or production, got {environment!r}")
-    billed, term_date = bill(contract, started, raw)
+    billing = bill(contract, started, raw, work_type=work_type, ticket=ticket)
     ledger = _open(settings)
     try:
         entry = add_manual(
@@ -211,20 +211,25 @@ def log_work(
                 work_type=work_type,
                 started_at=started,
                 raw_seconds=raw,
-                billed_seconds=billed,
-                contract_term=term_date,
+                billed_seconds=billing.billed_seconds,
+                billing_group=billing.group,
+                contract_term=billing.contract_term,
                 ticket=ticket,
                 note=note,
                 environment=environment,
             ),
         )
+        share = billing_shares(ledger, client, [entry]).get(entry.id)
         after = client_balance(ledger, contract, Month.of(started))
     finally:
         ledger.dispose()
     if as_json:
-        out.print_json(to_json(entry_to_dict(entry)))
+        out.print_json(to_json(entry_to_dict(entry, share)))
         return
-    out.print(f"entry #{entry.id}: {clock(raw)} of {term.work_types[work_type]}, billed {hours(billed)}")
+    out.print(
+        f"entry #{entry.id}: {clock(raw)} of {term.work_types[work_type]}, billed {hours(billed_of(entry, share))}"
+        + (f" (rounded per {share.group.label()}: {hours(share.group_billed_seconds)} in all)" if share else "")
+    )
     out.print(
         f"{client} {after.month}: {hours(after.remaining_seconds)} remaining, "
         f"overage {hours(after.overage_seconds)}"
@@ -299,9 +304,10 @@ def correct(
     engineer: Annotated[str | None, typer.Option("--engineer", help="Who corrects (default: login).")] = None,
 ) -> None:
     """Correct an entry: a new entry replaces it in every sum; the old one stays as it was."""
-    from bxops.bookkeeping import bill
-    from bxops.ledger.entries import Correction, add_correction, get_entry
+    from bxops.bookkeeping import rebill
+    from bxops.ledger.entries import Billed, Correction, add_correction, billing_shares, get_entry
     from bxops.ledger.models import EntryKind
+    from bxops.reports import billed_of
 
     settings = load_settings()
     if not reason.strip():
@@ -319,10 +325,20 @@ def correct(
             if original.kind != EntryKind.MANUAL.value:
                 raise BxopsError("the raw time of a run or adjustment never changes; use --billed")
             raw_seconds = parse_duration(duration)
-            if billed_seconds is None:
-                billed_seconds, _ = bill(contract, original.started_at, raw_seconds)
         if all(value is None for value in (raw_seconds, billed_seconds, work_type, ticket, note)):
             raise BxopsError("nothing to correct: give --duration, --billed, --work-type, --ticket or --note")
+        billing: Billed | None = None
+        if billed_seconds is None and (
+            raw_seconds is not None
+            or (original.billing_group is not None and (work_type is not None or ticket is not None))
+        ):
+            billing = rebill(
+                contract,
+                original,
+                original.raw_seconds if raw_seconds is None else raw_seconds,
+                work_type if work_type is not None else original.work_type,
+                ticket if ticket is not None else original.ticket,
+            )
         entry = add_correction(
             ledger,
             entry_id,
@@ -334,11 +350,13 @@ def correct(
                 note=note,
                 raw_seconds=raw_seconds,
                 billed_seconds=billed_seconds,
+                billing=billing,
             ),
         )
+        share = billing_shares(ledger, entry.client, [entry]).get(entry.id)
     finally:
         ledger.dispose()
-    out.print(f"entry #{entry.id} corrects #{entry_id}: billed {hours(entry.billed_seconds)} ({reason})")
+    out.print(f"entry #{entry.id} corrects #{entry_id}: billed {hours(billed_of(entry, share))} ({reason})")
 
 
 @app.command("history")
@@ -363,7 +381,7 @@ def show_history(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List ledger entries, newest first."""
-    from bxops.ledger.entries import HistoryFilter, history
+    from bxops.ledger.entries import HistoryFilter, all_billing_shares, history
     from bxops.ledger.models import EntryKind, EntryStatus
     from bxops.reports import entry_to_dict, print_history, to_json
 
@@ -396,12 +414,13 @@ def show_history(
     ledger = _open(settings)
     try:
         entries = history(ledger, wanted)
+        shares = all_billing_shares(ledger, entries)
     finally:
         ledger.dispose()
     if as_json:
-        out.print_json(to_json([entry_to_dict(entry) for entry in entries]))
+        out.print_json(to_json([entry_to_dict(entry, shares.get(entry.id)) for entry in entries]))
     else:
-        print_history(out, entries)
+        print_history(out, entries, shares)
 
 
 @app.command()
@@ -427,7 +446,10 @@ def contract(
             f"{term.rounding.increment_minutes} min (minimum {term.rounding.minimum_minutes} min), "
             f"overage {term.overage.policy.value}"
             + (f" up to {term.overage.limit_hours:g} h" if term.overage.limit_hours is not None else "")
+            + f", rounded per {term.rounding.scope.runs.value} for runs and per "
+            f"{term.rounding.scope.manual.value} for manual entries"
             + (", runs refused before any change billed" if term.bill_refused_runs else "")
+            + (", dry runs billed" if term.bill_dry_runs else "")
         )
         for key, label in term.work_types.items():
             roles = [role for role, work_type in term.roles.items() if work_type == key]

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bxops.errors import ContractError
 from bxops.periods import BillingPeriod, Month
-from bxops.rounding import RoundingMode, RoundingPolicy
+from bxops.rounding import RoundingMode, RoundingPolicy, RoundingScope
 
 #: Roles of the collection whose runs the contract maps to work types.
 KNOWN_ROLES = ("audit", "backup", "update", "cleanup", "permissions", "certificates", "php_upgrade")
@@ -63,13 +63,40 @@ class CarryOver(_Strict):
         return self
 
 
+_SCOPES = ", ".join(scope.value for scope in RoundingScope)
+
+
+class ScopeByKind(_Strict):
+    """Over which unit time is rounded, for the runner's runs and for manual entries (`log`)."""
+
+    runs: RoundingScope = RoundingScope.ENTRY
+    manual: RoundingScope = RoundingScope.ENTRY
+
+
 class Rounding(_Strict):
     increment_minutes: Annotated[int, Field(gt=0, le=24 * 60)]
     mode: RoundingMode
     minimum_minutes: Annotated[int, Field(ge=0, le=24 * 60)] = 0
+    #: `entry` (default), `ticket`, `day`, `month`, or `{runs: …, manual: …}` for each kind apart.
+    scope: ScopeByKind = Field(default_factory=ScopeByKind)
+
+    @field_validator("scope", mode="before")
+    @classmethod
+    def _one_scope_for_both(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value not in {scope.value for scope in RoundingScope}:
+                raise ValueError(f"must be one of {_SCOPES}, or a mapping {{runs: …, manual: …}} (got {value!r})")
+            return {"runs": value, "manual": value}
+        if value is not None and not isinstance(value, dict | ScopeByKind):
+            raise ValueError(f"must be one of {_SCOPES}, or a mapping {{runs: …, manual: …}} (got {value!r})")
+        return value
 
     def policy(self) -> RoundingPolicy:
         return RoundingPolicy(self.increment_minutes * 60, self.mode, self.minimum_minutes * 60)
+
+    def scope_for(self, kind: str) -> RoundingScope:
+        """The scope of a `run` or of a `manual` entry."""
+        return self.scope.runs if kind == "run" else self.scope.manual
 
 
 class Overage(_Strict):
@@ -101,6 +128,9 @@ class Term(_Strict):
     #: Bill a run that a pre-change check refused (nothing changed on any host) like any other run;
     #: by default such a run is recorded as `refused` and billed nothing.
     bill_refused_runs: bool = False
+    #: Bill a dry run (`run … --check`: Ansible's check mode, nothing changed) like any other run; by
+    #: default such a run is recorded as `dry_run` and billed nothing.
+    bill_dry_runs: bool = False
 
     @field_validator("effective_from")
     @classmethod

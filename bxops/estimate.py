@@ -16,14 +16,27 @@ from bxops.rounding import RoundingPolicy
 class Estimate:
     billed_seconds: int
     earlier_runs: int  # how many earlier runs it is based on (0: the contract's minimum)
+    raw_seconds: int = 0  # the raw time expected (the median of the earlier runs)
 
 
-def estimate_cost(earlier_raw_seconds: Sequence[int], rounding: RoundingPolicy) -> Estimate:
-    """The median of the earlier runs' raw time, billed under the rounding policy."""
-    if not earlier_raw_seconds:
-        return Estimate(rounding.billed_seconds(0), 0)
-    median = round(statistics.median(earlier_raw_seconds))
-    return Estimate(rounding.billed_seconds(median), len(earlier_raw_seconds))
+def estimate_cost(
+    earlier_raw_seconds: Sequence[int],
+    rounding: RoundingPolicy,
+    group: tuple[int, int] | None = None,
+    billed: bool = True,
+) -> Estimate:
+    """The median of the earlier runs' raw time, billed as the run will be: on its own under the rounding
+    policy, or, with `group` (the raw seconds and entries of the rounding group the run will join), as
+    what it adds to the group's rounded total (RoundingPolicy.marginal, the same rule that shares a
+    group's total out to its entries). `billed=False` (a dry run the contract does not bill): nothing."""
+    median = round(statistics.median(earlier_raw_seconds)) if earlier_raw_seconds else 0
+    if not billed:
+        cost = 0
+    elif group is None:
+        cost = rounding.billed_seconds(median)
+    else:
+        cost = rounding.marginal(group[0], group[1], median)
+    return Estimate(cost, len(earlier_raw_seconds), median)
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,20 @@ from bxops.periods import Month, months_between
 
 @dataclass(frozen=True)
 class Usage:
-    """Billed and raw seconds recorded in one month under one work type (None: unclassified)."""
+    """Billed and raw seconds recorded in one month under one work type (None: unclassified); dry runs
+    (`run … --check`) apart: not in the first three figures."""
 
     raw_seconds: int = 0
     billed_seconds: int = 0
     entries: int = 0
+    dry_runs: int = 0
+    dry_run_raw_seconds: int = 0
+    dry_run_billed_seconds: int = 0  # 0 unless the contract bills dry runs (bill_dry_runs)
+
+    @property
+    def all_billed_seconds(self) -> int:
+        """What the pool pays: the work type's billed time and its billed dry runs."""
+        return self.billed_seconds + self.dry_run_billed_seconds
 
 
 @dataclass
@@ -64,7 +73,17 @@ class MonthBalance:
 
     @property
     def used_billed_seconds(self) -> int:
-        return sum(u.billed_seconds for u in self.usage_by_work_type.values())
+        """Everything billed in the month (billed dry runs included; by default they bill nothing)."""
+        return sum(u.all_billed_seconds for u in self.usage_by_work_type.values())
+
+    @property
+    def dry_runs(self) -> Usage:
+        """The month's dry runs: how many, their raw time and what they were billed."""
+        return Usage(
+            dry_runs=sum(u.dry_runs for u in self.usage_by_work_type.values()),
+            dry_run_raw_seconds=sum(u.dry_run_raw_seconds for u in self.usage_by_work_type.values()),
+            dry_run_billed_seconds=sum(u.dry_run_billed_seconds for u in self.usage_by_work_type.values()),
+        )
 
     @property
     def overage_limit_seconds(self) -> int | None:
@@ -159,7 +178,7 @@ def compute_balance(
         lots = _carry_into(lots, current, current_term)
         carried = _frozen(lots)
         own = Lot(current, current_term.allotment_seconds, lot_expiry(current_term, current))
-        net_billed = sum(u.billed_seconds for u in usage.get(current, {}).values())
+        net_billed = sum(u.all_billed_seconds for u in usage.get(current, {}).values())
         if net_billed < 0:  # credits beyond the month's usage return to the month's own lot
             own.seconds -= net_billed
         lots.append(own)

@@ -11,6 +11,7 @@ from rich.table import Table
 from bxops.durations import clock, hours
 from bxops.ledger.models import Entry
 from bxops.pool import MonthBalance
+from bxops.rounding import GroupKey, Share
 
 
 def _label(balance: MonthBalance, work_type: str | None) -> str:
@@ -38,6 +39,7 @@ def balance_to_dict(balance: MonthBalance) -> dict[str, Any]:
         ],
         "used_raw_seconds": balance.used_raw_seconds,
         "used_billed_seconds": balance.used_billed_seconds,
+        "rounding_scope": {"runs": term.rounding.scope.runs.value, "manual": term.rounding.scope.manual.value},
         "by_work_type": [
             {
                 "work_type": work_type,
@@ -45,9 +47,16 @@ def balance_to_dict(balance: MonthBalance) -> dict[str, Any]:
                 "raw_seconds": usage.raw_seconds,
                 "billed_seconds": usage.billed_seconds,
                 "entries": usage.entries,
+                "dry_runs": usage.dry_runs,
             }
             for work_type, usage in sorted(balance.usage_by_work_type.items(), key=lambda i: i[0] or "~")
         ],
+        "dry_runs": {
+            "entries": balance.dry_runs.dry_runs,
+            "raw_seconds": balance.dry_runs.dry_run_raw_seconds,
+            "billed_seconds": balance.dry_runs.dry_run_billed_seconds,
+            "billed_by_contract": term.bill_dry_runs,
+        },
         "remaining_seconds": balance.remaining_seconds,
         "overage_seconds": balance.overage_seconds,
         "overage_policy": term.overage.policy.value,
@@ -72,11 +81,22 @@ def print_balance(console: Console, balance: MonthBalance) -> None:
         table.add_row(f"carried in from {lot.origin} ({until})", "", hours(lot.seconds), "")
     table.add_section()
     for item in balance_to_dict(balance)["by_work_type"]:
+        if not item["entries"]:
+            continue  # only dry runs: shown apart below
         table.add_row(
             f"used: {item['label']}",
             hours(item["raw_seconds"]),
             hours(item["billed_seconds"]),
             str(item["entries"]),
+        )
+    dry = balance.dry_runs
+    if dry.dry_runs:
+        billed_note = "billed" if term.bill_dry_runs else "not billed"
+        table.add_row(
+            f"dry runs (--check, {billed_note})",
+            hours(dry.dry_run_raw_seconds),
+            hours(dry.dry_run_billed_seconds),
+            str(dry.dry_runs),
         )
     table.add_row(
         "used in total", hours(balance.used_raw_seconds), hours(balance.used_billed_seconds), "", style="bold"
@@ -93,7 +113,36 @@ def print_balance(console: Console, balance: MonthBalance) -> None:
     console.print(table)
 
 
-def entry_to_dict(entry: Entry) -> dict[str, Any]:
+def billing_to_dict(entry: Entry, share: Share | None) -> dict[str, Any] | None:
+    """How the entry's billed figure was computed: None for an entry billed on its own."""
+    if entry.billing_group is None:
+        return None
+    key = GroupKey.parse(entry.billing_group)
+    return {
+        "scope": key.scope.value,
+        "group": entry.billing_group,
+        "label": key.label(),
+        "policy": {
+            "mode": key.policy.mode.value,
+            "increment_seconds": key.policy.increment_seconds,
+            "minimum_seconds": key.policy.minimum_seconds,
+        },
+        "in_force": share is not None,  # False: replaced by a correction, no share any more
+        "group_raw_seconds": share.group_raw_seconds if share else None,
+        "group_billed_seconds": share.group_billed_seconds if share else None,
+        "group_entries": share.group_entries if share else None,
+    }
+
+
+def billed_of(entry: Entry, share: Share | None) -> int | None:
+    """The entry's billed seconds: its own figure, or its share of its rounding group."""
+    if entry.billing_group is None:
+        return entry.billed_seconds
+    return share.billed_seconds if share is not None else None
+
+
+def entry_to_dict(entry: Entry, share: Share | None = None) -> dict[str, Any]:
+    """`share`: the entry's share of its rounding group (ledger.entries.billing_shares), if it has one."""
     return {
         "id": entry.id,
         "run_id": entry.run_id,
@@ -112,7 +161,8 @@ def entry_to_dict(entry: Entry) -> dict[str, Any]:
         "started_at": entry.started_at.isoformat(),
         "ended_at": entry.ended_at.isoformat() if entry.ended_at else None,
         "raw_seconds": entry.raw_seconds,
-        "billed_seconds": entry.billed_seconds,
+        "billed_seconds": billed_of(entry, share),
+        "billing": billing_to_dict(entry, share),
         "contract_term": entry.contract_term,
         "return_code": entry.return_code,
         "host_stats": entry.host_stats,
@@ -140,11 +190,22 @@ _STATUS_STYLE = {
     "cancelled": "yellow",
     "interrupted": "magenta",
     "refused": "yellow",
+    "dry_run": "blue",
     "running": "cyan",
 }
 
 
-def print_history(console: Console, entries: list[Entry]) -> None:
+def _billed_text(entry: Entry, share: Share | None) -> str:
+    billed = billed_of(entry, share)
+    if entry.billing_group is None:
+        return hours(billed)
+    if share is None:
+        return "replaced"
+    return f"{hours(billed)} of {hours(share.group_billed_seconds)}"
+
+
+def print_history(console: Console, entries: list[Entry], shares: dict[int, Share] | None = None) -> None:
+    shares = shares or {}
     table = Table(show_header=True, header_style="bold")
     for column, justify in (
         ("#", "right"),
@@ -156,6 +217,7 @@ def print_history(console: Console, entries: list[Entry]) -> None:
         ("status", "left"),
         ("raw", "right"),
         ("billed", "right"),
+        ("billed per", "left"),
         ("ticket", "left"),
         ("engineer", "left"),
     ):
@@ -177,7 +239,8 @@ def print_history(console: Console, entries: list[Entry]) -> None:
             if entry.status in _STATUS_STYLE
             else entry.status,
             clock(entry.raw_seconds),
-            hours(entry.billed_seconds),
+            _billed_text(entry, shares.get(entry.id)),
+            GroupKey.parse(entry.billing_group).label() if entry.billing_group else "entry",
             entry.ticket or "",
             entry.engineer,
         )
@@ -187,14 +250,19 @@ def print_history(console: Console, entries: list[Entry]) -> None:
     console.print(table)
 
 
-def print_run_summary(console: Console, entry: Entry) -> None:
+def print_run_summary(console: Console, entry: Entry, share: Share | None = None) -> None:
     corrects = f" (corrects #{entry.corrects_id})" if entry.corrects_id is not None else ""
     console.print(
         f"[bold]run #{entry.id}[/]{corrects} {entry.client} {entry.playbook} @{entry.environment}: "
         f"[{_STATUS_STYLE.get(entry.status, '')}]{entry.status}[/] "
-        f"in {clock(entry.raw_seconds)}, billed {hours(entry.billed_seconds)} "
+        f"in {clock(entry.raw_seconds)}, billed {hours(billed_of(entry, share))} "
         f"as {entry.work_type or 'unclassified'}"
     )
+    if entry.billing_group is not None and share is not None:
+        console.print(
+            f"rounded per {GroupKey.parse(entry.billing_group).label()}: {share.group_entries} entries, "
+            f"{clock(share.group_raw_seconds)} raw, {hours(share.group_billed_seconds)} billed in all"
+        )
     if entry.host_stats:
         hosts = Table(box=None, show_header=True, header_style="bold")
         hosts.add_column("host")

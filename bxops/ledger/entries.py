@@ -23,13 +23,26 @@ from bxops.ledger.models import Entry, EntryKind, EntryStatus
 from bxops.liveness import is_same_process_alive, process_start
 from bxops.periods import Month
 from bxops.pool import Usage
+from bxops.rounding import GroupKey, Member, Share, allocate
 
 #: A finished run older than this many missed heartbeats is taken for dead, wherever it ran.
 STALE_HEARTBEATS = 3
 STALE_GRACE_SECONDS = 10.0
 
-#: Turns (client, started_at, raw seconds) into (billed seconds, contract term date) or None.
-Biller = Callable[[str, datetime, int], tuple[int, str] | None]
+
+
+@dataclass(frozen=True)
+class Billed:
+    """How an entry is billed: on its own (`billed_seconds`, no group) or as a share of a rounding group
+    (`group`, `billed_seconds` None: computed from the group), under the contract term of `contract_term`."""
+
+    billed_seconds: int | None
+    group: str | None
+    contract_term: str | None
+
+
+#: Bills an entry that ended with this many raw seconds (None: no contract to bill it under).
+Biller = Callable[[Entry, int], Billed | None]
 #: First key of the per-client advisory lock on PostgreSQL (the second is the client's CRC-32).
 _PG_CLIENT_LOCK = 0x62786F70  # "bxop"
 
@@ -57,7 +70,7 @@ class RunOutcome:
     status: EntryStatus
     ended_at: datetime
     raw_seconds: int
-    billed_seconds: int
+    billed_seconds: int | None
     contract_term: str | None
     return_code: int | None
     work_type: str | None
@@ -69,6 +82,7 @@ class RunOutcome:
     audit_data: dict[str, Any]
     options: dict[str, Any] | None = None
     failures: list[Any] | None = None
+    billing_group: str | None = None
 
 
 def lock_client(session: Session, client: str) -> None:
@@ -178,6 +192,7 @@ def finish_run(ledger: Ledger, entry_id: int, outcome: RunOutcome) -> bool:
                 heartbeat_at=outcome.ended_at,
                 raw_seconds=outcome.raw_seconds,
                 billed_seconds=outcome.billed_seconds,
+                billing_group=outcome.billing_group,
                 contract_term=outcome.contract_term,
                 return_code=outcome.return_code,
                 work_type=outcome.work_type,
@@ -227,6 +242,7 @@ def record_late_outcome(ledger: Ledger, entry_id: int, outcome: RunOutcome, reas
                 entry.heartbeat_at = outcome.ended_at
                 entry.raw_seconds = outcome.raw_seconds
                 entry.billed_seconds = outcome.billed_seconds
+                entry.billing_group = outcome.billing_group
                 entry.contract_term = outcome.contract_term
                 entry.return_code = outcome.return_code
                 entry.work_type = outcome.work_type
@@ -287,8 +303,10 @@ def recover_interrupted(ledger: Ledger, bill: Biller) -> list[Entry]:
             continue
         ended = entry.heartbeat_at or entry.started_at
         raw = elapsed_seconds(entry.started_at, ended)
-        billing = bill(entry.client, entry.started_at, raw)
-        billed, term = billing if billing is not None else (raw, None)
+        billing = bill(entry, raw)
+        billed, group, term = (
+            (billing.billed_seconds, billing.group, billing.contract_term) if billing is not None else (raw, None, None)
+        )
         with ledger.transaction() as session:
             result = session.execute(
                 update(Entry)
@@ -298,15 +316,17 @@ def recover_interrupted(ledger: Ledger, bill: Biller) -> list[Entry]:
                     ended_at=ended,
                     raw_seconds=raw,
                     billed_seconds=billed,
+                    billing_group=group,
                     contract_term=term,
                 )
             )
         if getattr(result, "rowcount", 0):
-            entry.status, entry.ended_at, entry.raw_seconds, entry.billed_seconds = (
+            entry.status, entry.ended_at, entry.raw_seconds, entry.billed_seconds, entry.billing_group = (
                 EntryStatus.INTERRUPTED.value,
                 ended,
                 raw,
                 billed,
+                group,
             )
             recovered.append(entry)
     return recovered
@@ -319,7 +339,7 @@ class ManualWork:
     work_type: str | None
     started_at: datetime
     raw_seconds: int
-    billed_seconds: int
+    billed_seconds: int | None
     contract_term: str | None
     ticket: str | None = None
     note: str | None = None
@@ -327,6 +347,7 @@ class ManualWork:
     reason: str | None = None
     kind: EntryKind = EntryKind.MANUAL
     hosts: list[str] = field(default_factory=list)
+    billing_group: str | None = None
 
 
 def add_manual(ledger: Ledger, work: ManualWork) -> Entry:
@@ -350,6 +371,7 @@ def add_manual(ledger: Ledger, work: ManualWork) -> Entry:
         ended_at=work.started_at + timedelta(seconds=max(0, work.raw_seconds)),
         raw_seconds=work.raw_seconds,
         billed_seconds=work.billed_seconds,
+        billing_group=work.billing_group,
         contract_term=work.contract_term,
         host_stats={},
         play_seconds=[],
@@ -382,6 +404,8 @@ class Correction:
     note: str | None = None
     raw_seconds: int | None = None
     billed_seconds: int | None = None
+    #: How the correction is billed anew (its own figure, or its group): wins over `billed_seconds`.
+    billing: Billed | None = None
 
 
 def add_correction(ledger: Ledger, original_id: int, correction: Correction) -> Entry:
@@ -411,8 +435,12 @@ def add_correction(ledger: Ledger, original_id: int, correction: Correction) -> 
             entry.reason = correction.reason
             entry.engineer = correction.engineer
             entry.raw_seconds = raw
-            if correction.billed_seconds is not None:
+            if correction.billing is not None:
+                entry.billed_seconds = correction.billing.billed_seconds
+                entry.billing_group = correction.billing.group
+            elif correction.billed_seconds is not None:
                 entry.billed_seconds = correction.billed_seconds
+                entry.billing_group = None  # a figure given by hand is billed as given
             if correction.work_type is not None:
                 entry.work_type = correction.work_type
             if correction.ticket is not None:
@@ -432,41 +460,120 @@ def _not_corrected() -> ColumnElement[bool]:
     return ~exists().where(later.corrects_id == Entry.id)
 
 
+def _group_members(session: Session, client: str, conditions: Sequence[ColumnElement[bool]]) -> list[Any]:
+    """The entries in force (finished, not replaced by a correction) of the client's rounding groups."""
+    statement = select(
+        Entry.id, Entry.month, Entry.work_type, Entry.status, Entry.billing_group, Entry.started_at, Entry.raw_seconds
+    ).where(
+        Entry.client == client,
+        Entry.billing_group.is_not(None),
+        Entry.status != EntryStatus.RUNNING.value,
+        _not_corrected(),
+        *conditions,
+    )
+    return list(session.execute(statement))
+
+
+def _allocate_rows(rows: Iterable[Any]) -> dict[int, Share]:
+    """Each entry's share of its group (bxops.rounding.allocate): THE way a grouped figure is computed."""
+    groups: dict[str, list[Member]] = {}
+    for row in rows:
+        groups.setdefault(row.billing_group, []).append(
+            Member(int(row.id), row.started_at, int(row.id), int(row.raw_seconds or 0))
+        )
+    shares: dict[int, Share] = {}
+    for key, members in groups.items():
+        for entry_id, share in allocate(GroupKey.parse(key), members).items():
+            shares[int(str(entry_id))] = share
+    return shares
+
+
 def monthly_usage(
     ledger: Ledger, client: str, through: Month, session: Session | None = None
 ) -> dict[Month, dict[str | None, Usage]]:
-    """Raw and billed seconds per month and work type, of the entries in force (corrections applied).
+    """Raw and billed seconds per month and work type, of the entries in force (corrections applied);
+    dry runs apart.
 
-    Sums every finished entry (from the covering index alone), then takes away the entries that a
-    later correction replaced (few; each is corrected at most once).
+    Entries billed on their own are summed from the covering index alone (every finished entry, minus the
+    few that a later correction replaced); entries billed in a rounding group get their share of it.
     """
 
-    def sums(source: type[Entry] | Any, join_corrections: bool) -> Any:
+    def sums(join_corrections: bool) -> Any:
         statement = select(
-            source.month,
-            source.work_type,
-            func.coalesce(func.sum(source.raw_seconds), 0),
-            func.coalesce(func.sum(source.billed_seconds), 0),
+            Entry.month,
+            Entry.work_type,
+            Entry.status,
+            func.coalesce(func.sum(Entry.raw_seconds), 0),
+            func.coalesce(func.sum(Entry.billed_seconds), 0),
             func.count(),
         ).where(
-            source.client == client,
-            source.month <= through.key,
-            source.status != EntryStatus.RUNNING.value,
+            Entry.client == client,
+            Entry.month <= through.key,
+            Entry.status != EntryStatus.RUNNING.value,
+            Entry.billing_group.is_(None),
         )
         if join_corrections:
             later = aliased(Entry)
-            statement = statement.join(later, later.corrects_id == source.id)
-        return statement.group_by(source.month, source.work_type)
+            statement = statement.join(later, later.corrects_id == Entry.id)
+        return statement.group_by(Entry.month, Entry.work_type, Entry.status)
 
+    # per (month, work type): raw, billed, entries, then the same of dry runs
     totals: dict[tuple[int, str | None], list[int]] = {}
+
+    def add(month_key: int, work_type: str | None, status: str, raw: int, billed: int, count: int) -> None:
+        item = totals.setdefault((month_key, work_type), [0, 0, 0, 0, 0, 0])
+        base = 3 if status == EntryStatus.DRY_RUN.value else 0
+        item[base] += raw
+        item[base + 1] += billed
+        item[base + 2] += count
+
+    def grouped(join_corrections: bool) -> Any:
+        statement = select(
+            Entry.billing_group,
+            Entry.month,
+            Entry.work_type,
+            Entry.status,
+            func.coalesce(func.sum(Entry.raw_seconds), 0),
+            func.count(),
+        ).where(
+            Entry.client == client,
+            Entry.month <= through.key,
+            Entry.status != EntryStatus.RUNNING.value,
+            Entry.billing_group.is_not(None),
+        )
+        if join_corrections:
+            later = aliased(Entry)
+            statement = statement.join(later, later.corrects_id == Entry.id)
+        return statement.group_by(Entry.billing_group, Entry.month, Entry.work_type, Entry.status)
 
     def add_up(session: Session) -> None:
         for sign, join in ((1, False), (-1, True)):
-            for month_key, work_type, raw, billed, count in session.execute(sums(Entry, join)):
-                item = totals.setdefault((int(month_key), work_type), [0, 0, 0])
-                item[0] += sign * int(raw or 0)
-                item[1] += sign * int(billed or 0)
-                item[2] += sign * int(count)
+            for month_key, work_type, status, raw, billed, count in session.execute(sums(join)):
+                add(int(month_key), work_type, status, sign * int(raw or 0), sign * int(billed or 0), sign * int(count))
+        # rounding groups: (month, work type, dry run?) → [raw, entries] of the entries in force, per group
+        parts: dict[str, dict[tuple[int, str | None, bool], list[int]]] = {}
+        for sign, join in ((1, False), (-1, True)):
+            for key, month_key, work_type, status, raw, count in session.execute(grouped(join)):
+                dry = status == EntryStatus.DRY_RUN.value
+                part = parts.setdefault(key, {}).setdefault((int(month_key), work_type, dry), [0, 0])
+                part[0] += sign * int(raw or 0)
+                part[1] += sign * int(count)
+        mixed: list[str] = []
+        for key, by_part in parts.items():
+            present = {part: figures for part, figures in by_part.items() if figures[1] > 0}
+            if len(present) > 1:
+                mixed.append(key)  # a ticket's group over several work types: each entry's share counts
+                continue
+            for (month_key, work_type, dry), (raw, count) in present.items():
+                # the group's total, which is what its entries' shares sum to (bxops.rounding.allocate)
+                total = GroupKey.parse(key).policy.group_total(raw, count)
+                add(month_key, work_type, EntryStatus.DRY_RUN.value if dry else "", raw, total, count)
+        if mixed:
+            rows = _group_members(session, client, [Entry.billing_group.in_(mixed)])
+            shares = _allocate_rows(rows)
+            for row in rows:
+                share = shares[int(row.id)].billed_seconds
+                add(int(row.month), row.work_type, row.status, int(row.raw_seconds or 0), share, 1)
 
     if session is not None:
         add_up(session)
@@ -474,10 +581,52 @@ def monthly_usage(
         with ledger.sessions() as own:
             add_up(own)
     usage: dict[Month, dict[str | None, Usage]] = {}
-    for (month_key, work_type), (raw, billed, count) in totals.items():
-        if count:
-            usage.setdefault(Month.from_key(month_key), {})[work_type] = Usage(raw, billed, count)
+    for (month_key, work_type), (raw, billed, count, dry_raw, dry_billed, dry) in totals.items():
+        if count or dry:
+            usage.setdefault(Month.from_key(month_key), {})[work_type] = Usage(
+                raw, billed, count, dry_runs=dry, dry_run_raw_seconds=dry_raw, dry_run_billed_seconds=dry_billed
+            )
     return usage
+
+
+def billing_shares(
+    ledger: Ledger, client: str, entries: Iterable[Entry], session: Session | None = None
+) -> dict[int, Share]:
+    """The share of each grouped entry among `entries` (all of one client), from its whole group: the same
+    figures the balance counts. Entries billed on their own, and replaced ones, have none."""
+    keys = sorted({entry.billing_group for entry in entries if entry.billing_group is not None})
+    if not keys:
+        return {}
+
+    def read(session: Session) -> dict[int, Share]:
+        return _allocate_rows(_group_members(session, client, [Entry.billing_group.in_(keys)]))
+
+    if session is not None:
+        return read(session)
+    with ledger.sessions() as own:
+        return read(own)
+
+
+def all_billing_shares(ledger: Ledger, entries: Sequence[Entry]) -> dict[int, Share]:
+    """billing_shares for entries of any clients."""
+    shares: dict[int, Share] = {}
+    with ledger.sessions() as session:
+        for client in sorted({entry.client for entry in entries if entry.billing_group is not None}):
+            shares.update(billing_shares(ledger, client, [e for e in entries if e.client == client], session))
+    return shares
+
+
+def group_state(session: Session, client: str, key: str) -> tuple[int, int]:
+    """Raw seconds and number of the entries in force in a rounding group (for an estimate)."""
+    row = session.execute(
+        select(func.coalesce(func.sum(Entry.raw_seconds), 0), func.count()).where(
+            Entry.client == client,
+            Entry.billing_group == key,
+            Entry.status != EntryStatus.RUNNING.value,
+            _not_corrected(),
+        )
+    ).one()
+    return int(row[0] or 0), int(row[1] or 0)
 
 
 def running_entries(ledger: Ledger, client: str) -> list[Entry]:

@@ -26,6 +26,7 @@ class EntryStatus(StrEnum):
     INTERRUPTED = "interrupted"
     REFUSED = "refused"  # a pre-change check (preflight, assert) stopped the run: nothing was changed
     RECORDED = "recorded"  # manual entries and adjustments
+    DRY_RUN = "dry_run"  # `run … --check`: Ansible's check mode ran to its end, nothing was changed
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -74,7 +75,11 @@ class Entry(Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     heartbeat_interval: Mapped[float | None]
     raw_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    #: The billed figure of an entry billed on its own; None while running and for an entry billed in a
+    #: rounding group (`billing_group`), whose share is computed from the group (bxops.rounding.allocate).
     billed_seconds: Mapped[int | None] = mapped_column(Integer)
+    #: The rounding group and policy (`scope:period:what|mode/increment/minimum`); None: billed on its own.
+    billing_group: Mapped[str | None] = mapped_column(String(255))
     contract_term: Mapped[str | None] = mapped_column(String(10))  # effective_from of the billing term
     return_code: Mapped[int | None] = mapped_column(Integer)
     host_stats: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -95,7 +100,17 @@ class Entry(Base):
 
     __table_args__ = (
         # covers the balance query: it reads the index only
-        Index("ix_entries_balance", "client", "month", "work_type", "status", "raw_seconds", "billed_seconds"),
+        Index(
+            "ix_entries_balance",
+            "client",
+            "month",
+            "work_type",
+            "status",
+            "billing_group",
+            "raw_seconds",
+            "billed_seconds",
+        ),
+        Index("ix_entries_billing_group", "client", "billing_group"),
         Index("ix_entries_client_playbook", "client", "playbook", "status"),
         Index("ix_entries_status", "status"),
         Index("ix_entries_corrects_id", "corrects_id", unique=True),

@@ -39,12 +39,14 @@ def test_a_0001_ledger_upgrades_and_keeps_its_entries(ledger_url: str) -> None:
 
     ledger = open_ledger(ledger_url)
     try:
-        assert _current_revision(ledger.engine) == SCHEMA_HEAD == "0002"
+        assert _current_revision(ledger.engine) == SCHEMA_HEAD == "0003"
         with ledger.sessions() as session:
             entry_id = session.execute(text("SELECT id FROM entries WHERE run_id = 'r-1'")).scalar_one()
         entry = get_entry(ledger, entry_id)
         kept = (entry.status, entry.work_type, entry.billed_seconds, entry.runner_pid)
         assert kept == ("succeeded", "updates", 900, 42)
         assert entry.runner_start is None and entry.failures is None
+        # written before rounding scopes: billed on its own, as it was (0003 keeps its figure)
+        assert entry.billing_group is None
     finally:
         ledger.dispose()
