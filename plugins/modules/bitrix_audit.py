@@ -89,7 +89,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
@@ -354,7 +354,7 @@ def _cert_not_after(der: bytes) -> datetime | None:
         from cryptography import x509  # the host's python3-cryptography, as community.crypto needs
 
         cert = x509.load_der_x509_certificate(der)
-        not_after = getattr(cert, "not_valid_after_utc", None) or cert.not_valid_after.replace(tzinfo=UTC)
+        not_after = getattr(cert, "not_valid_after_utc", None) or cert.not_valid_after.replace(tzinfo=timezone.utc)
         return not_after
     except Exception:
         proc = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-enddate"], input=der,
@@ -363,12 +363,12 @@ def _cert_not_after(der: bytes) -> datetime | None:
         if not match:
             return None
         return datetime.strptime(match.group(1).decode().strip(), "%b %d %H:%M:%S %Y %Z").replace(
-            tzinfo=UTC)
+            tzinfo=timezone.utc)
 
 
 def _certificates(domains: list[str], port: int) -> list[dict[str, Any]]:
     out = []
-    now = datetime.now(UTC)
+    now = datetime.now(timezone.utc)
     for domain in domains:
         entry: dict[str, Any] = {"domain": domain, "served": False, "not_after": None, "days_left": None}
         context = ssl.create_default_context()
@@ -507,7 +507,7 @@ def main() -> None:
 
     report = {
         "schema": SCHEMA,
-        "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "docroot": docroot,
         "core": core,
         "modules": modules,
@@ -600,7 +600,7 @@ def _security(docroot: str, core: dict[str, Any], modules: dict[str, dict[str, A
                         % (core["version"], min_php[0], min_php[1], php_version)))
                 break
         eol = PHP_EOL.get(php_version)
-        if eol and eol < datetime.now(UTC).strftime("%Y-%m-%d"):
+        if eol and eol < datetime.now(timezone.utc).strftime("%Y-%m-%d"):
             findings.append(_finding("php-end-of-life", "critical", "PHP past its end of life",
                                      "PHP %s gets no security fixes since %s" % (php_version, eol)))
         user = serving.get("user")

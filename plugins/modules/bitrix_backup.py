@@ -218,7 +218,7 @@ class BackupError(Exception):
 
 
 def utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
+    return datetime.datetime.now(datetime.timezone.utc)
 
 
 def iso(ts: datetime.datetime) -> str:

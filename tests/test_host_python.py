@@ -1,0 +1,155 @@
+"""The code that runs on the managed host (modules, module_utils) keeps to Python 3.9.
+
+3.9 is the stated minimum (README): Debian 11's python3 and EL9's platform Python. The controller runs
+3.11, so nothing in the ordinary test run would notice a 3.10+ feature in a module; these checks do.
+vermin (scripts/lint.sh) covers the standard library's members and arguments; ruff parses these files
+as 3.9 (pyproject's per-file-target-version).
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import glob
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[1]
+HOST_FILES = sorted(
+    p
+    for d in ("plugins/modules", "plugins/module_utils")
+    for p in (PROJECT / d).glob("*.py")
+    if p.name != "__init__.py"
+)
+MINIMUM = (3, 9)
+
+# Names that are types when they stand beside `|`: a `|` between them outside an annotation builds a
+# types.UnionType at run time, which 3.9 lacks (TypeError: unsupported operand type(s) for |).
+TYPE_NAMES = {
+    "str", "bytes", "int", "float", "bool", "complex", "dict", "list", "tuple", "set", "frozenset", "type",
+    "object", "bytearray", "memoryview", "Any", "Callable", "Iterator", "Iterable", "Mapping", "Sequence",
+}  # fmt: skip
+
+
+def _ids(paths: list[Path]) -> list[str]:
+    return [str(p.relative_to(PROJECT)) for p in paths]
+
+
+def test_host_files_found() -> None:
+    names = {p.name for p in HOST_FILES}
+    assert {"bitrix_audit.py", "bitrix_backup.py", "bitrix_docroot.py"} <= names
+
+
+@pytest.mark.parametrize("path", HOST_FILES, ids=_ids(HOST_FILES))
+def test_parses_as_python_3_9(path: Path) -> None:
+    # feature_version rejects syntax newer than 3.9 (match, except*, PEP 695 type aliases, ...).
+    ast.parse(path.read_text(encoding="utf-8"), filename=str(path), feature_version=MINIMUM)
+
+
+@pytest.mark.parametrize("path", HOST_FILES, ids=_ids(HOST_FILES))
+def test_annotations_are_not_evaluated(path: Path) -> None:
+    # `str | None` in a signature is fine on 3.9 only because annotations stay strings.
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    future = [
+        n for n in tree.body
+        if isinstance(n, ast.ImportFrom) and n.module == "__future__" and any(a.name == "annotations" for a in n.names)
+    ]  # fmt: skip
+    assert future, f"{path.name}: add `from __future__ import annotations`"
+
+
+def _annotation_nodes(tree: ast.AST) -> set[int]:
+    """ids of every node inside an annotation (not evaluated under `from __future__ import annotations`)."""
+    roots: list[ast.AST] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.arg) and node.annotation is not None:
+            roots.append(node.annotation)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns is not None:
+            roots.append(node.returns)
+        elif isinstance(node, ast.AnnAssign):
+            roots.append(node.annotation)
+    return {id(sub) for root in roots for sub in ast.walk(root)}
+
+
+def _is_type(node: ast.AST, classes: set[str]) -> bool:
+    if isinstance(node, ast.Constant) and node.value is None:
+        return True
+    if isinstance(node, ast.Subscript):  # list[str], dict[str, Any]
+        return _is_type(node.value, classes)
+    if isinstance(node, ast.Attribute):  # os.stat_result, typing.Any
+        return node.attr in TYPE_NAMES or node.attr in classes
+    if isinstance(node, ast.Name):
+        return node.id in TYPE_NAMES or node.id in classes
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        return _is_type(node.left, classes) or _is_type(node.right, classes)
+    return False
+
+
+def runtime_unions(source: str) -> list[int]:
+    """Line numbers of `X | Y` between types outside annotations: isinstance(x, A | B), Alias = A | None."""
+    tree = ast.parse(source)
+    classes = {n.name for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}
+    skip = _annotation_nodes(tree)
+    return sorted({
+        node.lineno for node in ast.walk(tree)
+        if id(node) not in skip and isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr)
+        and (_is_type(node.left, classes) or _is_type(node.right, classes))
+    })  # fmt: skip
+
+
+def test_runtime_union_detector() -> None:
+    # The detector itself, on hand-written cases: it must see run-time unions and leave annotations
+    # and integer flags alone.
+    source = (
+        "from __future__ import annotations\n"
+        "import os\n"
+        "class Entry: pass\n"
+        "def f(a: str | None, b: list[int] | None = None) -> dict[str, int] | None:\n"
+        "    x: int | None = None\n"
+        "    flags = os.O_RDONLY | os.O_NOFOLLOW\n"
+        "    return isinstance(a, str | bytes)\n"  # line 7
+        "Alias = Entry | None\n"  # line 8
+        "Pair = tuple[int, int] | list[int]\n"  # line 9
+    )
+    assert runtime_unions(source) == [7, 8, 9]
+
+
+@pytest.mark.parametrize("path", HOST_FILES, ids=_ids(HOST_FILES))
+def test_no_union_types_at_run_time(path: Path) -> None:
+    lines = runtime_unions(path.read_text(encoding="utf-8"))
+    assert not lines, f"{path.name}: `X | Y` evaluated at run time (3.10+) on lines {lines}; use typing.Union/a tuple"
+
+
+@functools.cache
+def _python_3_9() -> str | None:
+    """A working Python 3.9: $BXOPS_HOST_PYTHON, python3.9 on PATH, or a pyenv build."""
+    candidates = [os.environ.get("BXOPS_HOST_PYTHON"), shutil.which("python3.9")]
+    candidates += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.9.*/bin/python3.9")), reverse=True)
+    for python in filter(None, candidates):
+        probe = subprocess.run([python, "-c", "import sys; print(sys.version_info[:2] == (3, 9))"],
+                               capture_output=True, text=True, check=False)
+        if probe.stdout.strip() == "True":
+            return python
+    return None
+
+
+@pytest.mark.skipif(_python_3_9() is None, reason="no python3.9 here (set BXOPS_HOST_PYTHON)")
+@pytest.mark.parametrize("path", HOST_FILES, ids=_ids(HOST_FILES))
+def test_imports_on_python_3_9(path: Path) -> None:
+    # A real 3.9 interpreter runs each file's module-level code (imports, class bodies, constants),
+    # with ansible-core's module_utils from this venv as on a host.
+    python = _python_3_9()
+    assert python is not None
+    kind = path.parent.name
+    site = next(p for p in sys.path if p.endswith("site-packages"))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(PROJECT / ".collections"), site]), PYTHONNOUSERSITE="1")
+    code = (
+        "import sys; assert sys.version_info[:2] == (3, 9), sys.version; "
+        f"import ansible_collections.bxops.bitrix.plugins.{kind}.{path.stem}"
+    )
+    proc = subprocess.run([python, "-c", code], env=env, capture_output=True, text=True, check=False, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
