@@ -88,11 +88,12 @@ import stat
 import subprocess
 import time
 import urllib.error
-import urllib.request
 from datetime import datetime, timezone
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import ConnectionError as UrlConnectionError
+from ansible.module_utils.urls import open_url
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_db import DB_OPTION
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import (
     Anchor,
@@ -389,15 +390,14 @@ def _certificates(domains: list[str], port: int) -> list[dict[str, Any]]:
 
 
 def _home_page(url: str, host: str | None, timeout: float) -> dict[str, Any]:
-    request = urllib.request.Request(url, headers={"Host": host} if host else {})
     started = time.monotonic()
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with open_url(url, headers={"Host": host} if host else None, timeout=timeout, use_netrc=False) as response:
             body = response.read()
-            status = response.status
+            status = response.getcode()
     except urllib.error.HTTPError as exc:
         body, status = b"", exc.code
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, UrlConnectionError) as exc:
         return {"url": url, "status": None, "error": str(exc), "response_ms": None}
     return {"url": url, "status": status, "response_ms": round((time.monotonic() - started) * 1000, 1),
             "bytes": len(body)}
