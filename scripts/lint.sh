@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Lint is part of the tests: yamllint, ansible-lint (production profile), ruff, mypy, and vermin:
-# the code that runs on managed hosts (modules, module_utils) needs nothing newer than Python 3.9.
+# Lint is part of the tests: yamllint, ansible-lint (production profile), ruff, mypy, vermin (the code that
+# runs on managed hosts, modules and module_utils, needs nothing newer than Python 3.9) and the offline part
+# of ansible-test sanity on the built collection (scripts/sanity.sh).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export ANSIBLE_COLLECTIONS_PATH="$PWD/.collections"
@@ -9,3 +10,4 @@ ansible-lint -q --profile production
 ruff check .
 mypy
 vermin -q --no-tips --target=3.9- --violations --no-make-paths-absolute plugins/modules plugins/module_utils
+scripts/sanity.sh
