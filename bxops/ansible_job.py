@@ -19,6 +19,7 @@ import pexpect  # type: ignore[import-untyped]
 
 from bxops.errors import BxopsError
 from bxops.hostkeys import ssh_environment
+from bxops.liveness import identity, is_identity_alive, process_start
 from bxops.playbook_events import EventRecorder
 from bxops.redaction import REDACTED, looks_secret, redact_text
 
@@ -138,18 +139,30 @@ def redact_command_artifact(artifacts_dir: Path) -> None:
 
 
 #: ansible-runner's private data folders (extravars, which may hold what an engineer passed with -e):
-#: mode 0700, removed at the end of a run; OWNER_FILE names the runner process that made it.
+#: mode 0700, removed at the end of a run; OWNER_FILE names the runner process that made it
+#: (bxops.liveness.identity: pid, boot id, start time).
 PRIVATE_PREFIX = "bxops-run-"
-OWNER_FILE = "bxops-owner"
+OWNER_FILE = "bxops-runner"
+#: What runners before the boot id wrote: `<pid> <start ticks>`, under another name, so that such a runner
+#: (another checkout on this machine) skips our folders as still being set up instead of removing them.
+LEGACY_OWNER_FILE = "bxops-owner"
 
 
-def _process_identity(pid: int) -> str | None:
-    """pid plus the process's start time: a pid reused by another process does not match."""
+def _owner_alive(path: Path) -> bool | None:
+    """Whether the runner that made the private folder `path` lives; None when no owner is recorded yet
+    (a folder being set up) or the record cannot be read (another user's)."""
     try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            return f"{pid} {stat.read().rsplit(')', 1)[1].split()[19]}"
-    except (OSError, IndexError):
+        return is_identity_alive((path / OWNER_FILE).read_text())
+    except FileNotFoundError:
+        pass
+    except OSError:
         return None
+    try:
+        pid, _, ticks = (path / LEGACY_OWNER_FILE).read_text().strip().partition(" ")
+    except OSError:
+        return None
+    start = process_start(int(pid)) if pid.isdigit() else None
+    return start is not None and start.rsplit(" ", 1)[-1] == ticks
 
 
 def remove_stale_private_dirs(tmp: Path | None = None) -> list[Path]:
@@ -157,13 +170,8 @@ def remove_stale_private_dirs(tmp: Path | None = None) -> list[Path]:
     extra vars they hold do not outlive the run. Others' folders (unreadable, or a live owner) stay."""
     removed = []
     for path in Path(tmp or tempfile.gettempdir()).glob(PRIVATE_PREFIX + "*"):
-        try:
-            owner = (path / OWNER_FILE).read_text().strip()
-        except OSError:
-            continue  # another user's, or one still being set up
-        pid = owner.split(" ", 1)[0]
-        if owner and pid.isdigit() and _process_identity(int(pid)) == owner:
-            continue
+        if _owner_alive(path) is not False:
+            continue  # another user's, one still being set up, or its runner lives
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path)
     return removed
@@ -202,7 +210,7 @@ class AnsibleJob:
         remove_stale_private_dirs()
         _no_close_delay()
         private_data_dir = Path(tempfile.mkdtemp(prefix=PRIVATE_PREFIX))  # holds extravars; removed after
-        (private_data_dir / OWNER_FILE).write_text(_process_identity(os.getpid()) or "")
+        (private_data_dir / OWNER_FILE).write_text(identity(os.getpid()) or "")
         self._private_data_dir = private_data_dir
         envvars = _environment(self.spec)
         # ansible-runner writes the whole environment into the artifacts at once (`command`): secret values
