@@ -10,7 +10,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,10 @@ OPEN_NAME = "open"
 #: that ansible-runner writes into the run's `command` artifact: see bxops_secret_env.py.
 SECRET_ENV_FILE_ENV = "BXOPS_SECRET_ENV_FILE"
 SECRET_ENV_NAME = "secret-env.json"
+#: The data a playbook handed over with set_stats per host, which ansible-runner's events leave out:
+#: written by bxops_host_stats.py into the run's private folder, read after ansible-playbook ends.
+HOST_STATS_FILE_ENV = "BXOPS_HOST_STATS_FILE"
+HOST_STATS_NAME = "host-stats.json"
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,8 @@ class JobResult:
     status: str  # ansible-runner's: successful, failed, canceled, timeout
     rc: int | None
     artifacts_dir: Path
+    #: set_stats data handed over per host: {host: {key: value}} (empty when there was none)
+    per_host_stats: dict[str, Any] = field(default_factory=dict)
 
 
 def _cmdline(spec: JobSpec) -> str | None:
@@ -213,6 +219,7 @@ class AnsibleJob:
         (private_data_dir / OWNER_FILE).write_text(identity(os.getpid()) or "")
         self._private_data_dir = private_data_dir
         envvars = _environment(self.spec)
+        envvars[HOST_STATS_FILE_ENV] = str(private_data_dir / HOST_STATS_NAME)
         # ansible-runner writes the whole environment into the artifacts at once (`command`): secret values
         # there would outlive a killed runner. It gets placeholders; ansible-playbook the real values.
         placeholders, secrets = split_secret_environment({**os.environ, **envvars})
@@ -286,9 +293,23 @@ class AnsibleJob:
                 on_tick()
             artifacts = self.spec.artifacts_root / self.spec.ident
             redact_command_artifact(artifacts)
-            return JobResult(status=str(self._runner.status), rc=self._runner.rc, artifacts_dir=artifacts)
+            return JobResult(
+                status=str(self._runner.status),
+                rc=self._runner.rc,
+                artifacts_dir=artifacts,
+                per_host_stats=self._read_host_stats(),
+            )
         finally:
             self._remove_private_data()
+
+    def _read_host_stats(self) -> dict[str, Any]:
+        if self._private_data_dir is None:
+            return {}
+        try:
+            data = json.loads((self._private_data_dir / HOST_STATS_NAME).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}  # no per-host data, or a run that never reached its end
+        return data if isinstance(data, dict) else {}
 
     def _remove_private_data(self) -> None:
         if self._private_data_dir is not None:
