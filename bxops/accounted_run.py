@@ -261,6 +261,12 @@ class CancelOnSignal:
             signal.signal(signum, handler)
 
 
+def audit_data(aggregate: dict[str, Any], per_host: dict[str, Any]) -> dict[str, Any]:
+    """What the playbook handed over with set_stats: the aggregate data as it came, the data given per
+    host under `per_host` ({host: {key: value}})."""
+    return {**aggregate, "per_host": per_host} if per_host else dict(aggregate)
+
+
 def _status(job_status: str, cancelled: bool, rc: int | None) -> EntryStatus:
     if cancelled or job_status == "canceled":
         return EntryStatus.CANCELLED
@@ -365,6 +371,7 @@ def execute_run(
     recorder = early.recorder if early is not None else EventRecorder()
     title = f"{client} · {prepared.playbook} @{prepared.environment}"
     job_status, rc = "failed", None
+    per_host_stats: dict[str, Any] = {}
 
     def work_type_so_far() -> tuple[str | None, str]:
         return decide_work_type(term, prepared.playbook, request.work_type, recorder.role_seconds(), named_roles)
@@ -383,6 +390,7 @@ def execute_run(
                 job.start()
             result = job.wait(should_cancel=cancel.should_cancel, on_tick=progress.refresh)
             job_status, rc = result.status, result.rc
+            per_host_stats = result.per_host_stats
         except BxopsError as error:
             err.print(f"[red]error:[/] {error}")
     ended = utcnow()
@@ -426,7 +434,7 @@ def execute_run(
         play_seconds=recorder.play_seconds(),
         role_seconds=role_seconds,
         changed=changed,
-        audit_data=redact(recorder.set_stats()),
+        audit_data=redact(audit_data(recorder.set_stats(), per_host_stats)),
         options={**options, "work_type_source": source},
         failures=failures,
     )

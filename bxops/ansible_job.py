@@ -10,7 +10,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import pexpect  # type: ignore[import-untyped]
 
 from bxops.errors import BxopsError
 from bxops.hostkeys import ssh_environment
+from bxops.liveness import identity, is_identity_alive, process_start
 from bxops.playbook_events import EventRecorder
 from bxops.redaction import REDACTED, looks_secret, redact_text
 
@@ -34,6 +35,10 @@ OPEN_NAME = "open"
 #: that ansible-runner writes into the run's `command` artifact: see bxops_secret_env.py.
 SECRET_ENV_FILE_ENV = "BXOPS_SECRET_ENV_FILE"
 SECRET_ENV_NAME = "secret-env.json"
+#: The data a playbook handed over with set_stats per host, which ansible-runner's events leave out:
+#: written by bxops_host_stats.py into the run's private folder, read after ansible-playbook ends.
+HOST_STATS_FILE_ENV = "BXOPS_HOST_STATS_FILE"
+HOST_STATS_NAME = "host-stats.json"
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,8 @@ class JobResult:
     status: str  # ansible-runner's: successful, failed, canceled, timeout
     rc: int | None
     artifacts_dir: Path
+    #: set_stats data handed over per host: {host: {key: value}} (empty when there was none)
+    per_host_stats: dict[str, Any] = field(default_factory=dict)
 
 
 def _cmdline(spec: JobSpec) -> str | None:
@@ -138,18 +145,30 @@ def redact_command_artifact(artifacts_dir: Path) -> None:
 
 
 #: ansible-runner's private data folders (extravars, which may hold what an engineer passed with -e):
-#: mode 0700, removed at the end of a run; OWNER_FILE names the runner process that made it.
+#: mode 0700, removed at the end of a run; OWNER_FILE names the runner process that made it
+#: (bxops.liveness.identity: pid, boot id, start time).
 PRIVATE_PREFIX = "bxops-run-"
-OWNER_FILE = "bxops-owner"
+OWNER_FILE = "bxops-runner"
+#: What runners before the boot id wrote: `<pid> <start ticks>`, under another name, so that such a runner
+#: (another checkout on this machine) skips our folders as still being set up instead of removing them.
+LEGACY_OWNER_FILE = "bxops-owner"
 
 
-def _process_identity(pid: int) -> str | None:
-    """pid plus the process's start time: a pid reused by another process does not match."""
+def _owner_alive(path: Path) -> bool | None:
+    """Whether the runner that made the private folder `path` lives; None when no owner is recorded yet
+    (a folder being set up) or the record cannot be read (another user's)."""
     try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            return f"{pid} {stat.read().rsplit(')', 1)[1].split()[19]}"
-    except (OSError, IndexError):
+        return is_identity_alive((path / OWNER_FILE).read_text())
+    except FileNotFoundError:
+        pass
+    except OSError:
         return None
+    try:
+        pid, _, ticks = (path / LEGACY_OWNER_FILE).read_text().strip().partition(" ")
+    except OSError:
+        return None
+    start = process_start(int(pid)) if pid.isdigit() else None
+    return start is not None and start.rsplit(" ", 1)[-1] == ticks
 
 
 def remove_stale_private_dirs(tmp: Path | None = None) -> list[Path]:
@@ -157,13 +176,8 @@ def remove_stale_private_dirs(tmp: Path | None = None) -> list[Path]:
     extra vars they hold do not outlive the run. Others' folders (unreadable, or a live owner) stay."""
     removed = []
     for path in Path(tmp or tempfile.gettempdir()).glob(PRIVATE_PREFIX + "*"):
-        try:
-            owner = (path / OWNER_FILE).read_text().strip()
-        except OSError:
-            continue  # another user's, or one still being set up
-        pid = owner.split(" ", 1)[0]
-        if owner and pid.isdigit() and _process_identity(int(pid)) == owner:
-            continue
+        if _owner_alive(path) is not False:
+            continue  # another user's, one still being set up, or its runner lives
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path)
     return removed
@@ -202,9 +216,10 @@ class AnsibleJob:
         remove_stale_private_dirs()
         _no_close_delay()
         private_data_dir = Path(tempfile.mkdtemp(prefix=PRIVATE_PREFIX))  # holds extravars; removed after
-        (private_data_dir / OWNER_FILE).write_text(_process_identity(os.getpid()) or "")
+        (private_data_dir / OWNER_FILE).write_text(identity(os.getpid()) or "")
         self._private_data_dir = private_data_dir
         envvars = _environment(self.spec)
+        envvars[HOST_STATS_FILE_ENV] = str(private_data_dir / HOST_STATS_NAME)
         # ansible-runner writes the whole environment into the artifacts at once (`command`): secret values
         # there would outlive a killed runner. It gets placeholders; ansible-playbook the real values.
         placeholders, secrets = split_secret_environment({**os.environ, **envvars})
@@ -278,9 +293,23 @@ class AnsibleJob:
                 on_tick()
             artifacts = self.spec.artifacts_root / self.spec.ident
             redact_command_artifact(artifacts)
-            return JobResult(status=str(self._runner.status), rc=self._runner.rc, artifacts_dir=artifacts)
+            return JobResult(
+                status=str(self._runner.status),
+                rc=self._runner.rc,
+                artifacts_dir=artifacts,
+                per_host_stats=self._read_host_stats(),
+            )
         finally:
             self._remove_private_data()
+
+    def _read_host_stats(self) -> dict[str, Any]:
+        if self._private_data_dir is None:
+            return {}
+        try:
+            data = json.loads((self._private_data_dir / HOST_STATS_NAME).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}  # no per-host data, or a run that never reached its end
+        return data if isinstance(data, dict) else {}
 
     def _remove_private_data(self) -> None:
         if self._private_data_dir is not None:

@@ -13,6 +13,8 @@ import signal
 import time
 from pathlib import Path
 
+from bxops.liveness import is_alive
+
 
 def _children_map() -> dict[int, list[int]]:
     children: dict[int, list[int]] = {}
@@ -35,19 +37,6 @@ def descendants(pid: int) -> list[int]:
             found.append(child)
             todo.append(child)
     return found
-
-
-def is_alive(pid: int) -> bool:
-    try:
-        state = (
-            Path(f"/proc/{pid}/stat")
-            .read_text(encoding="ascii", errors="replace")
-            .rsplit(")", 1)[1]
-            .split()[0]
-        )
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 def _signal_all(pids: list[int], signum: signal.Signals) -> None:

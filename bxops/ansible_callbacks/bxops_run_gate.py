@@ -7,13 +7,18 @@ entry as `running` and creates the file `open` in the directory $BXOPS_RUN_GATE.
 ($BXOPS_RUN_GATE_PID) dies first, Ansible exits without running anything. Without $BXOPS_RUN_GATE
 (any other use of Ansible) the callback does nothing.
 
-Loaded from the plugin path, not imported as part of bxops: standard library and Ansible only.
+Loaded from the plugin path, not imported as part of bxops: standard library and Ansible only. bxops is
+not importable inside ansible-playbook (the checkout is not installed in the virtualenv, nor on Ansible's
+path), so the runner's one liveness check, bxops/liveness.py (standard library only), is loaded from its
+file next to this package, under a private name.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import time
+from types import ModuleType
 from typing import Any
 
 from ansible.plugins.callback import CallbackBase  # type: ignore[import-untyped]
@@ -34,14 +39,23 @@ OPEN_NAME = "open"
 RUNNER_GONE_EXIT = 70
 
 
+def _load_liveness() -> ModuleType:
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "liveness.py")
+    spec = importlib.util.spec_from_file_location("_bxops_run_gate_liveness", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+liveness = _load_liveness()
+
+
 def _runner_alive(pid: int) -> bool:
     if os.getppid() == pid:  # ansible-runner spawns ansible-playbook itself: the usual case
         return True
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            return stat.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
+    return bool(liveness.is_alive(pid))
 
 
 def wait_for_gate(gate: str, runner_pid: int) -> bool:

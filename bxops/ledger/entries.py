@@ -20,7 +20,7 @@ from bxops.ledger.ids import elapsed_seconds as elapsed_seconds
 from bxops.ledger.ids import new_run_id as new_run_id
 from bxops.ledger.ids import utcnow as utcnow  # these three lived here: re-exported
 from bxops.ledger.models import Entry, EntryKind, EntryStatus
-from bxops.liveness import is_same_process_alive, process_start
+from bxops.liveness import is_alive, is_same_process_alive, process_start
 from bxops.periods import Month
 from bxops.pool import Usage
 from bxops.rounding import GroupKey, Member, Share, allocate
@@ -262,20 +262,6 @@ def record_late_outcome(ledger: Ledger, entry_id: int, outcome: RunOutcome, reas
     raise BxopsError(f"entry #{entry_id} keeps being corrected by someone else; record the outcome by hand")
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is dead for our purposes
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            return stat.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 def _is_dead(entry: Entry, now: datetime) -> bool:
     """On the runner's own machine a run lives exactly as long as its runner process (pid and start
     time): a paused runner (SIGSTOP, a suspended laptop) is alive whatever its heartbeat says. A run
@@ -285,7 +271,7 @@ def _is_dead(entry: Entry, now: datetime) -> bool:
             return not is_same_process_alive(entry.runner_pid, entry.runner_start)
         if entry.runner_pid == os.getpid():
             return False
-        if not _process_alive(entry.runner_pid):
+        if not is_alive(entry.runner_pid):
             return True
     last = entry.heartbeat_at or entry.started_at
     interval = entry.heartbeat_interval or 5.0

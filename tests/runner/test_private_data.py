@@ -6,30 +6,51 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bxops.ansible_job import OWNER_FILE, PRIVATE_PREFIX, _process_identity, remove_stale_private_dirs
+from bxops.ansible_job import LEGACY_OWNER_FILE, OWNER_FILE, PRIVATE_PREFIX, remove_stale_private_dirs
+from bxops.liveness import identity
 
 
-def private_dir(tmp: Path, name: str, owner: str | None) -> Path:
+def private_dir(tmp: Path, name: str, owner: str | None, owner_file: str = OWNER_FILE) -> Path:
     path = tmp / (PRIVATE_PREFIX + name)
     (path / "env").mkdir(parents=True)
     (path / "env" / "extravars").write_text('{"bitrix_db_password": "s3cret"}')
     if owner is not None:
-        (path / OWNER_FILE).write_text(owner)
+        (path / owner_file).write_text(owner)
     return path
 
 
+def my_ticks() -> str:
+    """Field 22 of /proc/self/stat (start time in clock ticks), read here apart from bxops.liveness."""
+    return Path(f"/proc/{os.getpid()}/stat").read_text().rsplit(")", 1)[1].split()[19]
+
+
 def test_only_folders_of_dead_runners_are_removed(tmp_path: Path) -> None:
-    me = _process_identity(os.getpid())
-    assert me is not None
+    me = identity(os.getpid())
+    boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    assert me == f"{os.getpid()} {boot} {my_ticks()}"
     live = private_dir(tmp_path, "live", me)
-    dead = private_dir(tmp_path, "dead", "999999999 12345")  # no such process
-    reused = private_dir(tmp_path, "reused", f"{os.getpid()} 1")  # our pid, another process's start time
+    dead = private_dir(tmp_path, "dead", f"999999999 {boot} 12345")  # no such process
+    reused = private_dir(tmp_path, "reused", f"{os.getpid()} {boot} 1")  # our pid, another process's start
+    rebooted = private_dir(tmp_path, "rebooted", f"{os.getpid()} another-boot {my_ticks()}")  # before a reboot
     being_made = private_dir(tmp_path, "new", None)  # mkdtemp done, owner not written yet
     other = tmp_path / "unrelated"
     other.mkdir()
 
     removed = remove_stale_private_dirs(tmp_path)
 
-    assert sorted(removed) == sorted([dead, reused])
-    assert not dead.exists() and not reused.exists()
+    assert sorted(removed) == sorted([dead, reused, rebooted])
+    assert not dead.exists() and not reused.exists() and not rebooted.exists()
     assert live.exists() and being_made.exists() and other.exists()
+
+
+def test_folders_of_runners_before_the_boot_id_are_judged_by_pid_and_start_time(tmp_path: Path) -> None:
+    """An older runner (another checkout on this machine) wrote `<pid> <ticks>` into bxops-owner: its
+    folder stays while it lives and goes once it is gone."""
+    live = private_dir(tmp_path, "old-live", f"{os.getpid()} {my_ticks()}", LEGACY_OWNER_FILE)
+    reused = private_dir(tmp_path, "old-reused", f"{os.getpid()} 1", LEGACY_OWNER_FILE)
+    dead = private_dir(tmp_path, "old-dead", "999999999 12345", LEGACY_OWNER_FILE)
+
+    removed = remove_stale_private_dirs(tmp_path)
+
+    assert sorted(removed) == sorted([reused, dead])
+    assert live.exists()
