@@ -8,12 +8,12 @@ from typing import Any
 
 REDACTED = "***"
 _SECRET_NAME = re.compile(
-    r"pass(word|wd|phrase)?|secret|token|api[_-]?key|private|credential|auth|vault|(^|_)key($|_)|salt|cookie",
+    r"pass(word|wd|phrase)|secret|token|api[_-]?key|private|credential|auth|vault|(^|_)key($|_)|salt|cookie",
     re.IGNORECASE,
 )
-#: Short names that are secret only as a whole word of the name: `pw`, `db_pwd`, `mysqlDsn`, `DSN`
-#: (but not `pwm_fan` or `dsnap`).
-_SECRET_WORDS = frozenset({"pw", "pwd", "dsn"})
+#: Short names that are secret only as a whole word of the name: `pw`, `db_pwd`, `mysqlDsn`, `DSN`,
+#: `db_pass` (but not `pwm_fan`, `dsnap`, or the audit's `passed` and `bypass`).
+_SECRET_WORDS = frozenset({"pw", "pwd", "dsn", "pass"})
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 #: `scheme://user:password@`: the password runs to the last `@` before the host's path (a password may
 #: hold an unencoded `@`); a user alone (`https://user@host`) is no secret.

@@ -8,13 +8,17 @@ import pytest
 from bxops.redaction import looks_secret, redact, redact_text
 
 
-@pytest.mark.parametrize("name", ["pw", "db_pw", "DB_PWD", "pwd", "mysqlPwd", "dsn", "DATABASE_DSN", "sentry-dsn"])
+@pytest.mark.parametrize(
+    "name", ["pw", "db_pw", "DB_PWD", "pwd", "mysqlPwd", "dsn", "DATABASE_DSN", "sentry-dsn", "db_pass", "dbPass", "passwd"]
+)
 def test_short_secret_names(name: str) -> None:
     assert looks_secret(name)
     assert redact({name: "hunter2"}) == {name: "***"}
 
 
-@pytest.mark.parametrize("name", ["cwd", "pwm_fan", "dsnap_version", "bitrix_docroot", "update_recover_run"])
+@pytest.mark.parametrize(
+    "name", ["cwd", "pwm_fan", "dsnap_version", "bitrix_docroot", "update_recover_run", "passed", "bypass_cache"]
+)
 def test_ordinary_names_stay(name: str) -> None:
     assert not looks_secret(name)
     assert redact({name: "value"}) == {name: "value"}
