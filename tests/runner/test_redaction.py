@@ -9,7 +9,8 @@ from bxops.redaction import looks_secret, redact, redact_text
 
 
 @pytest.mark.parametrize(
-    "name", ["pw", "db_pw", "DB_PWD", "pwd", "mysqlPwd", "dsn", "DATABASE_DSN", "sentry-dsn", "db_pass", "dbPass", "passwd"]
+    "name",
+    ["pw", "db_pw", "DB_PWD", "pwd", "mysqlPwd", "dsn", "DATABASE_DSN", "sentry-dsn", "db_pass", "dbPass", "passwd"],
 )
 def test_short_secret_names(name: str) -> None:
     assert looks_secret(name)
