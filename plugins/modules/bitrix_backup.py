@@ -1135,6 +1135,16 @@ def extract_archive(anchor: Anchor, archive: str, dec_argv: list[str], manifest:
     return written
 
 
+def check_clear_folders(docroot: str, folders: list[str]) -> None:
+    """Refuse, before the restore changes anything, cache folders that are not plain real folders."""
+    with open_docroot(docroot) as anchor:
+        for folder in folders:
+            try:
+                anchor.require_dir(clean_rel(folder, "clear_cache"), "clear_cache folder")
+            except UnsafePath as exc:
+                raise BackupError(str(exc)) from exc
+
+
 def clear_folders(docroot: str, folders: list[str]) -> int:
     removed = 0
     with open_docroot(docroot) as anchor:
@@ -1221,6 +1231,9 @@ def do_restore(module: AnsibleModule, docroot: str, backup_dir: str) -> dict:
             raise BackupError("backup {} is incomplete: {} is missing".format(meta["id"], name))
     if sha256_file(manifest_path) != files.get("manifest_sha256"):
         raise BackupError("backup {}: the manifest does not match backup.json; run verify".format(meta["id"]))
+    left_out = {p.strip("/") for p in exclude}
+    caches = [c.strip("/") for c in params["clear_cache"] if c.strip("/") in left_out]
+    check_clear_folders(docroot, caches)
     db = open_db(module, docroot) if restore_db else None
     report: dict[str, object] = {"id": meta["id"], "files": params["restore_files"], "db": restore_db}
     try:
@@ -1271,8 +1284,6 @@ def do_restore(module: AnsibleModule, docroot: str, backup_dir: str) -> dict:
             recorded = db_meta.get("checksums", {})
             differ = sorted(t for t in recorded if recorded[t] != after.get(t))
             report["db_checksum_mismatches"] = differ
-        left_out = {p.strip("/") for p in exclude}
-        caches = [c.strip("/") for c in params["clear_cache"] if c.strip("/") in left_out]
         if caches:
             report["cache_entries_cleared"] = clear_folders(docroot, caches)
         if params["restore_files"]:

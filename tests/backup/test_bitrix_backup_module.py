@@ -292,6 +292,22 @@ def test_clear_cache_refuses_a_symlinked_cache_folder(site: Path, tmp_path: Path
     assert secret.exists()
 
 
+def test_restore_refuses_a_symlinked_cache_folder_before_changing_anything(
+    site: Path, tmp_path: Path, secret: Path
+) -> None:
+    """The refusal comes first: a restore that would end on a refused cache folder must not restore at all."""
+    create(site, tmp_path / "backups")
+    write(site, "index.php", b"<?php echo 2; // changed after the backup")
+    shutil.rmtree(site / "bitrix/cache")
+    (site / "bitrix/cache").symlink_to(secret.parent)
+    stub = Stub(quarantine_dir=str(tmp_path / "q"), clear_cache=["bitrix/cache"])
+    with pytest.raises(bb.BackupError, match=r"refusing clear_cache folder .*/bitrix/cache: it is a symlink"):
+        bb.do_restore(stub, str(site), str(tmp_path / "backups"))
+    assert (site / "index.php").read_bytes() == b"<?php echo 2; // changed after the backup"
+    assert not (tmp_path / "q").exists()
+    assert secret.exists()
+
+
 @pytest.fixture()
 def other_fs(tmp_path: Path):
     """A folder on another filesystem (a tmpfs), like a quarantine on a second disk."""
