@@ -437,3 +437,91 @@ def test_in_container_core_without_console_updates_through_cupdateclient_steps(t
 
     _podman("exec", name, "rm", "-f", "/home/bitrix/www/bitrix/license_key.php")
     assert step("list")["licence"] is True
+
+
+def _get(name: str, url: str) -> tuple[str, str]:
+    out = _podman("exec", name, "curl", "-s", "-w", "\n%{http_code}", "http://localhost" + url).stdout
+    body, code = out.rsplit("\n", 1)
+    return code, body
+
+
+def _set_site_stopped(name: str, value: str) -> None:
+    sql = (
+        f"INSERT INTO b_option (MODULE_ID, NAME, VALUE) VALUES ('main', 'site_stopped', '{value}') "
+        f"ON DUPLICATE KEY UPDATE VALUE = '{value}'"
+    )
+    _podman("exec", name, "mysql", "sitemanager", "-e", sql)
+
+
+@pytest.mark.testhost
+def test_in_container_site_stopped_answers_the_maintenance_page(testhost: str) -> None:
+    """main.site_stopped = 'Y' closes the public part as real Bitrix does: 503 and the maintenance page."""
+    name = testhost
+    truth = _generate_in(name, "--seed", "6", "--no-planted-problems")
+    assert truth["maintenance"] == {
+        "option": {"module": "main", "name": "site_stopped", "closed": "Y"},
+        "status": 503,
+        "marker": "BXOPS-SITE-CLOSED",
+        "page": "bitrix/modules/main/include/site_closed.php",
+    }
+    for page in truth["pages"]:
+        code, body = _get(name, page["url"])
+        assert code == "200" and page["marker"] in body and "BXOPS-SITE-CLOSED" not in body, (page, body[-300:])
+    _set_site_stopped(name, "Y")
+    for page in [*truth["pages"], {"url": "/no-such-page/", "marker": "404 Not Found"}]:
+        code, body = _get(name, page["url"])
+        assert code == "503", (page, body[-300:])
+        assert "BXOPS-SITE-CLOSED" in body and page["marker"] not in body
+    # the admin section and scripts that skip permission checks (cron agents) still work
+    code, body = _get(name, "/bitrix/admin/index.php")
+    assert code == "200" and "Admin section" in body
+    cron = _podman(
+        "exec", "-u", "bitrix", name, "php", "/home/bitrix/www/bitrix/modules/main/tools/cron_events.php", check=False
+    )
+    assert cron.returncode == 0 and "BXOPS-SITE-CLOSED" not in cron.stdout, cron.stdout + cron.stderr
+    # the site's own maintenance page wins over the kernel's
+    _podman(
+        "exec", "-u", "bitrix", name, "sh", "-c",
+        "mkdir -p /home/bitrix/www/local/php_interface/include && "
+        "printf '<?php echo \"ACME-CLOSED-PAGE\";\\n' > /home/bitrix/www/local/php_interface/include/site_closed.php",
+    )
+    code, body = _get(name, "/")
+    assert code == "503" and "ACME-CLOSED-PAGE" in body and "BXOPS-SITE-CLOSED" not in body, body[-300:]
+    _set_site_stopped(name, "N")
+    code, body = _get(name, "/")
+    assert code == "200" and "BXOPS-PAGE-OK home" in body
+
+
+@pytest.mark.testhost
+def test_in_container_commented_versions_and_another_upload_dir(testhost: str) -> None:
+    """PHP itself is the oracle for what a version file sets; the stand-in updater must read the same value."""
+    name = testhost
+    truth = _generate_in(
+        name, "--seed", "7", "--commented-versions", "--odd-names", "--upload-dir", "files", "--core-version",
+        "25.100.200",
+    )
+    for entry in truth["commented_versions"]:
+        path = "/home/bitrix/www/" + entry["path"]
+        code = (
+            f"include '{path}'; echo SM_VERSION;"
+            if entry["module"] == "main"
+            else f"$arModuleVersion = array(); include '{path}'; echo $arModuleVersion['VERSION'];"
+        )
+        assert _podman("exec", name, "php", "-r", code).stdout.strip() == entry["version"], entry
+    assert "iblock" in {e["module"] for e in truth["commented_versions"]}
+    target = truth["updates"]["available"]["iblock"]
+    out = _podman(
+        "exec", "-u", "bitrix", "-w", "/home/bitrix/www/bitrix", name, "php", "bitrix.php", "update:modules", "-n",
+        "-m", "iblock", check=False,
+    )
+    assert out.returncode == 0 and f"Installing iblock ({target})... Done!" in out.stdout, out.stdout + out.stderr
+    assert _db_version(name, "iblock") == target
+    # the site serves from files/, the odd names included
+    assert _podman("exec", name, "test", "-e", "/home/bitrix/www/upload", check=False).returncode == 1
+    for page in truth["pages"]:
+        code, body = _get(name, page["url"])
+        assert code == "200" and page["marker"] in body, page
+    pic = next(c for c in truth["uploads"]["odd_names"]["content_referenced"] if c["path"].endswith("/pic name.jpg"))
+    url = "http://localhost/" + pic["path"].replace(" ", "%20")
+    code = _podman("exec", name, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url).stdout
+    assert code == "200", url

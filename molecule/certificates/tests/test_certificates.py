@@ -59,11 +59,14 @@ def test_served_certificate_is_pebbles_and_verifies(host, domain, pebble_root):
 def test_site_answers_over_https(host, domain, pebble_root):
     # curl trusts only pebble's root: the handshake succeeds only with the chain nginx sends.
     cmd = host.run(
-        f"curl -s -o /dev/null -w '%{{http_code}}' --cacert {pebble_root} "
-        f"--resolve {domain}:443:127.0.0.1 https://{domain}/"
+        f"curl -s -w '\\n%{{http_code}}' --cacert {pebble_root} --resolve {domain}:443:127.0.0.1 https://{domain}/"
     )
     assert cmd.rc == 0, f"curl rc {cmd.rc}: {cmd.stderr}"
-    assert cmd.stdout != "000"
+    body, code = cmd.stdout.rsplit("\n", 1)
+    # open, not the maintenance page (the stand-in answers 503 + BXOPS-SITE-CLOSED while site_stopped=Y)
+    assert code == "200", body[-300:]
+    assert "BXOPS-SITE-CLOSED" not in body
+    assert "BXOPS-PAGE-OK home" in body, body[-300:]
 
 
 @pytest.mark.parametrize("domain", DOMAINS)
@@ -156,6 +159,31 @@ def test_failed_verification_restores_previous_certificate(host):
         "find /var/lib/bxops/backups/certificates -path '*shop.bxops.test/fullchain.pem' | wc -l"
     )
     assert int(backups) >= 1
+
+
+@pytest.mark.parametrize(
+    "case, link",
+    [
+        ("wellknown", "/home/bitrix/www/.well-known"),
+        ("acme_challenge", "/home/bitrix/www/.well-known/acme-challenge"),
+    ],
+)
+def test_symlinked_challenge_folder_refused_naming_it_and_sentinel_untouched(host, case, link):
+    before, after = record(host, "before_hostile_" + case), record(host, "hostile_" + case)
+    msg = after["msg"]
+    assert msg != "NO FAILURE", f"the role renewed through {link} -> /srv/bxops-sentinel"
+    assert f"{link} is a symlink" in msg, msg
+    assert "\n" not in msg.strip(), f"not one line: {msg!r}"
+    sentinel = record(host, f"hostile_{case}_sentinel")
+    # written by hand: what side_effect.yml created (root:root 0755 folder, one root file 0644)
+    assert sentinel["before"] == [
+        "/srv/bxops-sentinel root:root 755 " + sentinel["before"][0].rsplit(" ", 1)[1],
+        "/srv/bxops-sentinel/passwd root:root 644 32",
+    ]
+    assert sentinel["after"] == sentinel["before"], "the sentinel (standing for /etc) was changed"
+    # refused before any change: certificates, nginx (no reload) as they were
+    assert after["served"] == before["served"] and after["disk"] == before["disk"]
+    assert after["workers"] == before["workers"]
 
 
 @pytest.mark.parametrize(

@@ -165,6 +165,22 @@ def test_upload_tmp_by_expiry_and_age(truth, before, state):
         assert _under(state, _abs(rel)) or _abs(rel) in state, f"{rel} is live and must stay"
 
 
+def test_file_held_open_by_a_site_process_is_kept(host, run, before, state):
+    """converge started a process of the site user holding an old upload/tmp entry open (tasks/hold_open.yml)."""
+    held = f"{DOCROOT}/upload/tmp/bxops-held-open.tmp"
+    control = f"{DOCROOT}/upload/tmp/bxops-not-held.tmp"
+    holder = _host_json(host, f"{TEST_DIR}/holder.json")
+    assert holder["user"] == "bitrix"
+    assert holder["fd_readable"], "root cannot read the site process's /proc/<pid>/fd: the host lacks CAP_SYS_PTRACE"
+    fds = host.run("readlink /proc/%s/fd/*", str(holder["pid"]))
+    assert held in fds.stdout.splitlines(), "the holder is gone or no longer holds the file: the test proves nothing"
+    assert held in before and control in before
+    assert held in state, "cleanup deleted a file a site process holds open"
+    assert state[held] == before[held]
+    assert control not in state, "the same old entry, not held open, should be gone (else nothing was tested)"
+    assert run["disposable"]["categories"]["upload_tmp"]["kept_in_use"] >= 1
+
+
 def test_caches_emptied_folders_kept(host, before, state):
     folders = [f"{DOCROOT}/bitrix/{name}" for name in
                ("cache", "managed_cache", "stack_cache", "managed_flags", "cache_image")]

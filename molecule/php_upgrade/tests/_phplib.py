@@ -27,6 +27,10 @@ def connect(name: str):
     return testinfra.get_host(f"ansible://{name}?ansible_inventory={os.environ['MOLECULE_INVENTORY_FILE']}")
 
 
+# what the stand-in answers while the public part is closed (main.site_stopped=Y): 503 and this marker
+SITE_CLOSED = "BXOPS-SITE-CLOSED"
+
+
 def page(host, url: str) -> tuple[int, str]:
     """Status and body of a page as nginx serves it on the host."""
     out = host.check_output(f"curl -s -o /tmp/bxops-page -w '%{{http_code}}' http://127.0.0.1{url}")

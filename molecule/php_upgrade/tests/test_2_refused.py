@@ -3,7 +3,18 @@ file and line from truth.json, and nothing changed."""
 from __future__ import annotations
 
 import pytest
-from _phplib import LEGACY, OLD_SOCK, UPSTREAM, connect, ephemeral, package_installed, page, served_php, truth
+from _phplib import (
+    LEGACY,
+    OLD_SOCK,
+    SITE_CLOSED,
+    UPSTREAM,
+    connect,
+    ephemeral,
+    package_installed,
+    page,
+    served_php,
+    truth,
+)
 
 
 @pytest.fixture(scope="module")
@@ -30,4 +41,4 @@ def test_nothing_changed_still_on_74(host):
     assert served_php(host) == "7.4"
     for entry in truth(LEGACY)["pages"]:
         status, body = page(host, entry["url"])
-        assert status == 200 and entry["marker"] in body, entry["url"]
+        assert status == 200 and entry["marker"] in body and SITE_CLOSED not in body, entry["url"]

@@ -11,6 +11,7 @@ from _phplib import (
     LEGACY,
     OLD_SOCK,
     RUN_ROLE,
+    SITE_CLOSED,
     UPSTREAM,
     connect,
     package_installed,
@@ -67,4 +68,4 @@ def test_back_on_74_and_serving(host, failed_run):
     assert served_php(host) == "7.4"
     for entry in truth(LEGACY)["pages"]:
         status, body = page(host, entry["url"])
-        assert status == 200 and entry["marker"] in body, entry["url"]
+        assert status == 200 and entry["marker"] in body and SITE_CLOSED not in body, entry["url"]

@@ -142,7 +142,15 @@ def playbook(*extra: str, background: bool = False, env_name: str = "staging"):
 
 
 def serves(name: str) -> str:
-    return sh(name, "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1/").stdout.strip()
+    """The home page's status, or what came instead of the page (the stand-in answers a closed site,
+    main.site_stopped=Y, with 503 and its maintenance page, marker BXOPS-SITE-CLOSED)."""
+    out = sh(name, "curl -s -w '\\n%{http_code}' http://127.0.0.1/").stdout
+    body, _, code = out.rpartition("\n")
+    if "BXOPS-SITE-CLOSED" in body:
+        return f"{code.strip()} maintenance page"
+    if "BXOPS-PAGE-OK home" not in body:
+        return f"{code.strip()} without the home page's marker"
+    return code.strip()
 
 
 def site_stopped(name: str) -> str:

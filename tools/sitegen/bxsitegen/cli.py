@@ -94,6 +94,25 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="do not write /etc/cron.d/bx_<db> and rotated logs in /var/log/php",
     )
+    p.add_argument(
+        "--upload-dir",
+        default="upload",
+        metavar="NAME",
+        help="the site's upload folder (b_option main.upload_dir, the folder on disk, every reference in the DB "
+        "and the templates); default upload",
+    )
+    p.add_argument(
+        "--odd-names",
+        action="store_true",
+        help="add upload names with spaces, quotes, Cyrillic and a newline, and content references with spaces, "
+        "srcset, %%-encoding, HTML entities, an absolute own-domain URL and CSS url() (truth: uploads.odd_names)",
+    )
+    p.add_argument(
+        "--commented-versions",
+        action="store_true",
+        help="commented-out version lines above the real one in main's and some modules' version.php "
+        "(truth: commented_versions)",
+    )
     p.add_argument("--force", action="store_true", help="wipe a non-empty docroot first")
     p.add_argument("--version", action="version", version=f"bxsitegen {VERSION}")
     return p
@@ -128,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         license=args.license,
         system_files=args.system_files,
         force=args.force,
+        upload_dir=args.upload_dir,
+        odd_names=args.odd_names,
+        commented_versions=args.commented_versions,
     )
     t0 = time.time()
     truth = Generator(cfg).run()

@@ -49,6 +49,37 @@ def core_version_php(version: str, date: str, style: int) -> str:
     return f'<?php define( "SM_VERSION" , "{version}" ); define( "SM_VERSION_DATE" , "{date}" );\n'
 
 
+def module_version_php_commented(version: str, date: str, newer: str, older: str) -> str:
+    """install/version.php as found on hand-edited sites: earlier values left in comments (//, #, /* */) above
+    and inside the assignment PHP really runs, which sets `version`."""
+    return (
+        "<?\n"
+        "/*\n"
+        f'$arModuleVersion = array(\n\t"VERSION" => "{newer}",\n\t"VERSION_DATE" => "{date}"\n);\n'
+        "*/\n"
+        f'# $arModuleVersion = array("VERSION" => "{older}", "VERSION_DATE" => "{date}");\n'
+        f'// $arModuleVersion["VERSION"] = "{newer}";\n'
+        "$arModuleVersion = array(\n"
+        f'\t// "VERSION" => "{newer}",\n'
+        f'\t"VERSION" => "{version}",\n'
+        f'\t"VERSION_DATE" => "{date}"\n'
+        ");\n?>"
+    )
+
+
+def core_version_php_commented(version: str, date: str, newer: str, older: str) -> str:
+    """main's version.php with earlier SM_VERSION lines commented out above the real one."""
+    return (
+        "<?\n"
+        f'// define("SM_VERSION","{newer}");\n'
+        f"# define('SM_VERSION', '{older}');\n"
+        f'/* define("SM_VERSION","{newer}");\n   define("SM_VERSION_DATE","{date}"); */\n'
+        f'define("SM_VERSION","{version}");\n'
+        f'define("SM_VERSION_DATE","{date}");\n'
+        "?>"
+    )
+
+
 def update_client_php(version: str) -> str:
     """The update system's client (CUpdateClient stand-in) at one update-system version."""
     return php_asset("update_client.php").replace("%UPDATE_SYSTEM_VERSION%", version)
@@ -470,6 +501,26 @@ $BX_MYSQLI->query(
 \t. "WHERE ACTIVE = 'Y' AND NEXT_EXEC <= NOW()"
 );
 """
+
+SITE_CLOSED_MARKER = "BXOPS-SITE-CLOSED"
+SITE_CLOSED_STATUS = 503
+
+# bitrix/modules/main/include/site_closed.php: the kernel's maintenance page (the prolog has set 503)
+SITE_CLOSED_PHP = """<?
+// bxops stand-in for bitrix/modules/main/include/site_closed.php (the public part is closed: main.site_stopped=Y)
+if(!defined("B_PROLOG_INCLUDED") || B_PROLOG_INCLUDED!==true) die();
+header("Content-Type: text/html; charset=UTF-8");
+?><!DOCTYPE html>
+<html>
+<head><meta charset="utf-8"><title>Site is temporarily closed</title></head>
+<body>
+<h1>Site is temporarily closed</h1>
+<p>The site is closed for maintenance. Please come back later.</p>
+<p class="bxops-marker">BXOPS-SITE-CLOSED</p>
+</body>
+</html>
+"""
+assert SITE_CLOSED_MARKER in SITE_CLOSED_PHP
 
 URLREWRITE_HANDLER = """<?
 // bitrix/urlrewrite.php: 404 handler (bxops stand-in: every unknown URL is a 404 page)

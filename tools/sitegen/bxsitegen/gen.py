@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from random import Random
+from typing import Any
 
 from . import VERSION, content
 from .db import DbLoader
@@ -61,6 +62,8 @@ CORE_MODULES = [
     "landing",
 ]
 NOT_INSTALLED = {"advertising", "oldvendor.slider"}
+# --commented-versions: these modules' install/version.php (and main's version.php) carry commented-out lines
+COMMENTED_VERSION_MODULES = ("iblock", "acme.delivery")
 LOCAL_OVERRIDE = "subscribe"
 UPDATE_PREFERENCE = [
     "vote",
@@ -91,6 +94,13 @@ UPLOAD_FOLDERS = [  # (module, subdir prefix, weight)
 ]
 SHARED_NAMES = ["photo.jpg", "image.png", "1.jpg", "logo.png", "price.pdf", "banner.jpg"]
 EXCHANGE_DIRS = ("upload/1c_catalog", "upload/1c_exchange")
+# --upload-dir: a folder name (or a relative path of such names) under the docroot, as main.upload_dir holds it
+UPLOAD_DIR_RE = re.compile(r"^(?!bitrix(/|$)|local(/|$))[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$")
+
+
+def in_upload_dir(rel: str, upload_dir: str) -> str:
+    """A path written for the default upload/ folder, moved into the site's upload folder."""
+    return upload_dir + rel[len("upload") :] if rel == "upload" or rel.startswith("upload/") else rel
 
 
 def vtuple(v: str) -> tuple[int, ...]:
@@ -132,6 +142,9 @@ class Config:
     force: bool = False
     file_mode: int = 0o644
     dir_mode: int = 0o755
+    upload_dir: str = "upload"
+    odd_names: bool = False
+    commented_versions: bool = False
 
 
 class Tree:
@@ -198,12 +211,22 @@ def _name(lookup: Callable[[int], object], ident: int) -> str:
 class Generator:
     def __init__(self, cfg: Config):
         self.cfg = cfg
+        if not UPLOAD_DIR_RE.match(cfg.upload_dir) or ".." in cfg.upload_dir.split("/"):
+            raise SystemExit(
+                f"--upload-dir {cfg.upload_dir!r}: give a folder relative to the docroot (letters, digits, '.', '_',"
+                " '-', nested with '/'), not bitrix/ or local/, e.g. --upload-dir files"
+            )
+        self.up = cfg.upload_dir
+        self.disposable = [in_upload_dir(d, self.up) for d in DISPOSABLE]
+        self.exchange_dirs = [in_upload_dir(d, self.up) for d in EXCHANGE_DIRS]
         self.rng = Random(cfg.seed)
+        # the --odd-names shapes draw from their own generator, so the rest of the site is the same with or without
+        self.odd_rng = Random(f"odd-names-{cfg.seed}")
         self.now = cfg.now or int(time.time())
         self.is_root = os.geteuid() == 0
         self.tree = Tree(cfg.docroot)
         self.truth: dict[str, object] = {}
-        self.modules: dict[str, dict[str, object]] = {}
+        self.modules: dict[str, dict[str, Any]] = {}
         self.planted: dict[str, list[object]] = {
             "leftover_files": [],
             "world_writable": [],
@@ -264,6 +287,7 @@ class Generator:
         os.umask(0o022)
         self._prepare_docroot()
         self._plan_modules()
+        self._plan_odd_names()
         self._write_kernel()
         self._write_modules()
         self._write_custom_code()
@@ -308,7 +332,7 @@ class Generator:
     def _plan_modules(self) -> None:
         cfg, r = self.cfg, self.rng
         core = cfg.core_version or r.choice(CORE_CHOICES)
-        self.core = {
+        self.core: dict[str, Any] = {
             "version": core,
             "date": self._date_for(core),
             "style": r.randrange(content.CORE_VERSION_STYLES),
@@ -364,13 +388,112 @@ class Generator:
                 assert isinstance(sh, dict)
                 sh["date"] = self._date_for(str(sh["version"]))
 
+    # --- --odd-names: names and references as editors and old sites really have them -------------------
+    def _plan_odd_names(self) -> None:
+        """Decide the --odd-names shapes (empty without the flag): upload names with spaces, quotes, Cyrillic
+        and a newline (registered in b_file, and real orphans), and content references to files that are in
+        no b_file row, written the ways editors and Bitrix write them (quoted attributes with spaces, srcset,
+        percent-encoding, HTML entities, an absolute URL on the site's own domain, CSS url() with and without
+        quotes). truth.json lists every referenced file (never an orphan) and every real orphan."""
+        self.odd: dict[str, list[object]] = {
+            "registered": [],
+            "elements": [],
+            "css_rules": [],
+            "content": [],
+            "orphans": [],
+        }
+        if not self.cfg.odd_names:
+            return
+        r, up = self.odd_rng, self.up
+
+        def bucket() -> str:
+            return f"{r.getrandbits(12):03x}"
+
+        ml, css_dir = f"{up}/medialibrary/{bucket()}", f"{up}/medialibrary/{bucket()}"
+        reg1, reg2 = f"iblock/{bucket()}", f"main/{bucket()}"
+        self.odd["registered"] = [
+            (reg1, "photo with space.jpg"),
+            (reg1, "it's \"quoted\".jpg"),
+            (reg1, "фото товара.jpg"),
+            (reg2, "line\nbreak.pdf"),
+        ]
+        domain = "localhost"  # b_option main.server_name and b_option_site s1 server_name
+        # (HTML in DETAIL_TEXT, [(file it references, the reference exactly as written)])
+        elements: list[tuple[str, list[tuple[str, str]]]] = [
+            (
+                f'<p>New collection: <img src="/{ml}/pic name.jpg" alt="Pic"></p>',
+                [(f"{ml}/pic name.jpg", f"/{ml}/pic name.jpg")],
+            ),
+            (
+                f'<img src="/{ml}/hero-small.jpg" srcset="/{ml}/hero-medium.jpg 800w, /{ml}/hero%20large.jpg 1600w"'
+                ' alt="">',
+                [
+                    (f"{ml}/hero-small.jpg", f"/{ml}/hero-small.jpg"),
+                    (f"{ml}/hero-medium.jpg", f"/{ml}/hero-medium.jpg"),
+                    (f"{ml}/hero large.jpg", f"/{ml}/hero%20large.jpg"),
+                ],
+            ),
+            (
+                f'<p><a href="/{ml}/price&amp;list.pdf">Price list</a></p>',
+                [(f"{ml}/price&list.pdf", f"/{ml}/price&amp;list.pdf")],
+            ),
+            (
+                f'<p><img src="https://{domain}/{ml}/own-domain.jpg" alt=""></p>',
+                [(f"{ml}/own-domain.jpg", f"https://{domain}/{ml}/own-domain.jpg")],
+            ),
+            (
+                f"<p><img src='/{ml}/кот.jpg' alt=''> "
+                f'<img src="/{ml}/%D1%81%D0%BA%D0%B8%D0%B4%D0%BA%D0%B0.png" alt=""></p>',
+                [
+                    (f"{ml}/кот.jpg", f"/{ml}/кот.jpg"),
+                    (f"{ml}/скидка.png", f"/{ml}/%D1%81%D0%BA%D0%B8%D0%B4%D0%BA%D0%B0.png"),
+                ],
+            ),
+        ]
+        self.odd["elements"] = [html for html, _refs in elements]
+        css = [
+            (f".hero {{ background: url('/{css_dir}/bg image.jpg') no-repeat; }}", f"{css_dir}/bg image.jpg",
+             f"/{css_dir}/bg image.jpg"),
+            (f".icon {{ background-image: url(/{css_dir}/x%20y.png); }}", f"{css_dir}/x y.png",
+             f"/{css_dir}/x%20y.png"),
+            (f'.promo {{ background: url("/{css_dir}/promo banner.png"); }}', f"{css_dir}/promo banner.png",
+             f"/{css_dir}/promo banner.png"),
+        ]
+        self.odd["css_rules"] = [rule for rule, _path, _ref in css]
+        self.odd_element_refs = elements  # ids are given when the elements are written
+        self.odd["content"] = [
+            {"path": path, "reference": ref, "where": {"file": "local/templates/main/template_styles.css"}}
+            for _rule, path, ref in css
+        ]
+        orphan_dir = f"{up}/iblock/{bucket()}"
+        self.odd["orphans"] = [
+            f"{ml}/pic.jpg",  # next to "pic name.jpg": a reference cut at the space would point here
+            f"{ml}/hero.jpg",
+            f"{css_dir}/bg.jpg",
+            f"{orphan_dir}/orphan with space.jpg",
+            f"{orphan_dir}/orphan 'single' \"double\".png",
+            f"{orphan_dir}/сирота.jpg",
+            f"{orphan_dir}/new\nline orphan.jpg",
+        ]
+
     def _write_kernel(self) -> None:
         t, cfg = self.tree, self.cfg
         core = self.core
-        t.write(
-            "bitrix/modules/main/classes/general/version.php",
-            content.core_version_php(core["version"], core["date"], int(core["style"])),
-        )
+        self.commented_versions: list[dict[str, object]] = []
+        if cfg.commented_versions:
+            newer, older = self._commented_values(str(core["version"]))
+            text = content.core_version_php_commented(str(core["version"]), str(core["date"]), newer, older)
+            self.commented_versions.append(
+                {
+                    "module": "main",
+                    "path": "bitrix/modules/main/classes/general/version.php",
+                    "version": core["version"],
+                    "commented": sorted({newer, older}, key=vtuple),
+                }
+            )
+        else:
+            text = content.core_version_php(core["version"], core["date"], int(core["style"]))
+        t.write("bitrix/modules/main/classes/general/version.php", text)
         t.write(
             "bitrix/modules/main/classes/general/update_client.php", content.update_client_php("21.200.0")
         )
@@ -379,6 +502,7 @@ class Generator:
             content.php_asset("update_client_partner.php"),
         )
         t.write("bitrix/modules/main/include/prolog_before.php", content.php_asset("prolog_before.php"))
+        t.write("bitrix/modules/main/include/site_closed.php", content.SITE_CLOSED_PHP)
         t.write("bitrix/modules/main/include/prolog_after.php", "<?php\n// bxops stand-in\n")
         t.write("bitrix/modules/main/include/epilog_after.php", "<?php\n// bxops stand-in\n")
         t.write("bitrix/modules/main/tools/cron_events.php", content.CRON_EVENTS)
@@ -399,7 +523,8 @@ class Generator:
         t.write("bitrix/admin/1c_exchange.php", content.php_asset("1c_exchange.php"))
         t.write(
             "bitrix/admin/index.php",
-            '<?\nrequire($_SERVER["DOCUMENT_ROOT"]."/bitrix/modules/main/include/prolog_before.php");\n'
+            '<?\ndefine("ADMIN_SECTION", true);\n'
+            'require($_SERVER["DOCUMENT_ROOT"]."/bitrix/modules/main/include/prolog_before.php");\n'
             'echo "Admin section (bxops stand-in)";\n',
         )
         t.write("bitrix/urlrewrite.php", content.URLREWRITE_HANDLER)
@@ -428,6 +553,13 @@ class Generator:
             "<?php\nnamespace Symfony\\Component\\Console;\n\nclass Application\n{\n}\n",
         )
 
+    @staticmethod
+    def _commented_values(version: str) -> tuple[str, str]:
+        """The values left in comments: one newer than the real version (a parser that reads it would think
+        the module up to date) and one older."""
+        a, b, c = [*vtuple(version), 0, 0, 0][:3]
+        return f"{a + 3}.0.0", f"{max(a - 1, 0)}.{b}.{c}"
+
     def _write_modules(self) -> None:
         t = self.tree
         for mid, m in self.modules.items():
@@ -436,10 +568,21 @@ class Generator:
             if isinstance(sh, dict):
                 locations.append((str(sh["path"]), str(sh["version"]), str(sh["date"])))
             title = content.MODULE_TITLES.get(mid, mid)
-            for path, version, date in locations:
-                t.write(
-                    f"{path}/install/version.php", content.module_version_php(version, date, int(m["style"]))
-                )
+            for n, (path, version, date) in enumerate(locations):
+                if self.cfg.commented_versions and n == 0 and mid in COMMENTED_VERSION_MODULES:
+                    newer, older = self._commented_values(version)
+                    text = content.module_version_php_commented(version, date, newer, older)
+                    self.commented_versions.append(
+                        {
+                            "module": mid,
+                            "path": f"{path}/install/version.php",
+                            "version": version,
+                            "commented": sorted({newer, older}, key=vtuple),
+                        }
+                    )
+                else:
+                    text = content.module_version_php(version, date, int(m["style"]))
+                t.write(f"{path}/install/version.php", text)
                 t.write(f"{path}/install/index.php", content.module_install_index(mid, title))
                 t.write(f"{path}/include.php", f"<?php\n// {mid} module loader\n")
                 t.write(f"{path}/lang/en/install/index.php", content.lang_file(mid, title))
@@ -478,12 +621,15 @@ class Generator:
             "<?php\n$this->queryExecute(\"SET sql_mode=''\");\n"
             '$this->queryExecute("SET innodb_strict_mode=0");\n',
         )
-        banner = "/upload/medialibrary/b1a/banner-main.jpg"
+        banner = f"/{self.up}/medialibrary/b1a/banner-main.jpg"
         self.content_refs = {"template": banner}
         for tpl in ("local/templates/main", "bitrix/templates/.default"):
             t.write(f"{tpl}/header.php", content.template_header(banner))
             t.write(f"{tpl}/footer.php", content.TEMPLATE_FOOTER)
-            t.write(f"{tpl}/template_styles.css", "body { font-family: sans-serif; }\n")
+            css = "body { font-family: sans-serif; }\n"
+            if tpl == "local/templates/main":
+                css += "".join(f"{rule}\n" for rule in self.odd["css_rules"])
+            t.write(f"{tpl}/template_styles.css", css)
             t.write(
                 f"{tpl}/description.php", '<?\n$arTemplate = array("NAME" => "Main", "DESCRIPTION" => "");\n'
             )
@@ -519,7 +665,7 @@ class Generator:
         )
         t.write("local/ajax/handler.php", content.AJAX_HANDLER)
         # pages really rendered through nginx + PHP-FPM
-        contacts_imgs = ["/upload/medialibrary/c07/office-map.png", "/upload/iblock/f3e/team-photo.jpg"]
+        contacts_imgs = [f"/{self.up}/medialibrary/c07/office-map.png", f"/{self.up}/iblock/f3e/team-photo.jpg"]
         self.content_refs["contacts"] = contacts_imgs  # type: ignore[assignment]
         pages = [
             (
@@ -563,7 +709,7 @@ class Generator:
             t.write(rel, content.page_php(key, title, body))
             self.pages.append({"url": url, "marker": f"BXOPS-PAGE-OK {key}", "php8_ok": php8})
         t.write("404.php", content.URLREWRITE_HANDLER)
-        t.write("robots.txt", "User-agent: *\nDisallow: /bitrix/\nDisallow: /upload/tmp/\n")
+        t.write("robots.txt", f"User-agent: *\nDisallow: /bitrix/\nDisallow: /{self.up}/tmp/\n")
         t.write("favicon.ico", b"\x00\x00\x01\x00" + bytes(60))
 
     # --- uploads and b_file --------------------------------------------------------------------------
@@ -584,7 +730,7 @@ class Generator:
             return r.randint(20000, 100000)
         return r.randint(100000, 400000)
 
-    def _blob(self, name: str, size: int) -> bytes:
+    def _blob(self, name: str, size: int, rng: Random | None = None) -> bytes:
         ext = name.rsplit(".", 1)[-1]
         head = {
             "jpg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00",
@@ -592,7 +738,7 @@ class Generator:
             "pdf": b"%PDF-1.4\n",
             "xml": b'<?xml version="1.0"?>\n',
         }.get(ext, b"")
-        off = self.rng.randrange(0, len(self.noise) - 500_000)
+        off = (rng or self.rng).randrange(0, len(self.noise) - 500_000)
         body = self.noise[off : off + max(0, size - len(head))]
         return (head + body)[:size]
 
@@ -621,10 +767,10 @@ class Generator:
                 subdir = f"{prefix}/{bucket}"
                 name = f"{r.getrandbits(128):032x}.{ext}"
                 original = f"IMG_{r.randint(1000, 9999)}.{ext}"
-            rel = f"upload/{subdir}/{name}"
+            rel = f"{self.up}/{subdir}/{name}"
             if rel in files_by_key:
                 subdir = f"{prefix}/{bucket}/{r.getrandbits(64):016x}"
-                rel = f"upload/{subdir}/{name}"
+                rel = f"{self.up}/{subdir}/{name}"
             size = self._file_size()
             mtime = r.randint(old_min, old_max)
             t.write(rel, self._blob(name, size), mtime=mtime)
@@ -673,7 +819,7 @@ class Generator:
                 )
             )
             dup_rows.append((next_id, orig_id, 1, "N"))
-            duplicates.append({"id": next_id, "original_id": orig_id, "path": f"upload/{o[7]}/{o[8]}"})
+            duplicates.append({"id": next_id, "original_id": orig_id, "path": f"{self.up}/{o[7]}/{o[8]}"})
             next_id += 1
         cloud_rows = []
         for _ in range(s["cloud"]):
@@ -696,13 +842,13 @@ class Generator:
                     f"{r.getrandbits(64):016x}",
                 )
             )
-            cloud_rows.append({"id": next_id, "path": f"upload/{subdir}/{name}"})
+            cloud_rows.append({"id": next_id, "path": f"{self.up}/{subdir}/{name}"})
             next_id += 1
         # files referenced only from content (HTML in b_iblock_element, a static page, the template)
         content_paths = [str(self.content_refs["template"]).lstrip("/")]
-        content_paths += [u.lstrip("/") for u in self.content_refs["contacts"]]  # type: ignore[union-attr]
+        content_paths += [u.lstrip("/") for u in self.content_refs["contacts"]]
         element_refs = [
-            f"upload/medialibrary/{r.getrandbits(12):03x}/{n}"
+            f"{self.up}/medialibrary/{r.getrandbits(12):03x}/{n}"
             for n in ("summer-sale.jpg", "delivery-map.png", "promo-1.jpg", "promo-2.jpg", "logo.png")
         ]
         content_paths += element_refs
@@ -711,15 +857,49 @@ class Generator:
             size = self._file_size()
             mtime = r.randint(old_min, old_max)
             t.write(rel, self._blob(rel, size), mtime=mtime)
+        # --odd-names (own random generator: the rest of the site stays as it is without the flag)
+        base_rows = len(rows)
+        orng = self.odd_rng
+        odd_registered: list[str] = []
+        for subdir, name in self.odd["registered"]:  # type: ignore[misc]
+            rel = f"{self.up}/{subdir}/{name}"
+            size, mtime = orng.randint(1000, 30000), orng.randint(old_min, old_max)
+            t.write(rel, self._blob(name, size, orng), mtime=mtime)
+            reg_bytes += size
+            odd_registered.append(rel)
+            is_img = name.endswith(".jpg")
+            rows.append(
+                (
+                    next_id,
+                    fmt_time(mtime),
+                    "iblock" if subdir.startswith("iblock/") else "main",
+                    600 if is_img else 0,
+                    800 if is_img else 0,
+                    size,
+                    "image/jpeg" if is_img else "application/pdf",
+                    subdir,
+                    name,
+                    name,
+                    "",
+                    None,
+                    f"{orng.getrandbits(64):016x}",
+                )
+            )
+            next_id += 1
+        odd_content = [str(c["path"]) for c in self.odd["content"]]  # type: ignore[index]
+        odd_content += [path for _html, refs in getattr(self, "odd_element_refs", []) for path, _ref in refs]
+        for rel in odd_content:
+            t.write(rel, self._blob(rel, orng.randint(1000, 30000), orng), mtime=orng.randint(old_min, old_max))
+        content_paths += odd_content
         # orphans: no row, not referenced; some share a FILE_NAME with registered files in other SUBDIRs
         orphans = []
         for _ in range(s["orphans"]):
             _module, prefix, _ = r.choices(folders, weights)[0]
             bucket = f"{r.getrandbits(12):03x}"
             if r.random() < 0.1:
-                rel = f"upload/{prefix}/{bucket}/{r.getrandbits(128):032x}/{r.choice(SHARED_NAMES)}"
+                rel = f"{self.up}/{prefix}/{bucket}/{r.getrandbits(128):032x}/{r.choice(SHARED_NAMES)}"
             else:
-                rel = f"upload/{prefix}/{bucket}/{r.getrandbits(128):032x}.{r.choice(['jpg', 'png', 'pdf'])}"
+                rel = f"{self.up}/{prefix}/{bucket}/{r.getrandbits(128):032x}.{r.choice(['jpg', 'png', 'pdf'])}"
             if rel in files_by_key:
                 continue
             size = self._file_size()
@@ -728,16 +908,29 @@ class Generator:
             t.write(rel, self._blob(rel, size), mtime=mtime)
             files_by_key[rel] = (size, mtime)
             orphans.append({"path": rel, "size": size, "mtime": mtime})
+        for rel in self.odd["orphans"]:  # type: ignore[assignment]
+            size, mtime = self.odd_rng.randint(1000, 30000), self.odd_rng.randint(old_min, old_max)
+            t.write(str(rel), self._blob(str(rel), size, self.odd_rng), mtime=mtime)
+            orphans.append({"path": rel, "size": size, "mtime": mtime})
         orphans.sort(key=lambda o: str(o["path"]))
         # iblock elements: pictures through b_file, HTML text referencing medialibrary files
         iblock_ids = [row[0] for row in rows[: s["phys"]] if row[2] == "iblock"] or [1]
         n_el = max(30, min(s["rows"] // 10, 100_000))
 
+        odd_elements = getattr(self, "odd_element_refs", [])
+        for k, (_html, refs) in enumerate(odd_elements):
+            for path, ref in refs:
+                where = {"table": "b_iblock_element", "column": "DETAIL_TEXT", "id": len(element_refs) + 1 + k}
+                self.odd["content"].append({"path": path, "reference": ref, "where": where})
+
         def elements() -> list[tuple[object, ...]]:
-            out = []
+            out: list[tuple[object, ...]] = []
             for i in range(1, n_el + 1):
                 if i <= len(element_refs):
                     detail = f'<p>See <img src="/{element_refs[i - 1]}" alt=""> for details.</p>'
+                    dtype = "html"
+                elif i - len(element_refs) <= len(odd_elements):
+                    detail = odd_elements[i - len(element_refs) - 1][0]
                     dtype = "html"
                 else:
                     detail = f"Product {i} description."
@@ -773,21 +966,21 @@ class Generator:
         )
         # 1C exchange work folders (not in b_file; out of the orphan scope)
         ex = []
-        ex.append(("upload/1c_catalog/import.xml", 30000))
-        ex.append(("upload/1c_catalog/offers.xml", 12000))
+        ex.append((f"{self.up}/1c_catalog/import.xml", 30000))
+        ex.append((f"{self.up}/1c_catalog/offers.xml", 12000))
         for i in range(6):
             ex.append(
-                (f"upload/1c_catalog/import_files/{i:02x}/{r.getrandbits(128):032x}.jpg", self._file_size())
+                (f"{self.up}/1c_catalog/import_files/{i:02x}/{r.getrandbits(128):032x}.jpg", self._file_size())
             )
         for rel, size in ex:
             t.write(rel, self._blob(rel, size), mtime=now - 86400 * 2)
-        t.write("upload/1c_exchange/.htaccess", content.DENY_HTACCESS)
-        t.write("upload/1c_exchange/orders-20240101.xml", self._blob("x.xml", 4000), mtime=now - 86400 * 40)
-        t.write("upload/.htaccess", '<FilesMatch "\\.(php|phtml|php5)$">\n  Deny from all\n</FilesMatch>\n')
+        t.write(f"{self.up}/1c_exchange/.htaccess", content.DENY_HTACCESS)
+        t.write(f"{self.up}/1c_exchange/orders-20240101.xml", self._blob("x.xml", 4000), mtime=now - 86400 * 40)
+        t.write(f"{self.up}/.htaccess", '<FilesMatch "\\.(php|phtml|php5)$">\n  Deny from all\n</FilesMatch>\n')
         self.uploads_truth = {
-            "upload_dir": "upload",
+            "upload_dir": self.up,
             "bfile_rows": len(rows),
-            "registered_files": s["phys"],
+            "registered_files": s["phys"] + len(odd_registered),
             "registered_bytes": reg_bytes,
             "duplicates": duplicates,
             "duplicate_rows": len(dup_rows),
@@ -797,15 +990,20 @@ class Generator:
             "orphan_count": len(orphans),
             "orphan_bytes": sum(int(o["size"]) for o in orphans),  # type: ignore[call-overload]
             "content_referenced": sorted(content_paths),
+            "odd_names": {
+                "registered": sorted(odd_registered),
+                "content_referenced": sorted(self.odd["content"], key=lambda c: (str(c["path"]), str(c["reference"]))),  # type: ignore[index]
+                "orphans": sorted(str(p) for p in self.odd["orphans"]),
+            },
             "orphan_scope": {
-                "root": "upload",
-                "excluded": ["upload/tmp", "upload/resize_cache", *EXCHANGE_DIRS],
+                "root": self.up,
+                "excluded": [f"{self.up}/tmp", f"{self.up}/resize_cache", *self.exchange_dirs],
                 "excluded_names": [".htaccess"],
             },
             "iblock_elements": n_el,
         }
         self.resize_sources = [
-            (str(row[7]), str(row[8])) for row in rows[: min(len(rows), 20000)] if row[2] == "iblock"
+            (str(row[7]), str(row[8])) for row in rows[: min(base_rows, 20000)] if row[2] == "iblock"
         ]
 
     def _write_db_small(self, loader: DbLoader) -> None:
@@ -817,7 +1015,7 @@ class Generator:
             [(mid, fmt_time(now - r.randint(100, 2000) * 86400)) for mid in installed],
         )
         opts: list[tuple[object, ...]] = [
-            ("main", "upload_dir", "upload", None),
+            ("main", "upload_dir", self.up, None),
             ("main", "server_name", "localhost", None),
             ("main", "site_name", "Acme Store", None),
             ("main", "email_from", "shop@example.com", None),
@@ -830,7 +1028,7 @@ class Generator:
             ("main", "~bxops_site_template", "main", None),
             ("main", "~bxops_db_version", self.core["version"], None),
             ("fileman", "use_medialibrary", "Y", None),
-            ("main", "save_original_file_name", "N", None),
+            ("main", "save_original_file_name", "Y" if cfg.odd_names else "N", None),
             ("main", "composite_mode", "Y", None),
         ]
         for mid, m in self.modules.items():
@@ -984,14 +1182,14 @@ class Generator:
             live.append(self._bxtemp(now + hours * 3600, r))
         expired, live = sorted(set(expired) - set(live)), sorted(set(live))
         for _ in range(4):
-            rel = f"upload/tmp/{r.getrandbits(32):08x}.tmp"
+            rel = f"{self.up}/tmp/{r.getrandbits(32):08x}.tmp"
             t.write(rel, self._blob(rel, r.randint(100, 50000)), mtime=now - r.randint(8, 90) * 86400)
             old_other.append(rel)
-        t.write("upload/tmp/import_old/part1.xml", "<xml/>", mtime=now - 30 * 86400)
-        os.utime(t.path("upload/tmp/import_old"), (now - 30 * 86400, now - 30 * 86400))
-        old_other.append("upload/tmp/import_old")
+        t.write(f"{self.up}/tmp/import_old/part1.xml", "<xml/>", mtime=now - 30 * 86400)
+        os.utime(t.path(f"{self.up}/tmp/import_old"), (now - 30 * 86400, now - 30 * 86400))
+        old_other.append(f"{self.up}/tmp/import_old")
         for _ in range(2):
-            rel = f"upload/tmp/{r.getrandbits(32):08x}.tmp"
+            rel = f"{self.up}/tmp/{r.getrandbits(32):08x}.tmp"
             t.write(rel, self._blob(rel, r.randint(100, 5000)), mtime=now - r.randint(60, 3000))
             young_other.append(rel)
         self.upload_tmp_truth = {
@@ -1003,15 +1201,15 @@ class Generator:
         # resize_cache: regenerable thumbnails of iblock pictures
         n_resize = max(20, min(len(self.resize_sources), self.sizes["caches"] // 3))
         for subdir, name in self.resize_sources[:n_resize]:
-            w, h = r.choice([(80, 80), (160, 120), (300, 300), (600, 400)])
-            rel = f"upload/resize_cache/{subdir}/{w}_{h}_1/{name}"
+            width, height = r.choice([(80, 80), (160, 120), (300, 300), (600, 400)])
+            rel = f"{self.up}/resize_cache/{subdir}/{width}_{height}_1/{name}"
             t.write(rel, self._blob(name, r.randint(500, 8000)), mtime=now - r.randint(3600, 200 * 86400))
         # mtimes of the BXTEMP folders themselves are not what matters: their names are
 
     def _bxtemp(self, expiry: int, r: Random) -> str:
         day = time.strftime("%Y-%m-%d", time.localtime(expiry))
         hour = time.strftime("%H", time.localtime(expiry))
-        rel = f"upload/tmp/BXTEMP-{day}/{hour}"
+        rel = f"{self.up}/tmp/BXTEMP-{day}/{hour}"
         for i in range(r.randint(1, 3)):
             sub = r.choice(["bxu/main", "1c_catalog", "bxu/iblock"])
             self.tree.write(
@@ -1248,9 +1446,9 @@ class Generator:
         except KeyError:
             www_uid = www_gid = 33
         plan = [
-            ("upload/1c_catalog", 0, 0),
-            ("upload/1c_catalog/import.xml", 0, 0),
-            ("upload/1c_catalog/offers.xml", www_uid, www_gid),
+            (f"{self.up}/1c_catalog", 0, 0),
+            (f"{self.up}/1c_catalog/import.xml", 0, 0),
+            (f"{self.up}/1c_catalog/offers.xml", www_uid, www_gid),
         ]
         for rel, uid, gid in plan:
             os.chown(self.tree.path(rel), uid, gid)
@@ -1341,7 +1539,7 @@ class Generator:
         if vote and vtuple(str(vote["version"])) < vtuple(VOTE_FIXED):
             vulnerable.append({"module": "vote", "version": vote["version"], "cve": VOTE_CVE})
         disposable = {}
-        for rel in DISPOSABLE:
+        for rel in self.disposable:
             files, size = walk_stats(root + "/" + rel)
             disposable[rel] = {"files": files, "bytes": size}
         truth: dict[str, object] = {
@@ -1356,12 +1554,17 @@ class Generator:
                 "php8_clean": cfg.php8_clean,
                 "planted_problems": cfg.planted,
                 "db_mode": cfg.db_mode,
+                "upload_dir": cfg.upload_dir,
+                "odd_names": cfg.odd_names,
+                "commented_versions": cfg.commented_versions,
             },
             "docroot": str(cfg.docroot),
             "site_user": cfg.site_user,
+            "upload_dir": self.up,
             "db": {"name": cfg.db_name, "user": cfg.db_user, "host": cfg.db_host},
             "core": {"version": self.core["version"], "date": self.core["date"], "console": self.core["console"]},
             "modules": modules,
+            "commented_versions": sorted(self.commented_versions, key=lambda c: str(c["path"])),
             "vulnerable_modules": vulnerable,
             "disposable": disposable,
             "composite": self.composite_truth,
@@ -1373,6 +1576,12 @@ class Generator:
             "security": self._security(),
             "permissions": {"file_mode": f"0{cfg.file_mode:o}", "dir_mode": f"0{cfg.dir_mode:o}"},
             "pages": self.pages,
+            "maintenance": {
+                "option": {"module": "main", "name": "site_stopped", "closed": "Y"},
+                "status": content.SITE_CLOSED_STATUS,
+                "marker": content.SITE_CLOSED_MARKER,
+                "page": "bitrix/modules/main/include/site_closed.php",
+            },
             "agents": self.agents_truth,
             "updates": updates,
             "db_rows": dict(sorted(loader.row_counts.items())),

@@ -4,7 +4,8 @@
  * Written by the bxops site generator (tools/sitegen); this is NOT vendor code. It does the few things the
  * real kernel does that the maintenance roles can observe: reads bitrix/.settings.php, includes dbconn.php
  * (local/ wins), connects to MariaDB with mysqli, reads b_option, runs due agents on hits unless cron mode,
- * includes local/php_interface/init.php (else bitrix/php_interface/init.php), and offers a tiny
+ * answers with the maintenance page (HTTP 503) while main.site_stopped = 'Y', includes
+ * local/php_interface/init.php (else bitrix/php_interface/init.php), and offers a tiny
  * $APPLICATION->IncludeComponent() that resolves local/ before bitrix/ like the real one.
  */
 if (defined('B_PROLOG_INCLUDED') && B_PROLOG_INCLUDED === true) {
@@ -155,6 +156,39 @@ class CMain
 
 $APPLICATION = new CMain();
 $APPLICATION->siteTemplate = COption::GetOptionString('main', '~bxops_site_template', 'main');
+
+if (!defined('SITE_ID')) {
+    define('SITE_ID', 's1');
+}
+if (!defined('LANG')) {
+    define('LANG', SITE_ID);
+}
+
+// The public part closed (b_option main.site_stopped = 'Y', the admin page's "close the public part", which the
+// update role sets around an update): like the real kernel, every visitor but an administrator gets the
+// maintenance page, php_interface/<LANG>/site_closed.php, else php_interface/include/site_closed.php (local/
+// before bitrix/), else the kernel's modules/main/include/site_closed.php, with HTTP 503, and nothing else runs.
+// Not closed: scripts that skip permission checks (NOT_CHECK_PERMISSIONS: cron_events.php, the update steps,
+// the 1C exchange) and the admin section (ADMIN_SECTION). The stand-in has no sessions, so no visitor is an
+// administrator.
+$bxSiteStopped = COption::GetOptionString('main', 'site_stopped', 'N') === 'Y'
+    && !(defined('NOT_CHECK_PERMISSIONS') && NOT_CHECK_PERMISSIONS === true)
+    && !(defined('ADMIN_SECTION') && ADMIN_SECTION === true);
+if ($bxSiteStopped) {
+    $bxClosedPage = bx_local_or_bitrix('php_interface/' . LANG . '/site_closed.php');
+    if ($bxClosedPage === null) {
+        $bxClosedPage = bx_local_or_bitrix('php_interface/include/site_closed.php');
+    }
+    if ($bxClosedPage === null) {
+        $bxClosedPage = $bxDocRoot . '/bitrix/modules/main/include/site_closed.php';
+    }
+    if (!headers_sent()) {
+        http_response_code(503);
+        header('Retry-After: 3600');
+    }
+    include $bxClosedPage;
+    die();
+}
 
 // Agents run on hits unless cron mode (main.agents_use_crontab=Y or BX_CRONTAB_SUPPORT), as the real kernel does.
 $bxCronMode = COption::GetOptionString('main', 'agents_use_crontab', 'N') === 'Y'

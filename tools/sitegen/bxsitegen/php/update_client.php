@@ -70,12 +70,33 @@ function bx_module_version_file($module)
     return $root . '/bitrix/modules/' . $module . '/install/version.php';
 }
 
+/** PHP source without its comments (line, hash and block comments), as PHP reads it; "<?" opens PHP. */
+function bx_strip_php_comments($text)
+{
+    $code = preg_replace('/^<\?(?!php|=)/', '<?php ', ltrim($text, "\xEF\xBB\xBF"));
+    $out = '';
+    foreach (token_get_all($code) as $token) {
+        if (is_array($token)) {
+            if ($token[0] === T_COMMENT || $token[0] === T_DOC_COMMENT) {
+                $out .= "\n";
+                continue;
+            }
+            $out .= $token[1];
+        } else {
+            $out .= $token;
+        }
+    }
+    return $out;
+}
+
+/** The version a version file sets when PHP runs it (commented-out lines above the real one are skipped). */
 function bx_read_version($file)
 {
     $text = @file_get_contents($file);
     if ($text === false) {
         return null;
     }
+    $text = bx_strip_php_comments($text);
     if (preg_match('/define\(\s*["\']SM_VERSION["\']\s*,\s*["\']([^"\']+)["\']/', $text, $m)) {
         return $m[1];
     }
