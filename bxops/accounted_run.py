@@ -75,7 +75,7 @@ def prepare(settings: Settings, request: RunRequest, located: Target | None = No
     """
     target = located if located is not None else locate(settings, request)
     contract = target.client.contract()
-    term = contract.term_for(Month.current())
+    term = contract.term_for(contract.month_of(utcnow()))
     _check_work_type(target.client.name, term, request.work_type)
     return PreparedRun(**{f.name: getattr(target, f.name) for f in fields(Target)}, contract=contract, term=term)
 
@@ -326,13 +326,14 @@ def execute_run(
         heartbeat_interval=settings.heartbeat_seconds,
         run_id=run_id,
         started_at=started_at,
+        month=contract.month_of(started_at),
     )
     checked: dict[str, Any] = {}
 
     def check_pool(session: Session) -> None:
         """Under the client's lock, in the transaction that writes the entry: the pool as it is, minus what
         the client's runs in progress will probably use, must cover this run's estimate."""
-        month = Month.current()
+        month = contract.month_of(started_at)
         # billed as it will be billed at its end (bookkeeping.bill): its rounding group, if any, as it is now
         planned = bill(
             contract,
@@ -347,7 +348,7 @@ def execute_run(
             earlier_run_seconds(ledger, client, prepared.playbook, prepared.environment, session=session),
             rounding,
             group=group_state(session, client, planned.group) if planned.group is not None else None,
-            billed=not (request.check and not contract.term_for(Month.of(started_at)).bill_dry_runs),
+            billed=not (request.check and not contract.term_for(contract.month_of(started_at)).bill_dry_runs),
         )
         balance = client_balance(ledger, contract, month, session)
         reserved, running = reserved_seconds(session, client, month)
@@ -399,7 +400,7 @@ def execute_run(
     failures = recorder.failures()
     changed = recorder.changed()
     host_stats = recorder.host_stats()
-    run_term = contract.term_for(Month.of(entry.started_at))
+    run_term = contract.term_for(Month.from_key(entry.month))
     if status is EntryStatus.FAILED and refused_before_change(failures, changed, host_stats):
         status = EntryStatus.REFUSED
     refused = status is EntryStatus.REFUSED
@@ -470,7 +471,7 @@ def execute_run(
         out.print(f"  {command}", markup=False, highlight=False, soft_wrap=True)
     if work_type is None:
         err.print("[yellow]warning:[/] no work type: pass --work-type or map the playbook's role in the contract")
-    print_balance(out, client_balance(ledger, contract, Month.of(entry.started_at)))
+    print_balance(out, client_balance(ledger, contract, Month.from_key(entry.month)))
     if status is EntryStatus.SUCCEEDED or (status is EntryStatus.DRY_RUN and rc == 0):
         return 0
     if status is EntryStatus.CANCELLED:

@@ -34,12 +34,12 @@ def bill(
     """How an entry is billed under the term in force when the work started: on its own (rounded now) or
     in its rounding group (the rounding scope of its kind: runs or manual entries). A dry run or a run
     refused before any change is billed nothing unless the term says to bill it (then like any run)."""
-    term = contract.term_for(Month.of(started_at))
+    term = contract.term_for(contract.month_of(started_at))
     term_date = term.effective_from.isoformat()
     if (dry_run and not term.bill_dry_runs) or (refused and not term.bill_refused_runs):
         return Billed(0, None, term_date)
     policy = term.rounding.policy()
-    key = group_key(term.rounding.scope_for(kind), policy, started_at, work_type, ticket)
+    key = group_key(term.rounding.scope_for(kind), policy, started_at, work_type, ticket, contract.zone)
     if key is None:
         return Billed(policy.billed_seconds(raw_seconds), None, term_date)
     return Billed(None, str(key), term_date)
@@ -50,7 +50,7 @@ def rebill(contract: Contract, entry: Entry, raw_seconds: int, work_type: str | 
     (kept on it; never the contract's later terms), moved to the group its corrected work type or ticket
     belongs to; an entry billed on its own is rounded again under its term."""
     if entry.billing_group is None:
-        term = contract.term_for(Month.of(entry.started_at))
+        term = contract.term_for(Month.from_key(entry.month))
         return Billed(term.rounding.policy().billed_seconds(raw_seconds), None, term.effective_from.isoformat())
     key = GroupKey.parse(entry.billing_group)
     moved = key.moved(work_type, ticket)

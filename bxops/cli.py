@@ -147,8 +147,8 @@ def balance(
     from bxops.reports import balance_to_dict, print_balance, to_json
 
     settings = load_settings()
-    wanted = Month.parse(month) if month else Month.current()
     contract = find_client(settings.inventories_dir, client).contract()
+    wanted = Month.parse(month) if month else contract.month_of(utcnow())
     contract.term_for(wanted)
     ledger = _open(settings)
     try:
@@ -170,7 +170,9 @@ def log_work(
     work_type: Annotated[str, typer.Option("--work-type", "-w", help="One of the contract's work types.")],
     note: Annotated[str, typer.Option("--note", "-n", help="What was done.")],
     ticket: Annotated[str | None, typer.Option("--ticket", help="Tracker reference, e.g. BX-123.")] = None,
-    on: Annotated[str | None, typer.Option("--date", help="Day the work was done, YYYY-MM-DD (UTC).")] = None,
+    on: Annotated[
+        str | None, typer.Option("--date", help="Day the work was done, YYYY-MM-DD (the client's time zone).")
+    ] = None,
     environment: Annotated[
         str | None, typer.Option("--env", help="staging or production, if relevant.")
     ] = None,
@@ -191,11 +193,12 @@ def log_work(
         raise BxopsError("duration must be more than zero")
     day = _parse_day(on)
     started = (
-        datetime.combine(day, time(9, 0), tzinfo=UTC)
+        datetime.combine(day, time(9, 0), tzinfo=contract.zone).astimezone(UTC)
         if day is not None
         else utcnow() - timedelta(seconds=raw)
     )
-    term = contract.term_for(Month.of(started))
+    entry_month = contract.month_of(started)
+    term = contract.term_for(entry_month)
     if work_type not in term.work_types:
         raise BxopsError(f"unknown work type {work_type!r} (known: {', '.join(term.work_types)})")
     if environment is not None and environment not in ("staging", "production"):
@@ -217,10 +220,11 @@ def log_work(
                 ticket=ticket,
                 note=note,
                 environment=environment,
+                month=entry_month,
             ),
         )
         share = billing_shares(ledger, client, [entry]).get(entry.id)
-        after = client_balance(ledger, contract, Month.of(started))
+        after = client_balance(ledger, contract, entry_month)
     finally:
         ledger.dispose()
     if as_json:
@@ -259,9 +263,12 @@ def adjust(
     seconds = round(hours_ * 3600)
     if seconds == 0 or abs(hours_) > 744:
         raise BxopsError(f"adjustment must be non-zero and at most 744 hours, got {hours_}")
-    wanted = Month.parse(month) if month else Month.current()
+    now = utcnow()
+    wanted = Month.parse(month) if month else contract.month_of(now)
     started = (
-        utcnow() if wanted == Month.current() else datetime.combine(wanted.first_day, time(0, 0), tzinfo=UTC)
+        now
+        if wanted == contract.month_of(now)
+        else datetime.combine(wanted.first_day, time(0, 0), tzinfo=contract.zone).astimezone(UTC)
     )
     term = contract.term_for(wanted)
     if work_type is not None and work_type not in term.work_types:
@@ -281,6 +288,7 @@ def adjust(
                 ticket=ticket,
                 reason=reason,
                 kind=EntryKind.ADJUSTMENT,
+                month=wanted,
             ),
         )
     finally:
@@ -454,6 +462,17 @@ def contract(
         for key, label in term.work_types.items():
             roles = [role for role, work_type in term.roles.items() if work_type == key]
             out.print(f"  {key}: {label}" + (f" (roles: {', '.join(roles)})" if roles else ""))
+    service = found.service
+    out.print(f"time zone: {service.timezone}")
+    if service.sla is not None:
+        for name, terms in service.sla.priorities.items():
+            out.print(
+                f"  SLA {name}: response {terms.response.describe()}, resolution {terms.resolution.describe()}, "
+                f"{'business hours' if terms.clock.value == 'business' else 'around the clock'}"
+            )
+    if service.tracker is not None:
+        tracker = service.tracker
+        out.print(f"tracker: {tracker.type.value} at {tracker.url} (token in ${tracker.token_env})")
     out.print(f"{found.path}: valid")
 
 

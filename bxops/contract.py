@@ -8,11 +8,12 @@ under the term in force when they started, so history stays as billed then.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bxops.errors import ContractError
 from bxops.periods import BillingPeriod, Month
 from bxops.rounding import RoundingMode, RoundingPolicy, RoundingScope
+from bxops.sla.terms import ServiceTerms
 
 #: Roles of the collection whose runs the contract maps to work types.
 KNOWN_ROLES = ("audit", "backup", "update", "cleanup", "permissions", "certificates", "php_upgrade")
@@ -191,6 +193,10 @@ class Term(_Strict):
 class _ContractFile(_Strict):
     client: str | None = None
     terms: Annotated[list[dict[str, Any]], Field(min_length=1)]
+    #: The client's IANA time zone, SLA terms and tracker (bxops.sla.terms): the same for every term.
+    timezone: Any = None
+    sla: Any = None
+    tracker: Any = None
 
 
 @dataclass(frozen=True)
@@ -198,6 +204,16 @@ class Contract:
     client: str
     path: Path
     terms: tuple[Term, ...]
+    service: ServiceTerms = field(default_factory=ServiceTerms)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The client's time zone: months, days and business hours are drawn in it."""
+        return self.service.zone
+
+    def month_of(self, moment: datetime) -> Month:
+        """The month an instant belongs to in the client's time zone."""
+        return Month.of(moment.astimezone(self.zone).replace(tzinfo=None))
 
     @property
     def first_month(self) -> Month:
@@ -247,6 +263,11 @@ def parse_contract(client: str, path: Path, data: object) -> Contract:
         raise ContractError(f"{path}: {_one_line(error)}") from None
     if document.client is not None and document.client != client:
         raise ContractError(f"{path}: client: says {document.client!r} but the folder is {client!r}")
+    given = {key: value for key in ("timezone", "sla", "tracker") if (value := getattr(document, key)) is not None}
+    try:
+        service = ServiceTerms.model_validate(given)
+    except ValidationError as error:
+        raise ContractError(f"{path}: {_one_line(error)}") from None
     terms: list[Term] = []
     merged: dict[str, Any] = {}
     for number, raw in enumerate(document.terms):
@@ -262,7 +283,7 @@ def parse_contract(client: str, path: Path, data: object) -> Contract:
         if terms and term.effective_from <= terms[-1].effective_from:
             raise ContractError(f"{path}: terms[{number}].effective_from: must come after {terms[-1].effective_from}")
         terms.append(term)
-    return Contract(client=client, path=path, terms=tuple(terms))
+    return Contract(client=client, path=path, terms=tuple(terms), service=service)
 
 
 def load_contract(client: str, path: Path) -> Contract:

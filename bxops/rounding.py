@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from enum import StrEnum
 
 
@@ -77,11 +77,11 @@ class RoundingPolicy:
         return cls(int(increment), RoundingMode(mode), int(minimum))
 
 
-def billing_period(scope: RoundingScope, moment: datetime) -> str:
+def billing_period(scope: RoundingScope, moment: datetime, zone: tzinfo = UTC) -> str:
     """The day (`2026-11-03`) or month (`2026-11`) an entry's group belongs to. The one place that draws
-    day and month boundaries for rounding: UTC today (a client's time zone would go here)."""
-    utc = moment.astimezone(UTC) if moment.tzinfo is not None else moment
-    day: date = utc.date()
+    day and month boundaries for rounding: in the client's time zone (the contract's `timezone`)."""
+    local = moment.astimezone(zone) if moment.tzinfo is not None else moment
+    day: date = local.date()
     return day.isoformat() if scope is RoundingScope.DAY else f"{day.year:04d}-{day.month:02d}"
 
 
@@ -120,7 +120,12 @@ class GroupKey:
 
 
 def group_key(
-    scope: RoundingScope, policy: RoundingPolicy, started_at: datetime, work_type: str | None, ticket: str | None
+    scope: RoundingScope,
+    policy: RoundingPolicy,
+    started_at: datetime,
+    work_type: str | None,
+    ticket: str | None,
+    zone: tzinfo = UTC,
 ) -> GroupKey | None:
     """The group of an entry under `scope`; None: the entry is rounded on its own."""
     if scope is RoundingScope.ENTRY:
@@ -128,8 +133,8 @@ def group_key(
     if scope is RoundingScope.TICKET:
         if not ticket:
             return None  # no ticket to sum over: rounded per entry
-        return GroupKey(scope, billing_period(scope, started_at), ticket, policy)
-    return GroupKey(scope, billing_period(scope, started_at), work_type or "", policy)
+        return GroupKey(scope, billing_period(scope, started_at, zone), ticket, policy)
+    return GroupKey(scope, billing_period(scope, started_at, zone), work_type or "", policy)
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,8 @@ class NewRun:
     heartbeat_interval: float
     run_id: str = field(default_factory=new_run_id)
     started_at: datetime = field(default_factory=utcnow)
+    #: The month it counts in, in the client's time zone (Contract.month_of); None: the UTC month.
+    month: Month | None = None
 
 
 @dataclass
@@ -135,7 +137,7 @@ def _new_run_entry(run: NewRun, now: datetime, pid: int) -> Entry:
         ticket=run.ticket,
         note=run.note,
         work_type=run.work_type,
-        month=Month.of(run.started_at).key,
+        month=(run.month or Month.of(run.started_at)).key,
         started_at=run.started_at,
         heartbeat_at=max(run.started_at, now),
         heartbeat_interval=run.heartbeat_interval,
@@ -334,6 +336,8 @@ class ManualWork:
     kind: EntryKind = EntryKind.MANUAL
     hosts: list[str] = field(default_factory=list)
     billing_group: str | None = None
+    #: The month it counts in, in the client's time zone (Contract.month_of); None: the UTC month.
+    month: Month | None = None
 
 
 def add_manual(ledger: Ledger, work: ManualWork) -> Entry:
@@ -352,7 +356,7 @@ def add_manual(ledger: Ledger, work: ManualWork) -> Entry:
         note=work.note,
         reason=work.reason,
         work_type=work.work_type,
-        month=Month.of(work.started_at).key,
+        month=(work.month or Month.of(work.started_at)).key,
         started_at=work.started_at,
         ended_at=work.started_at + timedelta(seconds=max(0, work.raw_seconds)),
         raw_seconds=work.raw_seconds,
