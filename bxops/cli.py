@@ -553,6 +553,10 @@ def trust_host(
         )
 
 
+# The SLA's commands (`incident …`, `sla`) and the tracker sync register themselves on `app`.
+import bxops.sla.cli  # noqa: E402, F401
+
+
 def _fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
     err.print(f"bxops: error: {message}", markup=False, highlight=False, soft_wrap=True)
     sys.exit(code)

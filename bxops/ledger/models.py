@@ -115,3 +115,57 @@ class Entry(Base):
         Index("ix_entries_status", "status"),
         Index("ix_entries_corrects_id", "corrects_id", unique=True),
     )
+
+
+class Incident(Base):
+    """A ticket under the SLA: opened manually (`incident open`) or pulled from the client's tracker.
+
+    `history` lists the status changes in order, `[{"at": ISO-8601 UTC, "status": our status}, …]`
+    (bxops.sla.terms.OurStatus), from which the clocks' pauses are drawn.
+    """
+
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    client: Mapped[str] = mapped_column(String(128))
+    source: Mapped[str] = mapped_column(String(16))  # manual, jira, jira_cloud, youtrack, bitrix24
+    ticket: Mapped[str | None] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(Text)
+    priority: Mapped[str] = mapped_column(String(32))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16))
+    history: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    engineer: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_incidents_client_opened", "client", "opened_at"),
+        Index("ix_incidents_ticket", "client", "source", "ticket", unique=True),
+    )
+
+
+class Worklog(Base):
+    """A ledger entry pushed to the client's tracker as a worklog: one row per entry, written before the
+    push (`pending`) and completed with the remote id after it, so that a sync killed in between finds
+    the row and looks the worklog up on the tracker (by the entry's marker) instead of adding another."""
+
+    __tablename__ = "worklogs"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id"), unique=True)
+    client: Mapped[str] = mapped_column(String(128))
+    tracker: Mapped[str] = mapped_column(String(16))
+    ticket: Mapped[str] = mapped_column(String(64))
+    remote_id: Mapped[str | None] = mapped_column(String(64))
+    #: pending (push started), pushed, deleted (the entry was corrected away: removed on the tracker),
+    #: gone (deleted on the tracker side: reported, never re-created)
+    state: Mapped[str] = mapped_column(String(16))
+    seconds: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    comment: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_worklogs_client_state", "client", "state"),)

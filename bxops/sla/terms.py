@@ -100,9 +100,7 @@ class Target(_Strict):
         try:
             return cls(seconds=parse_duration(text))
         except BxopsError:
-            raise ValueError(
-                f"invalid target {text!r}: use e.g. 30m, 2h, '1 business day' or 'by agreement'"
-            ) from None
+            raise ValueError(f"invalid target {text!r}: use e.g. 30m, 2h, '1 business day' or 'by agreement'") from None
 
     def in_seconds(self, calendar: BusinessCalendar) -> int | None:
         if self.business_days is not None:

@@ -127,7 +127,7 @@ def _pg_url_or_skip() -> str:
 def reset_postgres(url: str) -> None:
     engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
     with engine.begin() as connection:
-        connection.execute(text("DROP TABLE IF EXISTS entries, alembic_version CASCADE"))
+        connection.execute(text("DROP TABLE IF EXISTS worklogs, incidents, entries, alembic_version CASCADE"))
     engine.dispose()
 
 

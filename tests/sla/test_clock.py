@@ -29,7 +29,9 @@ def reference_elapsed(calendar: BusinessCalendar | None, start: datetime, end: d
     return count * 60
 
 
-def reference_deadline(calendar: BusinessCalendar | None, start: datetime, seconds: int, pauses: list[Interval]) -> datetime:
+def reference_deadline(
+    calendar: BusinessCalendar | None, start: datetime, seconds: int, pauses: list[Interval]
+) -> datetime:
     left = seconds // 60
     moment = start
     while True:
