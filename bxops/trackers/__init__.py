@@ -1,0 +1,1 @@
+"""Connectors to the clients' trackers (Jira, YouTrack, Bitrix24) behind one interface (issue 15)."""
