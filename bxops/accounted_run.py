@@ -77,6 +77,10 @@ def prepare(settings: Settings, request: RunRequest, located: Target | None = No
     contract = target.client.contract()
     term = contract.term_for(contract.month_of(utcnow()))
     _check_work_type(target.client.name, term, request.work_type)
+    if contract.service.tracker is not None:
+        from bxops.trackers.hooks import check_token
+
+        check_token(contract, request.ticket, request.check)
     return PreparedRun(**{f.name: getattr(target, f.name) for f in fields(Target)}, contract=contract, term=term)
 
 
@@ -369,6 +373,11 @@ def execute_run(
         f"run #{entry.id} {client} {prepared.playbook} @{prepared.environment} "
         f"(estimate {hours(estimate.billed_seconds)}, {hours(balance.remaining_seconds)} remaining)"
     )
+    if contract.service.tracker is not None and request.ticket is not None:
+        from bxops.trackers.hooks import push_estimate, wants_estimate
+
+        if wants_estimate(contract, request.ticket, request.check):
+            push_estimate(contract, request.ticket, estimate.billed_seconds, err)
     recorder = early.recorder if early is not None else EventRecorder()
     title = f"{client} · {prepared.playbook} @{prepared.environment}"
     job_status, rc = "failed", None

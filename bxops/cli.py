@@ -554,7 +554,8 @@ def trust_host(
 
 
 # The SLA's commands (`incident …`, `sla`) and the tracker sync register themselves on `app`.
-import bxops.sla.cli  # noqa: E402, F401
+import bxops.sla.cli  # noqa: E402
+import bxops.trackers.cli  # noqa: E402, F401
 
 
 def _fail(message: str, code: int = EXIT_ERROR) -> NoReturn:

@@ -51,7 +51,11 @@ def make(kind: str) -> Setup:
     if kind == "jira":
         fake, token, ticket = JiraFake(), "jira-pat-123", "OPS-1"
     elif kind == "jira_cloud":
-        fake, token, ticket = JiraFake(cloud=True, token="cloud-api-token"), "ops@agency.example:cloud-api-token", "OPS-1"
+        fake, token, ticket = (
+            JiraFake(cloud=True, token="cloud-api-token"),
+            "ops@agency.example:cloud-api-token",
+            "OPS-1",
+        )
     elif kind == "youtrack":
         fake, token, ticket = YouTrackFake(), "perm:yt-token", "SUP-1"
     else:
@@ -77,3 +81,82 @@ def tracker_setup(request: pytest.FixtureRequest) -> Iterator[Setup]:
         yield setup
     finally:
         setup.fake.stop()
+
+
+# --- a client workspace for the CLI -------------------------------------------------------------------
+
+import copy  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+
+import yaml  # noqa: E402
+
+RUNNER = REPO / "runner.py"
+CLIENT = "acme"
+TERM: dict[str, Any] = {
+    "effective_from": "2026-01-01",
+    "hours_per_month": 20,
+    "billing_period": "month",
+    "carry_over": {"mode": "none"},
+    "rounding": {"increment_minutes": 15, "mode": "up", "minimum_minutes": 15},
+    "overage": {"policy": "warn"},
+    "work_types": {"bugfix": "Bug fixes", "maintenance": "Maintenance"},
+    "roles": {"audit": "maintenance"},
+}
+
+
+@dataclass
+class Workspace:
+    root: Path
+    setup: Setup
+
+    @property
+    def ledger(self) -> Path:
+        return self.root / "ledger.sqlite"
+
+    def write_contract(self, **top: Any) -> None:
+        folder = self.root / "inventories" / CLIENT
+        folder.mkdir(parents=True, exist_ok=True)
+        data = {"client": CLIENT, "timezone": "Europe/Moscow", "terms": [copy.deepcopy(TERM)], **top}
+        (folder / "contract.yml").write_text(yaml.safe_dump(data, sort_keys=False))
+        host = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+        inventory = {"all": {"children": {"staging": {"hosts": {"localhost": host}}, "production": {"hosts": {}}}}}
+        (folder / "hosts.yml").write_text(yaml.safe_dump(inventory))
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("BXOPS_", "ACME_"))}
+        env.update(
+            BXOPS_ROOT=str(REPO),
+            BXOPS_INVENTORIES_DIR=str(self.root / "inventories"),
+            BXOPS_PLAYBOOKS_DIR=str(REPO / "tests" / "runner" / "playbooks"),
+            BXOPS_ARTIFACTS_DIR=str(self.root / "artifacts"),
+            BXOPS_LEDGER_URL=str(self.ledger),
+            BXOPS_ENGINEER="tester",
+            BXOPS_CONFIG=str(self.root / "no-config.toml"),
+            COLUMNS="200",
+            PYTHONPATH=str(REPO),
+        )
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        env.update(extra)
+        return env
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, str(RUNNER), *args]
+
+    def cli(self, *args: str, check: bool = True, token: bool = True) -> subprocess.CompletedProcess[str]:
+        env = self.env(**(self.setup.env if token else {}))
+        done = subprocess.run(self.command(*args), env=env, capture_output=True, text=True, timeout=600, check=False)
+        if check and done.returncode != 0:
+            raise AssertionError(f"runner.py {' '.join(args)} → {done.returncode}\n{done.stdout}\n{done.stderr}")
+        return done
+
+    def sync(self, *args: str) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(self.cli("sync", CLIENT, "--json", *args).stdout)
+        return result
+
+
+def workspace_for(tmp_path: Path, setup: Setup) -> Workspace:
+    ws = Workspace(tmp_path, setup)
+    ws.write_contract(tracker=setup.tracker_section())
+    return ws

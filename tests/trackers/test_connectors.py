@@ -60,10 +60,8 @@ def test_worklog_lifecycle(tracker_setup: Setup) -> None:
 def test_listing_follows_pages(tracker_setup: Setup) -> None:
     _issue(tracker_setup)
     tracker = _connect(tracker_setup)
-    if isinstance(tracker_setup.fake, Bitrix24Fake):
-        count = 53  # Bitrix24 pages hold at most 50
-    else:
-        count = 7  # the Jira fake answers 3 a page whatever maxResults says; YouTrack asked for 3
+    # Bitrix24 pages hold at most 50; the Jira fake answers 3 a page whatever maxResults says; YouTrack asks for 3
+    count = 53 if isinstance(tracker_setup.fake, Bitrix24Fake) else 7
     items = [NewWorklog(tracker_setup.ticket, STARTED, 60 * (n + 1), f"w{n}") for n in range(count)]
     result = add_many(tracker, items)
     assert all(error is None for error in result.errors)
