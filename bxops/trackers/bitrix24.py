@@ -123,29 +123,55 @@ class Bitrix24:
         self.call("task.elapseditem.delete", {"TASKID": ticket, "ITEMID": remote_id}, ticket)
 
     def worklogs(self, ticket: str) -> list[RemoteWorklog]:
-        found: list[RemoteWorklog] = []
-        page = 1
-        while True:
-            response = self.http.request(
-                "POST",
-                "task.elapseditem.getlist.json",
-                ticket=ticket,
-                json={
-                    "TASKID": ticket,
-                    "ORDER": {"ID": "asc"},
-                    "FILTER": {},
-                    "SELECT": ["ID", "SECONDS", "COMMENT_TEXT"],
-                    "PARAMS": {"NAV_PARAMS": {"nPageSize": PAGE, "iNumPage": page}},
-                },
-                describe=_errors,
-            ).json()
-            items = response.get("result") or []
-            found += [
+        """Every elapsed item of the task: the first page on its own (it tells the total), the other
+        pages 50 at a time through `batch`."""
+
+        def params(page: int) -> dict[str, Any]:
+            return {
+                "TASKID": ticket,
+                "ORDER": {"ID": "asc"},
+                "FILTER": {},
+                "SELECT": ["ID", "SECONDS", "COMMENT_TEXT"],
+                "PARAMS": {"NAV_PARAMS": {"nPageSize": PAGE, "iNumPage": page}},
+            }
+
+        def rows(items: list[dict[str, Any]]) -> list[RemoteWorklog]:
+            return [
                 RemoteWorklog(str(i["ID"]), int(i.get("SECONDS") or 0), str(i.get("COMMENT_TEXT") or "")) for i in items
             ]
-            if len(items) < PAGE or len(found) >= int(response.get("total") or 0):
-                return found
-            page += 1
+
+        first = self.http.request(
+            "POST", "task.elapseditem.getlist.json", ticket=ticket, json=params(1), describe=_errors
+        ).json()
+        found = rows(first.get("result") or [])
+        pages = -(-int(first.get("total") or 0) // PAGE)
+        rest = list(range(2, pages + 1))
+        for chunk_start in range(0, len(rest), BATCH_SIZE):
+            chunk = rest[chunk_start : chunk_start + BATCH_SIZE]
+            commands = {
+                f"p{page}": "task.elapseditem.getlist?"
+                + urlencode(
+                    {
+                        "TASKID": ticket,
+                        "ORDER[ID]": "asc",
+                        "SELECT[0]": "ID",
+                        "SELECT[1]": "SECONDS",
+                        "SELECT[2]": "COMMENT_TEXT",
+                        "PARAMS[NAV_PARAMS][nPageSize]": PAGE,
+                        "PARAMS[NAV_PARAMS][iNumPage]": page,
+                    }
+                )
+                for page in chunk
+            }
+            answer = self.call("batch", {"halt": 0, "cmd": commands}, ticket) or {}
+            failed = answer.get("result_error") or {}
+            if failed:
+                problem = next(iter(failed.values())) if isinstance(failed, dict) else {}
+                raise TrackerError(f"{self.http.what} ticket {ticket}: listing failed: {problem}")
+            done = answer.get("result") or {}
+            for page in chunk:
+                found += rows(done.get(f"p{page}") or [])
+        return found
 
     def set_estimate(self, ticket: str, seconds: int) -> None:
         self.call("tasks.task.update", {"taskId": ticket, "fields": {"TIME_ESTIMATE": seconds}}, ticket)
