@@ -74,6 +74,39 @@ def incident_open(
     out.print(f"incident #{row.id} ({priority}) opened at {opened.astimezone(contract.zone).isoformat()}")
 
 
+@incident_app.command("pull")
+def incident_pull(
+    client: Annotated[str, typer.Argument(help="Client: a folder under inventories/.")],
+    tickets: Annotated[list[str], typer.Argument(metavar="TICKET...", help="Tickets of the client's tracker.")],
+) -> None:
+    """Read tickets from the client's tracker (priority, opening, status changes, staff comments) into
+    incidents, created or brought up to date."""
+    from bxops.sla.incidents import upsert_ticket
+    from bxops.trackers.base import connect
+
+    settings = load_settings()
+    contract = find_client(settings.inventories_dir, client).contract()
+    terms = contract.service.tracker
+    if terms is None:
+        raise BxopsError(f"client {client!r} has no tracker in its contract (section 'tracker')")
+    tracker = connect(client, terms)
+    try:
+        infos = [tracker.ticket(ticket) for ticket in tickets]  # every ticket read before anything is written
+    finally:
+        tracker.http.close()
+    from bxops.sla.incidents import from_ticket
+
+    for info in infos:
+        from_ticket(client, info, terms)  # an unmapped priority: refused before anything is written
+    ledger = _open(settings)
+    try:
+        for info in infos:
+            row = upsert_ticket(ledger, client, terms.type.value, info, terms)
+            out.print(f"incident #{row.id}: {info.key} ({row.priority}, {row.status})", highlight=False)
+    finally:
+        ledger.dispose()
+
+
 def _change(incident_id: int, verb: str, at: str | None) -> None:
     from bxops.ledger.models import Incident
     from bxops.sla.incidents import change_incident

@@ -13,7 +13,8 @@ from bxops.ledger.database import Ledger
 from bxops.ledger.ids import utcnow
 from bxops.ledger.models import Incident
 from bxops.sla.engine import IncidentFacts
-from bxops.sla.terms import OurStatus
+from bxops.sla.terms import OurStatus, TrackerTerms
+from bxops.trackers.base import TicketInfo
 
 
 def facts(row: Incident) -> IncidentFacts:
@@ -131,3 +132,51 @@ def incidents_opened_in(ledger: Ledger, client: str, zone_start: datetime, zone_
                 .order_by(Incident.opened_at, Incident.id)
             )
         )
+
+
+def from_ticket(
+    client: str, info: TicketInfo, terms: TrackerTerms
+) -> tuple[str, list[dict[str, str]], datetime | None, datetime | None]:
+    """Priority, status history, first response and resolution of a tracker's ticket, in our terms.
+
+    The first response is the first comment by agency staff (`tracker.staff`); a status the contract does
+    not map counts as `open` (the clocks run); the ticket is resolved when its last status maps to
+    `resolved`, at the moment it got there."""
+    priority = terms.priorities.get(info.priority)
+    if priority is None:
+        raise BxopsError(
+            f"{client}: ticket {info.key} has priority {info.priority!r}, which the contract's tracker.priorities "
+            f"does not map (mapped: {', '.join(terms.priorities)})"
+        )
+    history = [_stamp(info.created, OurStatus.OPEN)]
+    for at, name in info.statuses:
+        history.append(_stamp(at, terms.statuses.get(name, OurStatus.OPEN)))
+    staff = {who.lower() for who in terms.staff}
+    responses = [at for at, who in info.comments if who.lower() in staff and at >= info.created]
+    responded = min(responses) if responses else None
+    resolved = None
+    if len(history) > 1 and history[-1]["status"] == OurStatus.RESOLVED.value:
+        resolved = datetime.fromisoformat(history[-1]["at"])
+    return priority, history, responded, resolved
+
+
+def upsert_ticket(ledger: Ledger, client: str, source: str, info: TicketInfo, terms: TrackerTerms) -> Incident:
+    """The ticket's incident, created or brought up to date (one row per client, tracker and ticket)."""
+    priority, history, responded, resolved = from_ticket(client, info, terms)
+    now = utcnow()
+    with ledger.transaction() as session:
+        row = session.scalars(
+            select(Incident).where(Incident.client == client, Incident.source == source, Incident.ticket == info.key)
+        ).first()
+        if row is None:
+            row = Incident(client=client, source=source, ticket=info.key, created_at=now, engineer=None)
+            session.add(row)
+        row.title = info.title or info.key
+        row.priority = priority
+        row.opened_at = info.created
+        row.responded_at = responded
+        row.resolved_at = resolved
+        row.history = history
+        row.status = history[-1]["status"]
+        row.updated_at = now
+    return row

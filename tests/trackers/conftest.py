@@ -155,6 +155,12 @@ class Workspace:
         result: dict[str, Any] = json.loads(self.cli("sync", CLIENT, "--json", *args).stdout)
         return result
 
+    def sla_report(self) -> dict[str, Any]:
+        """`sla --json` for November 2026, judged at the start of December."""
+        done = self.cli("sla", CLIENT, "--month", "2026-11", "--json", "--as-of", "2026-12-01T00:00")
+        result: dict[str, Any] = json.loads(done.stdout)
+        return result
+
 
 def workspace_for(tmp_path: Path, setup: Setup) -> Workspace:
     ws = Workspace(tmp_path, setup)
