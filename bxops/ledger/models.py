@@ -138,12 +138,15 @@ class Incident(Base):
     status: Mapped[str] = mapped_column(String(16))
     history: Mapped[list[Any]] = mapped_column(JSON, default=list)
     engineer: Mapped[str | None] = mapped_column(String(128))
+    #: the Alertmanager alert that opened it (its fingerprint): a repeated notification opens nothing new
+    alert_fingerprint: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         Index("ix_incidents_client_opened", "client", "opened_at"),
         Index("ix_incidents_ticket", "client", "source", "ticket", unique=True),
+        Index("ix_incidents_alert", "client", "alert_fingerprint"),
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import sys
 from datetime import UTC, datetime, time
 from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
@@ -9,7 +11,7 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.table import Table
 
-from bxops.cli import _open, app, out
+from bxops.cli import _open, app, err, out
 from bxops.clients import find_client
 from bxops.durations import clock
 from bxops.errors import BxopsError
@@ -105,6 +107,91 @@ def incident_pull(
             out.print(f"incident #{row.id}: {info.key} ({row.priority}, {row.status})", highlight=False)
     finally:
         ledger.dispose()
+
+
+def _handle_alerts(client: str, payload: object) -> list[str]:
+    """Open tickets for the payload's firing alerts; the lines to report."""
+    from bxops.sla.alerts import open_from_alerts
+    from bxops.trackers.base import connect
+
+    settings = load_settings()
+    contract = find_client(settings.inventories_dir, client).contract()
+    terms = contract.service.tracker
+    if terms is None:
+        raise BxopsError(f"client {client!r} has no tracker in its contract (section 'tracker')")
+    tracker = connect(client, terms)
+    ledger = _open(settings)
+    try:
+        outcome = open_from_alerts(ledger, contract, tracker, payload)
+    finally:
+        ledger.dispose()
+        tracker.http.close()
+    lines = [f"{fingerprint}: opened {ticket} ({priority})" for fingerprint, ticket, priority in outcome.opened]
+    return lines + outcome.repeated + outcome.skipped
+
+
+@app.command("alert")
+def alert_command(
+    client: Annotated[str, typer.Argument(help="Client: a folder under inventories/.")],
+    payload_file: Annotated[
+        typer.FileText, typer.Option("--file", "-f", help="Alertmanager's webhook JSON (default: stdin).")
+    ] = None,  # type: ignore[assignment]
+) -> None:
+    """Open a ticket in the client's tracker for each firing alert of an Alertmanager webhook payload."""
+    import json
+
+    handle = payload_file if payload_file is not None else sys.stdin
+    try:
+        payload = json.load(handle)
+    except ValueError as error:
+        raise BxopsError(f"the payload is not JSON: {error}") from None
+    for line in _handle_alerts(client, payload):
+        out.print(line, markup=False, highlight=False)
+
+
+@app.command("alert-receiver")
+def alert_receiver(
+    listen: Annotated[str, typer.Option("--listen", help="HOST:PORT to listen on.")] = "127.0.0.1:9095",
+) -> None:
+    """Serve Alertmanager's webhook: POST /alertmanager/<client> (webhook_config url) opens the tickets."""
+    import json
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise BxopsError(f"--listen must be HOST:PORT, got {listen!r}")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            match = re.fullmatch(r"/alertmanager/([A-Za-z0-9][A-Za-z0-9_.-]*)", self.path)
+            status = 404
+            answer: dict[str, object] = {"error": "POST /alertmanager/<client>"}
+            if match is not None:
+                try:
+                    length = min(int(self.headers.get("Content-Length") or 0), 1 << 20)
+                    payload = json.loads(self.rfile.read(length) or b"null")
+                    status, answer = 200, {"done": _handle_alerts(match.group(1), payload)}
+                except BxopsError as error:
+                    status, answer = 400, {"error": str(error)}
+                except ValueError:
+                    status, answer = 400, {"error": "the payload is not JSON"}
+            body = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            err.print(f"{self.path}: {status} {answer}", markup=False, highlight=False)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer((host, int(port)), Handler)
+    err.print(f"listening on http://{host}:{server.server_address[1]}/alertmanager/<client>", highlight=False)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
 
 
 def _change(incident_id: int, verb: str, at: str | None) -> None:

@@ -214,6 +214,14 @@ class TrackerTerms(_Strict):
     estimate_before_run: bool = False
     #: The user (Bitrix24: numeric id) whose name the worklogs are written under, where the tracker asks.
     user: str | None = None
+    #: Where alerts open tickets: Jira's project key, YouTrack's project id (Bitrix24: the webhook's user's tasks).
+    project: str | None = None
+    #: Alertmanager's `severity` label → our priority, for tickets opened by alerts.
+    alert_priorities: dict[str, str] = Field(default_factory=lambda: {"critical": "critical", "warning": "high"})
+
+    def their_priority(self, ours: str) -> str:
+        """The tracker's name for one of our priorities (the first one the contract maps to it)."""
+        return next(theirs for theirs, mapped in self.priorities.items() if mapped == ours)
 
 
 class ServiceTerms(_Strict):
@@ -246,6 +254,12 @@ class ServiceTerms(_Strict):
         unmapped = [name for name in ours if name not in self.tracker.priorities.values()]
         if unmapped:
             raise ValueError(f"tracker.priorities: no tracker priority maps to {', '.join(unmapped)}")
+        for severity, mapped in self.tracker.alert_priorities.items():
+            if mapped not in ours:
+                raise ValueError(
+                    f"tracker.alert_priorities.{severity}: maps to {mapped!r}, which is no SLA priority "
+                    f"(known: {', '.join(ours)})"
+                )
         return self
 
     @property

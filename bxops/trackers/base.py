@@ -57,6 +57,10 @@ class Tracker(Protocol):
 
     def ticket(self, ticket: str) -> TicketInfo: ...
 
+    def create_ticket(self, title: str, description: str, priority: str) -> str:
+        """A new ticket at the tracker's `priority` (its own name); returns its key."""
+        ...
+
 
 @dataclass
 class BatchResult:

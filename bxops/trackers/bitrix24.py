@@ -55,6 +55,7 @@ class Bitrix24:
         self.kind = terms.type.value
         self.client = client
         user = terms.user or "1"
+        self.user = user
         self.http = TrackerHttp(
             f"{terms.url.rstrip('/')}/rest/{user}/{token}/",
             f"{client} bitrix24",
@@ -175,6 +176,23 @@ class Bitrix24:
 
     def set_estimate(self, ticket: str, seconds: int) -> None:
         self.call("tasks.task.update", {"taskId": ticket, "fields": {"TIME_ESTIMATE": seconds}}, ticket)
+
+    def create_ticket(self, title: str, description: str, priority: str) -> str:
+        codes = {name: code for code, name in PRIORITIES.items()}
+        if priority not in codes:
+            raise TrackerError(f"{self.http.what}: Bitrix24 has no priority {priority!r} (it has low, medium, high)")
+        result = self.call(
+            "tasks.task.add",
+            {
+                "fields": {
+                    "TITLE": title,
+                    "DESCRIPTION": description,
+                    "PRIORITY": codes[priority],
+                    "RESPONSIBLE_ID": self.user,
+                }
+            },
+        )
+        return str(((result or {}).get("task") or {}).get("id"))
 
     def ticket(self, ticket: str) -> TicketInfo:
         task = (

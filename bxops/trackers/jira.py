@@ -69,6 +69,7 @@ class Jira:
         self.kind = terms.type.value
         self.cloud = terms.type is TrackerType.JIRA_CLOUD
         self.api = "/rest/api/3" if self.cloud else "/rest/api/2"
+        self.project = terms.project
         if self.cloud:
             email, _, api_token = token.partition(":")
             if not api_token:
@@ -148,6 +149,25 @@ class Jira:
             json={"fields": {"timetracking": {"originalEstimate": f"{minutes}m"}}},
             describe=_errors,
         )
+
+    def create_ticket(self, title: str, description: str, priority: str) -> str:
+        if not self.project:
+            raise TrackerError(f"{self.http.what}: tracker.project (the project key) is needed to open tickets")
+        response = self.http.request(
+            "POST",
+            f"{self.api}/issue",
+            json={
+                "fields": {
+                    "project": {"key": self.project},
+                    "issuetype": {"name": "Task"},
+                    "summary": title[:255],
+                    "description": _adf(description) if self.cloud else description,
+                    "priority": {"name": priority},
+                }
+            },
+            describe=_errors,
+        )
+        return str(response.json()["key"])
 
     def ticket(self, ticket: str) -> TicketInfo:
         issue = self.http.request(

@@ -10,7 +10,7 @@ import httpx
 
 from bxops.sla.terms import TrackerTerms
 from bxops.trackers.base import NewWorklog, RemoteWorklog, TicketInfo
-from bxops.trackers.http import TrackerHttp
+from bxops.trackers.http import TrackerError, TrackerHttp
 
 PAGE = 100
 ESTIMATION_FIELD = "Estimation"
@@ -38,6 +38,7 @@ class YouTrack:
     def __init__(self, client: str, terms: TrackerTerms, token: str, **http: Any) -> None:
         self.kind = terms.type.value
         self.page = PAGE
+        self.project = terms.project
         self.http = TrackerHttp(
             terms.url.rstrip("/"),
             f"{client} youtrack",
@@ -118,6 +119,25 @@ class YouTrack:
             },
             describe=_errors,
         )
+
+    def create_ticket(self, title: str, description: str, priority: str) -> str:
+        if not self.project:
+            raise TrackerError(f"{self.http.what}: tracker.project (the project's id) is needed to open tickets")
+        response = self.http.request(
+            "POST",
+            "/api/issues",
+            params={"fields": "idReadable"},
+            json={
+                "project": {"id": self.project},
+                "summary": title,
+                "description": description,
+                "customFields": [
+                    {"name": "Priority", "$type": "SingleEnumIssueCustomField", "value": {"name": priority}}
+                ],
+            },
+            describe=_errors,
+        )
+        return str(response.json()["idReadable"])
 
     def ticket(self, ticket: str) -> TicketInfo:
         issue = self.http.request(

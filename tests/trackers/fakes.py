@@ -46,6 +46,7 @@ class Issue:
     comments: list[tuple[datetime, str]] = field(default_factory=list)
     worklogs: dict[str, dict[str, Any]] = field(default_factory=dict)
     estimate_seconds: int | None = None
+    description: Any = None
 
 
 class FakeTracker:
@@ -215,6 +216,8 @@ class JiraFake(FakeTracker):
                 },
                 {},
             )
+        if path == f"/rest/api/{self.version}/issue" and method == "POST":
+            return self._create(body)
         match = re.match(rf"^/rest/api/{self.version}/issue/([^/]+)(/worklog(?:/([^/]+))?)?$", path)
         if match is None:
             return _jira_error(404, ["null for uri: " + path])
@@ -273,6 +276,36 @@ class JiraFake(FakeTracker):
             return 204, None, {}
         return 405, None, {}
 
+    def _create(self, body: Any) -> Answer:
+        fields = (body or {}).get("fields") or {}
+        errors = {}
+        if (fields.get("project") or {}).get("key") != "OPS":
+            errors["project"] = "valid project is required"
+        if not fields.get("summary"):
+            errors["summary"] = "You must specify a summary of the issue."
+        if (fields.get("issuetype") or {}).get("name") not in ("Task", "Bug"):
+            errors["issuetype"] = "valid issue type is required"
+        priority = (fields.get("priority") or {}).get("name")
+        if priority not in ("Highest", "High", "Medium", "Low", "Lowest"):
+            errors["priority"] = f"Priority name '{priority}' is not valid"
+        description = fields.get("description")
+        if self.cloud and not (isinstance(description, dict) and description.get("type") == "doc"):
+            errors["description"] = "Operation value must be an Atlassian Document"
+        if errors:
+            return _jira_error(400, [], errors)
+        key = f"OPS-{len(self.issues) + 100}"
+        issue = self.add_issue(key, title=fields["summary"], priority=priority, created=datetime.now(UTC))
+        issue.description = description
+        return (
+            201,
+            {
+                "id": str(10000 + len(self.issues)),
+                "key": key,
+                "self": f"{self.url}/rest/api/{self.version}/issue/{key}",
+            },
+            {},
+        )
+
     def _issue_json(self, issue: Issue) -> dict[str, Any]:
         def stamp(moment: datetime) -> str:
             return moment.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
@@ -316,6 +349,20 @@ class YouTrackFake(FakeTracker):
     def handle(self, method: str, path: str, query: dict[str, list[str]], body: Any, headers: Any) -> Answer:
         if headers.get("Authorization") != f"Bearer {self.token}":
             return _yt_error(401, "Unauthorized", "You are not logged in.")
+        if path == "/api/issues" and method == "POST":
+            body = body or {}
+            if (body.get("project") or {}).get("id") != "0-1":
+                return _yt_error(400, "Bad Request", "Project not found")
+            fields = {f.get("name"): f for f in body.get("customFields") or []}
+            prio = fields.get("Priority") or {}
+            if prio.get("$type") != "SingleEnumIssueCustomField" or not (prio.get("value") or {}).get("name"):
+                return _yt_error(400, "Bad Request", "Priority is required")
+            key = f"SUP-{len(self.issues) + 100}"
+            issue = self.add_issue(
+                key, title=body.get("summary") or "", priority=prio["value"]["name"], created=datetime.now(UTC)
+            )
+            issue.description = body.get("description")
+            return 200, {"idReadable": key, "$type": "Issue"}, {}
         match = re.match(r"^/api/issues/([^/]+)(/timeTracking/workItems(?:/([^/]+))?|/activities)?$", path)
         if match is None:
             return _yt_error(404, "Not Found", f"Entity with path {path} not found")
@@ -538,6 +585,20 @@ class Bitrix24Fake(FakeTracker):
                     for w in chosen
                 ]
                 return True, rows, {"total": len(ids)}
+        if name == "tasks.task.add":
+            fields = params.get("fields") or {}
+            if not fields.get("TITLE") or not fields.get("RESPONSIBLE_ID"):
+                return False, {"error": "ERROR_CORE", "error_description": "TITLE and RESPONSIBLE_ID are required"}, {}
+            names = {"0": "low", "1": "medium", "2": "high"}
+            key = str(200 + len(self.issues))
+            issue = self.add_issue(
+                key,
+                title=fields["TITLE"],
+                priority=names.get(str(fields.get("PRIORITY")), "medium"),
+                created=datetime.now(UTC),
+            )
+            issue.description = fields.get("DESCRIPTION")
+            return True, {"task": {"id": key, "title": fields["TITLE"], "priority": str(fields.get("PRIORITY"))}}, {}
         if name == "tasks.task.update":
             issue = self._task(params, "taskId")
             if issue is None:

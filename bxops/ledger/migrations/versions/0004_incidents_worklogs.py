@@ -38,11 +38,13 @@ def upgrade() -> None:
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("history", sa.JSON(), nullable=False),
         sa.Column("engineer", sa.String(128)),
+        sa.Column("alert_fingerprint", sa.String(64)),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
     )
     op.create_index("ix_incidents_client_opened", "incidents", ["client", "opened_at"])
     op.create_index("ix_incidents_ticket", "incidents", ["client", "source", "ticket"], unique=True)
+    op.create_index("ix_incidents_alert", "incidents", ["client", "alert_fingerprint"])
     op.create_table(
         "worklogs",
         sa.Column("id", _ID, primary_key=True),
