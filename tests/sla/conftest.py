@@ -39,6 +39,7 @@ def contract(**top: Any) -> dict[str, Any]:
 @dataclass
 class Workspace:
     root: Path
+    ledger_url: str | None = None  # default: a SQLite file in root
 
     @property
     def ledger(self) -> Path:
@@ -56,7 +57,7 @@ class Workspace:
             BXOPS_ROOT=str(REPO),
             BXOPS_INVENTORIES_DIR=str(self.root / "inventories"),
             BXOPS_ARTIFACTS_DIR=str(self.root / "artifacts"),
-            BXOPS_LEDGER_URL=str(self.ledger),
+            BXOPS_LEDGER_URL=self.ledger_url or str(self.ledger),
             BXOPS_ENGINEER="tester",
             BXOPS_CONFIG=str(self.root / "no-config.toml"),
             COLUMNS="200",
