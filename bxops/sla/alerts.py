@@ -85,7 +85,7 @@ def open_from_alerts(ledger: Ledger, contract: Contract, tracker: Tracker, paylo
             continue
         severity = str((alert.get("labels") or {}).get("severity") or "")
         ours = terms.alert_priorities.get(severity)
-        if ours is None:
+        if ours is None or ours not in terms.priorities.values():
             outcome.skipped.append(
                 f"{name} ({fingerprint}): severity {severity!r} is not in tracker.alert_priorities, no ticket"
             )

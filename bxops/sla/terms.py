@@ -254,7 +254,8 @@ class ServiceTerms(_Strict):
         unmapped = [name for name in ours if name not in self.tracker.priorities.values()]
         if unmapped:
             raise ValueError(f"tracker.priorities: no tracker priority maps to {', '.join(unmapped)}")
-        for severity, mapped in self.tracker.alert_priorities.items():
+        given = "alert_priorities" in self.tracker.model_fields_set  # the default names the offer's priorities
+        for severity, mapped in self.tracker.alert_priorities.items() if given else ():
             if mapped not in ours:
                 raise ValueError(
                     f"tracker.alert_priorities.{severity}: maps to {mapped!r}, which is no SLA priority "

@@ -76,6 +76,10 @@ def test_custom_terms_parse() -> None:
         ({"sla": {"calendar": {"hours": "18:00-09:00"}}}, "sla.calendar.hours: working hours must run forward"),
         ({"sla": {"priorities": {"high": {"response": "soon", "resolution": "2h"}}}}, "invalid target 'soon'"),
         ({"tracker": {**TRACKER, "token": "s3cret"}}, "tracker.token: Extra inputs are not permitted"),
+        (
+            {"tracker": {**TRACKER, "alert_priorities": {"critical": "sev1"}}},
+            "tracker.alert_priorities.critical: maps to 'sev1', which is no SLA priority",
+        ),
     ],
 )
 def test_bad_terms_are_one_clear_line(top: dict[str, Any], message: str) -> None:
@@ -95,7 +99,9 @@ def test_bad_terms_are_one_clear_line(top: dict[str, Any], message: str) -> None
 )
 def test_cli_refuses_a_bad_contract_and_writes_nothing(ws: Workspace, top: dict[str, Any]) -> None:
     ws.write_contract(contract(**top))
-    done = ws.cli("log", CLIENT, "--duration", "1h", "--work-type", "bugfix", "--note", "x", check=False)
+    done = ws.cli(
+        "log", CLIENT, "--duration", "1h", "--work-type", "bugfix", "--note", "x", check=False, subprocess="True"
+    )
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("bxops: error: ") and "contract.yml" in lines[0]
