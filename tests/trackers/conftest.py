@@ -144,9 +144,18 @@ class Workspace:
     def command(self, *args: str) -> list[str]:
         return [sys.executable, str(RUNNER), *args]
 
-    def cli(self, *args: str, check: bool = True, token: bool = True) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, check: bool = True, token: bool = True, process: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        """runner.py in this process (bxops.cli.main, as the console script calls it), or with `process`
+        as a process of its own (runs that start Ansible, refusals whose exit and stderr matter)."""
         env = self.env(**(self.setup.env if token else {}))
-        done = subprocess.run(self.command(*args), env=env, capture_output=True, text=True, timeout=600, check=False)
+        if process:
+            done = subprocess.run(
+                self.command(*args), env=env, capture_output=True, text=True, timeout=600, check=False
+            )
+        else:
+            done = _in_process(list(args), env)
         if check and done.returncode != 0:
             raise AssertionError(f"runner.py {' '.join(args)} → {done.returncode}\n{done.stdout}\n{done.stderr}")
         return done
@@ -160,6 +169,29 @@ class Workspace:
         done = self.cli("sla", CLIENT, "--month", "2026-11", "--json", "--as-of", "2026-12-01T00:00")
         result: dict[str, Any] = json.loads(done.stdout)
         return result
+
+
+def _in_process(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    import contextlib
+    import io
+
+    from bxops.cli import main
+
+    saved = dict(os.environ)
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = 0
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                main(args)
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return subprocess.CompletedProcess(args, code, stdout.getvalue(), stderr.getvalue())
 
 
 def workspace_for(tmp_path: Path, setup: Setup) -> Workspace:

@@ -14,7 +14,7 @@ def test_estimate_set_before_the_run(tmp_path: Path) -> None:
     try:
         ws = workspace_for(tmp_path, setup)
         issue = setup.fake.add_issue("OPS-7")
-        done = ws.cli("run", CLIENT, "staging", "tiny", "--ticket", "OPS-7")
+        done = ws.cli("run", CLIENT, "staging", "tiny", "--ticket", "OPS-7", process=True)
         # no earlier run: the estimate is the contract's minimum, 15 minutes (rounding up to 15)
         assert issue.estimate_seconds == 900
         assert "estimate 15 min set on jira ticket OPS-7" in done.stderr
@@ -29,7 +29,7 @@ def test_run_without_the_token_is_refused_before_anything(tmp_path: Path) -> Non
     setup = make("bitrix24")
     try:
         ws = workspace_for(tmp_path, setup)
-        done = ws.cli("run", CLIENT, "staging", "tiny", "--ticket", "101", check=False, token=False)
+        done = ws.cli("run", CLIENT, "staging", "tiny", "--ticket", "101", check=False, token=False, process=True)
         assert done.returncode == 1
         assert "bxops: error: client 'acme': no token for its bitrix24 tracker: set $ACME_TRACKER_TOKEN" in done.stderr
         assert not ws.ledger.exists() and setup.fake.log == []
@@ -41,7 +41,7 @@ def test_tracker_refusal_is_a_warning_and_the_run_goes_on(tmp_path: Path) -> Non
     setup = make("jira")
     try:
         ws = workspace_for(tmp_path, setup)  # OPS-404 does not exist on the tracker
-        done = ws.cli("run", CLIENT, "staging", "tiny", "--ticket", "OPS-404")
+        done = ws.cli("run", CLIENT, "staging", "tiny", "--ticket", "OPS-404", process=True)
         assert "warning: estimate not set on the ticket: acme jira ticket OPS-404: not found (HTTP 404)" in done.stderr
         assert "jira-pat-123" not in done.stderr + done.stdout
     finally:

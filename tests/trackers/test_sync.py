@@ -161,7 +161,7 @@ def test_missing_token_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
     setup = make("jira")
     try:
         ws = workspace_for(tmp_path, setup)
-        done = ws.cli("sync", CLIENT, check=False, token=False)
+        done = ws.cli("sync", CLIENT, check=False, token=False, process=True)
         assert done.returncode == 1
         assert done.stderr.strip() == (
             "bxops: error: client 'acme': no token for its jira tracker: set $ACME_TRACKER_TOKEN (from the vault "
