@@ -140,3 +140,24 @@ def test_resolution_without_response_stops_both_clocks(moscow: Workspace) -> Non
     (item,) = report["incidents"]
     assert (item["response"]["elapsed_seconds"], item["response"]["state"]) == (1500, "met")
     assert (item["resolution"]["elapsed_seconds"], item["resolution"]["state"]) == (1500, "met")
+
+
+@pytest.mark.parametrize(
+    ("zone", "opened", "month"),
+    [
+        # UTC-5: 03:00 UTC on 1 Dec is 22:00 on 30 Nov in Bogota
+        ("America/Bogota", "2026-12-01T03:00+00:00", "2026-11"),
+        ("America/Bogota", "2026-12-01T05:00+00:00", "2026-12"),
+        # UTC+10: 14:30 UTC on 30 Nov is 00:30 on 1 Dec in Vladivostok
+        ("Asia/Vladivostok", "2026-11-30T14:30+00:00", "2026-12"),
+        ("Asia/Vladivostok", "2026-11-30T13:30+00:00", "2026-11"),
+    ],
+)
+def test_incidents_count_in_the_local_month(ws: Workspace, zone: str, opened: str, month: str) -> None:
+    ws.write_contract(contract(timezone=zone, sla={}))
+    incident = _open(ws, "critical", opened)
+    other = "2026-12" if month == "2026-11" else "2026-11"
+    assert [i["id"] for i in ws.json("sla", CLIENT, "--month", month, "--as-of", "2026-12-02T00:00")["incidents"]] == [
+        incident
+    ]
+    assert ws.json("sla", CLIENT, "--month", other, "--as-of", "2026-12-02T00:00")["incidents"] == []
