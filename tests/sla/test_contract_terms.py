@@ -115,3 +115,28 @@ def test_contract_command_shows_zone_and_sla(ws: Workspace) -> None:
     assert "SLA medium: response 4 h, resolution 1 business day, business hours" in shown
     assert "SLA critical: response 30 min, resolution 2 h, around the clock" in shown
     assert "tracker: jira at https://jira.example.com (token in $ACME_JIRA_TOKEN)" in shown
+
+
+def test_demo_contract_has_a_zone_and_the_offers_sla() -> None:
+    from datetime import date
+
+    from bxops.contract import load_contract
+
+    from .conftest import REPO
+
+    demo = load_contract("demo", REPO / "inventories" / "demo" / "contract.yml")
+    assert demo.service.timezone == "Europe/Moscow"
+    calendar = demo.service.calendar()
+    assert calendar.is_working_day(date(2027, 2, 20))  # a transferred Saturday
+    assert not calendar.is_working_day(date(2026, 11, 4))  # Unity Day
+    assert not calendar.is_working_day(date(2026, 12, 31))  # moved from 4 January by the library
+    got = {
+        name: (terms.response.in_seconds(calendar), terms.resolution.in_seconds(calendar), terms.clock.value)
+        for name, terms in demo.service.sla.priorities.items()  # type: ignore[union-attr]
+    }
+    assert got == {
+        "critical": (1800, 7200, "24x7"),
+        "high": (7200, 28800, "business"),
+        "medium": (14400, 32400, "business"),
+        "low": (32400, None, "business"),
+    }
