@@ -481,6 +481,10 @@ def execute_run(
     if work_type is None:
         err.print("[yellow]warning:[/] no work type: pass --work-type or map the playbook's role in the contract")
     print_balance(out, client_balance(ledger, contract, Month.from_key(entry.month)))
+    if contract.service.tracker is not None and contract.service.tracker.sync_after_run and request.ticket:
+        from bxops.trackers.hooks import sync_run
+
+        sync_run(ledger, contract, entry.id, err)
     if status is EntryStatus.SUCCEEDED or (status is EntryStatus.DRY_RUN and rc == 0):
         return 0
     if status is EntryStatus.CANCELLED:

@@ -212,6 +212,8 @@ class TrackerTerms(_Strict):
     statuses: dict[str, OurStatus] = Field(default_factory=dict)
     staff: list[str] = Field(default_factory=list)
     estimate_before_run: bool = False
+    #: `run … --ticket KEY` pushes its entry as a worklog when it ends (else `sync` does, later)
+    sync_after_run: bool = False
     #: The user (Bitrix24: numeric id) whose name the worklogs are written under, where the tracker asks.
     user: str | None = None
     #: Where alerts open tickets: Jira's project key, YouTrack's project id (Bitrix24: the webhook's user's tasks).

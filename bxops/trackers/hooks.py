@@ -8,8 +8,26 @@ from typing import Any
 from rich.console import Console
 
 from bxops.contract import Contract
+from bxops.ledger.database import Ledger
 from bxops.trackers.base import connect, token_for
 from bxops.trackers.http import TrackerError
+
+
+def sync_run(ledger: Ledger, contract: Contract, entry_id: int, err: Console, **http: Any) -> None:
+    """Push the run's entry to the ticket now (a dry run, a refused or unbilled run is not pushed)."""
+    from bxops.trackers.sync import sync
+
+    terms = contract.service.tracker
+    assert terms is not None
+    tracker = connect(contract.client, terms, **http)
+    try:
+        report = sync(ledger, contract.client, tracker, only={entry_id})
+    finally:
+        tracker.http.close()
+    for problem in report.errors:
+        err.print(f"[yellow]warning:[/] worklog not pushed: {problem} (runner.py sync {contract.client} tries again)")
+    if report.pushed:
+        err.print(f"worklog of run #{entry_id} pushed to the {terms.type.value} ticket", highlight=False)
 
 
 def wants_estimate(contract: Contract, ticket: str | None, check: bool) -> bool:

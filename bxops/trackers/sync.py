@@ -116,11 +116,16 @@ def sync(
     month: Month | None = None,
     dry_run: bool = False,
     progress: Callable[[str], None] | None = None,
+    only: set[int] | None = None,
 ) -> SyncReport:
     """Push the client's entries (of `month`, or all) to its tracker. With `dry_run` nothing is sent or
     written (and `tracker` may be None): the report says what would be done."""
     report = SyncReport(dry_run=dry_run)
-    entries = [entry for entry in history(ledger, HistoryFilter(client=client, month=month)) if _eligible(entry)]
+    entries = [
+        entry
+        for entry in history(ledger, HistoryFilter(client=client, month=month))
+        if _eligible(entry) and (only is None or entry.id in only)
+    ]
     entries.sort(key=lambda entry: entry.id)
     rows = _rows(ledger, client)
     by_entry = {row.entry_id: row for row in rows}
@@ -128,6 +133,8 @@ def sync(
     month_key = month.key if month is not None else None
 
     def in_scope(row: Worklog) -> bool:
+        if only is not None:
+            return row.entry_id in only
         if month_key is None:
             return True
         with ledger.sessions() as session:

@@ -46,3 +46,20 @@ def test_tracker_refusal_is_a_warning_and_the_run_goes_on(tmp_path: Path) -> Non
         assert "jira-pat-123" not in done.stderr + done.stdout
     finally:
         setup.fake.stop()
+
+
+def test_run_pushes_its_worklog_at_the_end_when_the_contract_says_so(tmp_path: Path) -> None:
+    setup = make("bitrix24")
+    setup.terms = setup.terms.model_copy(update={"sync_after_run": True})
+    try:
+        ws = workspace_for(tmp_path, setup)
+        issue = setup.fake.add_issue("101")
+        done = ws.cli("run", CLIENT, "staging", "tiny", "--ticket", "101", process=True)
+        assert "worklog of run #1 pushed to the bitrix24 ticket" in done.stderr
+        (worklog,) = issue.worklogs.values()
+        assert worklog["comment"] == "tiny on staging [bxops #1]"
+        assert worklog["seconds"] >= 60
+        report = ws.sync()  # a later sync finds it pushed already
+        assert (report["pushed"], report["unchanged"]) == ([], 1)
+    finally:
+        setup.fake.stop()
