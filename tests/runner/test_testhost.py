@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -134,7 +135,8 @@ def test_the_real_audit_playbook_through_the_runner(sqlite_workspace: Workspace,
     # minutes: the month's only run, shorter than 15 minutes, carries the whole first step.
     assert entry["raw_seconds"] < 900
     assert entry["billed_seconds"] == 900
-    month = datetime.fromisoformat(entry["started_at"]).strftime("%Y-%m")
+    # Months are the client's (contract.yml: timezone Europe/Moscow), not UTC's.
+    month = datetime.fromisoformat(entry["started_at"]).astimezone(ZoneInfo("Europe/Moscow")).strftime("%Y-%m")
     assert entry["billing"]["group"] == f"month:{month}:maintenance|up/900/900"
 
     # The stored audit data: the report the role wrote next to the client's inventory, and the same report
