@@ -24,11 +24,11 @@ from bxops.liveness import is_alive, is_same_process_alive, process_start
 from bxops.periods import Month
 from bxops.pool import Usage
 from bxops.rounding import GroupKey, Member, Share, allocate
+from bxops.worksplit import share_out, split_figures
 
 #: A finished run older than this many missed heartbeats is taken for dead, wherever it ran.
 STALE_HEARTBEATS = 3
 STALE_GRACE_SECONDS = 10.0
-
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,8 @@ class RunOutcome:
     options: dict[str, Any] | None = None
     failures: list[Any] | None = None
     billing_group: str | None = None
+    #: raw seconds per work type by the time of its roles (bxops.worksplit.role_split); None: one type
+    work_split: dict[str, int] | None = None
 
 
 def lock_client(session: Session, client: str) -> None:
@@ -202,6 +204,7 @@ def finish_run(ledger: Ledger, entry_id: int, outcome: RunOutcome) -> bool:
                 host_stats=outcome.host_stats,
                 play_seconds=outcome.play_seconds,
                 role_seconds=outcome.role_seconds,
+                work_split=outcome.work_split,
                 changed=outcome.changed,
                 audit_data=outcome.audit_data,
                 failures=outcome.failures,
@@ -252,6 +255,7 @@ def record_late_outcome(ledger: Ledger, entry_id: int, outcome: RunOutcome, reas
                 entry.host_stats = outcome.host_stats
                 entry.play_seconds = outcome.play_seconds
                 entry.role_seconds = outcome.role_seconds
+                entry.work_split = outcome.work_split
                 entry.changed = outcome.changed
                 entry.audit_data = outcome.audit_data
                 entry.failures = outcome.failures
@@ -433,6 +437,9 @@ def add_correction(ledger: Ledger, original_id: int, correction: Correction) -> 
                 entry.billing_group = None  # a figure given by hand is billed as given
             if correction.work_type is not None:
                 entry.work_type = correction.work_type
+                entry.work_split = None  # a work type given by hand: the whole entry is of that type
+            elif entry.work_split and correction.raw_seconds is not None:
+                entry.work_split = share_out(raw, entry.work_split) or None
             if correction.ticket is not None:
                 entry.ticket = correction.ticket
             if correction.note is not None:
@@ -453,7 +460,14 @@ def _not_corrected() -> ColumnElement[bool]:
 def _group_members(session: Session, client: str, conditions: Sequence[ColumnElement[bool]]) -> list[Any]:
     """The entries in force (finished, not replaced by a correction) of the client's rounding groups."""
     statement = select(
-        Entry.id, Entry.month, Entry.work_type, Entry.status, Entry.billing_group, Entry.started_at, Entry.raw_seconds
+        Entry.id,
+        Entry.month,
+        Entry.work_type,
+        Entry.status,
+        Entry.billing_group,
+        Entry.started_at,
+        Entry.raw_seconds,
+        Entry.work_split,
     ).where(
         Entry.client == client,
         Entry.billing_group.is_not(None),
@@ -501,6 +515,7 @@ def monthly_usage(
             Entry.month <= through.key,
             Entry.status != EntryStatus.RUNNING.value,
             Entry.billing_group.is_(None),
+            Entry.work_split.is_(None),  # split entries: added part by part below
         )
         if join_corrections:
             later = aliased(Entry)
@@ -548,10 +563,38 @@ def monthly_usage(
                 part = parts.setdefault(key, {}).setdefault((int(month_key), work_type, dry), [0, 0])
                 part[0] += sign * int(raw or 0)
                 part[1] += sign * int(count)
+        # entries split across work types (bxops.worksplit): billed on their own, or a share of a group
+        # whose entries are then priced one by one (the group's total is split between work types)
+        split_groups: set[str] = set()
+        for row in session.execute(
+            select(
+                Entry.month,
+                Entry.work_type,
+                Entry.status,
+                Entry.raw_seconds,
+                Entry.billed_seconds,
+                Entry.billing_group,
+                Entry.work_split,
+            ).where(
+                Entry.client == client,
+                Entry.month <= through.key,
+                Entry.status != EntryStatus.RUNNING.value,
+                Entry.work_split.is_not(None),
+                _not_corrected(),
+            )
+        ):
+            if row.billing_group is not None:
+                split_groups.add(row.billing_group)
+                continue
+            figures = split_figures(
+                row.work_type, row.work_split, int(row.raw_seconds or 0), int(row.billed_seconds or 0)
+            )
+            for work_type, (raw, billed) in figures.items():
+                add(int(row.month), work_type, row.status, raw, billed, 1)
         mixed: list[str] = []
         for key, by_part in parts.items():
             present = {part: figures for part, figures in by_part.items() if figures[1] > 0}
-            if len(present) > 1:
+            if len(present) > 1 or key in split_groups:
                 mixed.append(key)  # a ticket's group over several work types: each entry's share counts
                 continue
             for (month_key, work_type, dry), (raw, count) in present.items():
@@ -563,7 +606,10 @@ def monthly_usage(
             shares = _allocate_rows(rows)
             for row in rows:
                 share = shares[int(row.id)].billed_seconds
-                add(int(row.month), row.work_type, row.status, int(row.raw_seconds or 0), share, 1)
+                for work_type, (raw, billed) in split_figures(
+                    row.work_type, row.work_split, int(row.raw_seconds or 0), share
+                ).items():
+                    add(int(row.month), work_type, row.status, raw, billed, 1)
 
     if session is not None:
         add_up(session)

@@ -85,6 +85,8 @@ class Entry(Base):
     host_stats: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     play_seconds: Mapped[list[Any]] = mapped_column(JSON, default=list)
     role_seconds: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: A run's raw seconds per work type by the time of its roles (bxops.worksplit); None: one work type.
+    work_split: Mapped[dict[str, int] | None] = mapped_column(JSON(none_as_null=True), default=None)
     changed: Mapped[list[Any]] = mapped_column(JSON, default=list)
     audit_data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
