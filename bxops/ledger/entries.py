@@ -6,7 +6,7 @@ import os
 import socket
 import zlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -457,9 +457,62 @@ def _not_corrected() -> ColumnElement[bool]:
     return ~exists().where(later.corrects_id == Entry.id)
 
 
-def _group_members(session: Session, client: str, conditions: Sequence[ColumnElement[bool]]) -> list[Any]:
-    """The entries in force (finished, not replaced by a correction) of the client's rounding groups."""
-    statement = select(
+@dataclass(frozen=True)
+class _Part:
+    """A member of a rounding group: an entry, or one work type's part of a split entry (bxops.worksplit),
+    which belongs to the group of its work type (day, month scopes) or to the entry's ticket group."""
+
+    entry_id: int
+    month: int
+    work_type: str | None
+    status: str
+    key: str
+    started_at: datetime
+    raw_seconds: int
+    order: int
+
+
+def _split_parts(row: Any) -> list[_Part]:
+    """The parts of a grouped entry: itself, or one per work type of its split (raw shared out exactly)."""
+    raw = int(row.raw_seconds or 0)
+    if not row.work_split:
+        return [
+            _Part(
+                int(row.id),
+                int(row.month),
+                row.work_type,
+                row.status,
+                row.billing_group,
+                row.started_at,
+                raw,
+                int(row.id) * 64,
+            )
+        ]
+    group = GroupKey.parse(row.billing_group)
+    raws = share_out(raw, row.work_split) if sum(row.work_split.values()) != raw else dict(row.work_split)
+    parts = []
+    for index, work_type in enumerate(sorted(row.work_split)):
+        moved = group.moved(work_type, row.ticket)
+        key = str(moved) if moved is not None else row.billing_group
+        parts.append(
+            _Part(
+                int(row.id),
+                int(row.month),
+                work_type,
+                row.status,
+                key,
+                row.started_at,
+                raws.get(work_type, 0),
+                int(row.id) * 64 + index,
+            )
+        )
+    return parts
+
+
+def _group_members(session: Session, client: str, keys: Sequence[str]) -> list[_Part]:
+    """The members in force (finished, not replaced by a correction) of the client's rounding groups `keys`:
+    their entries, and the parts of split entries that fall in them."""
+    columns = (
         Entry.id,
         Entry.month,
         Entry.work_type,
@@ -468,27 +521,46 @@ def _group_members(session: Session, client: str, conditions: Sequence[ColumnEle
         Entry.started_at,
         Entry.raw_seconds,
         Entry.work_split,
-    ).where(
+        Entry.ticket,
+    )
+    base = (
         Entry.client == client,
         Entry.billing_group.is_not(None),
         Entry.status != EntryStatus.RUNNING.value,
         _not_corrected(),
-        *conditions,
     )
-    return list(session.execute(statement))
+    wanted = set(keys)
+    members: list[_Part] = []
+    plain = select(*columns).where(*base, Entry.work_split.is_(None), Entry.billing_group.in_(sorted(wanted)))
+    for row in session.execute(plain):
+        members.extend(_split_parts(row))
+    for row in session.execute(select(*columns).where(*base, Entry.work_split.is_not(None))):
+        members.extend(part for part in _split_parts(row) if part.key in wanted)
+    return members
 
 
-def _allocate_rows(rows: Iterable[Any]) -> dict[int, Share]:
-    """Each entry's share of its group (bxops.rounding.allocate): THE way a grouped figure is computed."""
+def _allocate_parts(members: Iterable[_Part]) -> dict[tuple[int, str | None], Share]:
+    """Each member's share of its group (bxops.rounding.allocate): THE way a grouped figure is computed."""
     groups: dict[str, list[Member]] = {}
-    for row in rows:
-        groups.setdefault(row.billing_group, []).append(
-            Member(int(row.id), row.started_at, int(row.id), int(row.raw_seconds or 0))
+    for part in members:
+        groups.setdefault(part.key, []).append(
+            Member((part.entry_id, part.work_type), part.started_at, part.order, part.raw_seconds)
         )
+    shares: dict[tuple[int, str | None], Share] = {}
+    for key, group in groups.items():
+        for member_id, share in allocate(GroupKey.parse(key), group).items():
+            shares[member_id] = share  # type: ignore[index]
+    return shares
+
+
+def _allocate_rows(members: Sequence[_Part]) -> dict[int, Share]:
+    """Each entry's share of its group; a split entry's is the sum of its parts' shares (with the group
+    figures of its first part's group)."""
     shares: dict[int, Share] = {}
-    for key, members in groups.items():
-        for entry_id, share in allocate(GroupKey.parse(key), members).items():
-            shares[int(str(entry_id))] = share
+    for (entry_id, _work_type), share in _allocate_parts(members).items():
+        if entry_id in shares:
+            share = replace(shares[entry_id], billed_seconds=shares[entry_id].billed_seconds + share.billed_seconds)
+        shares[entry_id] = share
     return shares
 
 
@@ -545,6 +617,7 @@ def monthly_usage(
             Entry.month <= through.key,
             Entry.status != EntryStatus.RUNNING.value,
             Entry.billing_group.is_not(None),
+            Entry.work_split.is_(None),  # split entries: their parts are added below
         )
         if join_corrections:
             later = aliased(Entry)
@@ -563,18 +636,21 @@ def monthly_usage(
                 part = parts.setdefault(key, {}).setdefault((int(month_key), work_type, dry), [0, 0])
                 part[0] += sign * int(raw or 0)
                 part[1] += sign * int(count)
-        # entries split across work types (bxops.worksplit): billed on their own, or a share of a group
-        # whose entries are then priced one by one (the group's total is split between work types)
+        # entries split across work types (bxops.worksplit): billed on their own (their figure shared out
+        # by the raw parts), or each part a member of its work type's group (of the ticket's group)
         split_groups: set[str] = set()
         for row in session.execute(
             select(
+                Entry.id,
                 Entry.month,
                 Entry.work_type,
                 Entry.status,
+                Entry.started_at,
                 Entry.raw_seconds,
                 Entry.billed_seconds,
                 Entry.billing_group,
                 Entry.work_split,
+                Entry.ticket,
             ).where(
                 Entry.client == client,
                 Entry.month <= through.key,
@@ -584,32 +660,31 @@ def monthly_usage(
             )
         ):
             if row.billing_group is not None:
-                split_groups.add(row.billing_group)
+                split_groups.update(part.key for part in _split_parts(row))
                 continue
             figures = split_figures(
                 row.work_type, row.work_split, int(row.raw_seconds or 0), int(row.billed_seconds or 0)
             )
             for work_type, (raw, billed) in figures.items():
                 add(int(row.month), work_type, row.status, raw, billed, 1)
-        mixed: list[str] = []
+        mixed: list[str] = sorted(split_groups - set(parts))
         for key, by_part in parts.items():
             present = {part: figures for part, figures in by_part.items() if figures[1] > 0}
             if len(present) > 1 or key in split_groups:
-                mixed.append(key)  # a ticket's group over several work types: each entry's share counts
+                # a ticket's group over several work types, a group with parts of split entries: each
+                # member's share counts
+                mixed.append(key)
                 continue
             for (month_key, work_type, dry), (raw, count) in present.items():
                 # the group's total, which is what its entries' shares sum to (bxops.rounding.allocate)
                 total = GroupKey.parse(key).policy.group_total(raw, count)
                 add(month_key, work_type, EntryStatus.DRY_RUN.value if dry else "", raw, total, count)
         if mixed:
-            rows = _group_members(session, client, [Entry.billing_group.in_(mixed)])
-            shares = _allocate_rows(rows)
-            for row in rows:
-                share = shares[int(row.id)].billed_seconds
-                for work_type, (raw, billed) in split_figures(
-                    row.work_type, row.work_split, int(row.raw_seconds or 0), share
-                ).items():
-                    add(int(row.month), work_type, row.status, raw, billed, 1)
+            members = _group_members(session, client, mixed)
+            shares = _allocate_parts(members)
+            for member in members:
+                billed = shares[(member.entry_id, member.work_type)].billed_seconds
+                add(member.month, member.work_type, member.status, member.raw_seconds, billed, 1)
 
     if session is not None:
         add_up(session)
@@ -630,12 +705,12 @@ def billing_shares(
 ) -> dict[int, Share]:
     """The share of each grouped entry among `entries` (all of one client), from its whole group: the same
     figures the balance counts. Entries billed on their own, and replaced ones, have none."""
-    keys = sorted({entry.billing_group for entry in entries if entry.billing_group is not None})
+    keys = sorted({part.key for entry in entries if entry.billing_group is not None for part in _split_parts(entry)})
     if not keys:
         return {}
 
     def read(session: Session) -> dict[int, Share]:
-        return _allocate_rows(_group_members(session, client, [Entry.billing_group.in_(keys)]))
+        return _allocate_rows(_group_members(session, client, keys))
 
     if session is not None:
         return read(session)
