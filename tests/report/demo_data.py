@@ -75,7 +75,9 @@ TRUTH = {
 }
 
 
-def audit(day: str, db_bytes: int, used: int, findings: list[str], status: int = 200, ms: float = 300.0) -> dict[str, Any]:
+def audit(
+    day: str, db_bytes: int, used: int, findings: list[str], status: int = 200, ms: float = 300.0
+) -> dict[str, Any]:
     return {
         "schema": "bxops.audit/1",
         "generated_at": f"{day}T03:00:00Z",
@@ -86,7 +88,9 @@ def audit(day: str, db_bytes: int, used: int, findings: list[str], status: int =
         "disk": {"bytes_total": 100 * GIB, "bytes_used": used, "bytes_free": 100 * GIB - used},
         "home_page": {"url": "http://127.0.0.1/", "status": status, "response_ms": ms},
         "security": {
-            "findings": [{"id": f, "severity": "high", "title": f"title {f}", "detail": "", "paths": []} for f in findings],
+            "findings": [
+                {"id": f, "severity": "high", "title": f"title {f}", "detail": "", "paths": []} for f in findings
+            ],
             "counts": {},
         },
     }
@@ -170,7 +174,9 @@ def fill(ledger_url: str, client_dir: Path, month: Month) -> None:
         documents = {
             f"{previous}-28": audit(f"{previous}-28", 1 * GIB, used0, ["CVE-2022-27228", "exposed-git"]),
             f"{key}-01": audit(f"{key}-01", 1 * GIB, used0, ["CVE-2022-27228", "exposed-git"], ms=200.0),
-            f"{key}-11": audit(f"{key}-11", int(1.1 * GIB), used0 + 5 * GIB, ["exposed-git", "world-writable-code"], ms=400.0),
+            f"{key}-11": audit(
+                f"{key}-11", int(1.1 * GIB), used0 + 5 * GIB, ["exposed-git", "world-writable-code"], ms=400.0
+            ),
             f"{key}-21": audit(f"{key}-21", int(1.2 * GIB), used0 + 10 * GIB, ["exposed-git"], status=503, ms=900.0),
         }
         if host == "bxops-demo-staging":
@@ -179,7 +185,8 @@ def fill(ledger_url: str, client_dir: Path, month: Month) -> None:
         for day, document in documents.items():
             (folder / f"audit-{day}.json").write_text(json.dumps(document), encoding="utf-8")
     (client_dir / "CHANGELOG.md").write_text(
-        "# Changelog of demo\n\n| date (UTC) | environment | host | module | version from → to | run |\n|---|---|---|---|---|---|\n"
+        "# Changelog of demo\n\n"
+        "| date (UTC) | environment | host | module | version from → to | run |\n|---|---|---|---|---|---|\n"
         f"| {previous}-15 09:00 | production | bxops-demo-production | main | 22.0.0 → 23.0.0 | r0 |\n"
         f"| {key}-03 09:10 | production | bxops-demo-production | vote | 21.0.0 → 21.0.100 | r1 |\n",
         encoding="utf-8",

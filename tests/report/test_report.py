@@ -42,7 +42,13 @@ def test_report_hours_are_the_ledgers(rendered: ReportSpace) -> None:
     assert hours["expected_hours"] == {"maintenance": 8, "enhancements": 12}
     # and the same as `balance` prints
     balance = json.loads(rendered.cli("balance", "demo", "--month", str(MONTH), "--json").stdout)
-    for key in ("used_raw_seconds", "used_billed_seconds", "remaining_seconds", "overage_seconds", "carried_in_seconds"):
+    for key in (
+        "used_raw_seconds",
+        "used_billed_seconds",
+        "remaining_seconds",
+        "overage_seconds",
+        "carried_in_seconds",
+    ):
         assert hours[key] == balance[key]
     work = document["work"]
     assert work["cleaned_bytes"] == TRUTH["cleaned_bytes"]
@@ -50,7 +56,10 @@ def test_report_hours_are_the_ledgers(rendered: ReportSpace) -> None:
     assert len(work["backups"]) == TRUTH["backups"]
     assert work["certificates_renewed"] == TRUTH["certificates"]
     assert [(u["module"], u["from"], u["to"]) for u in work["updates"]] == [("vote", "21.0.0", "21.0.100")]
-    assert [(m["ticket"], m["note"]) for m in work["manual"]] == [("BX-101", "Новый фильтр каталога"), ("BX-102", "checkout fix")]
+    assert [(m["ticket"], m["note"]) for m in work["manual"]] == [
+        ("BX-101", "Новый фильтр каталога"),
+        ("BX-102", "checkout fix"),
+    ]
     infra = {h["host"]: h for h in document["infrastructure"]["hosts"]}
     assert document["infrastructure"]["source"] == "audit"
     production = infra["bxops-demo-production"]
@@ -59,13 +68,17 @@ def test_report_hours_are_the_ledgers(rendered: ReportSpace) -> None:
     assert production["db_trend_bytes"] == int(1.2 * 1024**3) - 1024**3
     security = document["security"]
     # baseline (last audit before the month): CVE + exposed-git; during: + world-writable; at the end: exposed-git
-    assert sorted(f["id"] for f in security["opened"] if f["host"] == "bxops-demo-production") == ["world-writable-code"]
+    assert sorted(f["id"] for f in security["opened"] if f["host"] == "bxops-demo-production") == [
+        "world-writable-code"
+    ]
     assert sorted(f["id"] for f in security["closed"] if f["host"] == "bxops-demo-production") == [
         "CVE-2022-27228",
         "world-writable-code",
     ]
     steps = document["next_steps"]
-    assert {"host": "bxops-demo-production", "module": "main", "from": "23.0.0", "to": "24.0.0"} in steps["pending_updates"]
+    assert {"host": "bxops-demo-production", "module": "main", "from": "23.0.0", "to": "24.0.0"} in steps[
+        "pending_updates"
+    ]
     assert all(p["ended"] for p in steps["php_end_of_life"])  # PHP 7.4
     # production: 40 GB → 50 GB used from the 1st to the 21st: 0.5 GB a day, 50 GB free → 100 days
     forecast = {f["host"]: f for f in steps["disk_forecast"]}
@@ -79,11 +92,18 @@ def test_pdf_holds_totals_and_cyrillic_headings(rendered: ReportSpace, tmp_path:
     pages = sorted(tmp_path.glob("page*.png"))
     assert pages and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5000 for p in pages)
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True).stdout
-    for heading in ("Ежемесячный отчёт", "Часы", "Выполненные работы", "Состояние инфраструктуры", "Безопасность",
-                    "Уровень сервиса (SLA)", "Дальнейшие шаги"):
+    for heading in (
+        "Ежемесячный отчёт",
+        "Часы",
+        "Выполненные работы",
+        "Состояние инфраструктуры",
+        "Безопасность",
+        "Уровень сервиса (SLA)",
+        "Дальнейшие шаги",
+    ):
         assert heading in text
     assert "3:30:00" in text  # billed in the month: 12,600 s
-    assert "36:30:00" in text  # remaining: 40 h − 3.5 h
+    assert "36:30:00" in text  # remaining: 40 h - 3.5 h
     assert "Новый фильтр каталога" in text
     english = subprocess.run(
         ["pdftotext", str(folder(rendered) / "report-en.pdf"), "-"], check=True, capture_output=True, text=True
@@ -191,13 +211,26 @@ def test_report_totals_equal_ledger_sums(
         for work_type, raw, day in entries:
             started = datetime(2026, 3, day, 9, tzinfo=UTC)
             billing = bill(contract, started, raw, work_type=work_type)
-            add_manual(ledger, ManualWork("demo", "t", work_type, started, raw, billing.billed_seconds,
-                                          billing.contract_term, month=contract.month_of(started)))
+            add_manual(
+                ledger,
+                ManualWork(
+                    "demo",
+                    "t",
+                    work_type,
+                    started,
+                    raw,
+                    billing.billed_seconds,
+                    billing.contract_term,
+                    month=contract.month_of(started),
+                ),
+            )
         document: dict[str, Any] = collect(ledger, contract, space.client_dir, month)
     finally:
         ledger.dispose()
-    billed = {wt: sum(reference_round(r, increment * 60, mode, minimum * 60) for w, r, _d in entries if w == wt)
-              for wt in {w for w, _r, _d in entries}}
+    billed = {
+        wt: sum(reference_round(r, increment * 60, mode, minimum * 60) for w, r, _d in entries if w == wt)
+        for wt in {w for w, _r, _d in entries}
+    }
     raw = {wt: sum(r for w, r, _d in entries if w == wt) for wt in billed}
     hours = document["hours"]
     assert {i["work_type"]: i["billed_seconds"] for i in hours["by_work_type"]} == billed

@@ -41,14 +41,27 @@ def contract_with(tmp_path: Path, scope: Any) -> Any:
     return load_contract("demo", folder / "contract.yml")
 
 
-def write_run(ledger: Any, contract: Any, day: int, raw: int, roles: dict[str, float], ticket: str | None = None) -> int:
+def write_run(
+    ledger: Any, contract: Any, day: int, raw: int, roles: dict[str, float], ticket: str | None = None
+) -> int:
     started = datetime(2026, 11, day, 9, 0, tzinfo=UTC)
     entry = start_run(
         ledger,
         NewRun(
-            client="demo", environment="production", playbook="maintenance", engineer="t", ticket=ticket, note=None,
-            work_type="updates", options={}, artifacts_dir="-", estimate_seconds=None, overage_override=False,
-            heartbeat_interval=5.0, started_at=started, month=contract.month_of(started),
+            client="demo",
+            environment="production",
+            playbook="maintenance",
+            engineer="t",
+            ticket=ticket,
+            note=None,
+            work_type="updates",
+            options={},
+            artifacts_dir="-",
+            estimate_seconds=None,
+            overage_override=False,
+            heartbeat_interval=5.0,
+            started_at=started,
+            month=contract.month_of(started),
         ),
     )
     billing = bill(contract, started, raw, kind=EntryKind.RUN.value, work_type="updates", ticket=ticket)
@@ -57,10 +70,21 @@ def write_run(ledger: Any, contract: Any, day: int, raw: int, roles: dict[str, f
         ledger,
         entry.id,
         RunOutcome(
-            status=EntryStatus.SUCCEEDED, ended_at=started.replace(hour=11), raw_seconds=raw,
-            billed_seconds=billing.billed_seconds, billing_group=billing.group, contract_term=billing.contract_term,
-            return_code=0, work_type="updates", hosts=["h"], host_stats={}, play_seconds=[], role_seconds=roles,
-            changed=[], audit_data={}, work_split=role_split(term, "maintenance", None, roles, raw),
+            status=EntryStatus.SUCCEEDED,
+            ended_at=started.replace(hour=11),
+            raw_seconds=raw,
+            billed_seconds=billing.billed_seconds,
+            billing_group=billing.group,
+            contract_term=billing.contract_term,
+            return_code=0,
+            work_type="updates",
+            hosts=["h"],
+            host_stats={},
+            play_seconds=[],
+            role_seconds=roles,
+            changed=[],
+            audit_data={},
+            work_split=role_split(term, "maintenance", None, roles, raw),
         ),
     )
     return entry.id
@@ -121,8 +145,20 @@ def test_ticket_scope_shares_the_tickets_total_across_types(tmp_path: Path) -> N
         write_run(ledger, contract, 3, 3600, ROLES, ticket="BX-1")
         started = datetime(2026, 11, 4, 9, tzinfo=UTC)
         billing = bill(contract, started, 100, work_type="bugfix", ticket="BX-1")
-        add_manual(ledger, ManualWork("demo", "t", "bugfix", started, 100, billing.billed_seconds,
-                                      billing.contract_term, ticket="BX-1", billing_group=billing.group))
+        add_manual(
+            ledger,
+            ManualWork(
+                "demo",
+                "t",
+                "bugfix",
+                started,
+                100,
+                billing.billed_seconds,
+                billing.contract_term,
+                ticket="BX-1",
+                billing_group=billing.group,
+            ),
+        )
         balance = client_balance(ledger, contract, Month(2026, 11))
     finally:
         ledger.dispose()
@@ -139,10 +175,27 @@ def test_manual_entry_and_corrections_keep_one_type(tmp_path: Path) -> None:
         started = datetime(2026, 11, 5, 9, tzinfo=UTC)
         add_manual(ledger, ManualWork("demo", "t", "bugfix", started, 600, 900, "2026-01-01"))
         # the engineer says the whole run was maintenance: the split goes, the run is one type
-        fixed = add_correction(ledger, run_id, Correction(reason="all maintenance", engineer="t", work_type="maintenance"))
+        fixed = add_correction(
+            ledger, run_id, Correction(reason="all maintenance", engineer="t", work_type="maintenance")
+        )
         assert fixed.work_split is None
         balance = client_balance(ledger, contract, Month(2026, 11))
     finally:
         ledger.dispose()
     # the corrected run keeps its group (updates in 2026-11): 3600 → 3600, now under maintenance
     assert by_type(balance) == {"maintenance": (3600, 3600), "bugfix": (600, 900)}
+
+
+def test_tracker_worklog_and_history_name_the_split(tmp_path: Path) -> None:
+    from bxops.ledger.entries import get_entry
+    from bxops.reports import entry_to_dict
+    from bxops.trackers.sync import comment_for
+
+    contract = contract_with(tmp_path, {"runs": "month", "manual": "entry"})
+    ledger = open_ledger(str(tmp_path / "l.sqlite"))
+    try:
+        entry = get_entry(ledger, write_run(ledger, contract, 3, 3600, ROLES, ticket="BX-9"))
+    finally:
+        ledger.dispose()
+    assert comment_for(entry) == f"maintenance on production (maintenance 0:20:00, updates 0:40:00) [bxops #{entry.id}]"
+    assert entry_to_dict(entry)["work_split"] == {"updates": 2400, "maintenance": 1200}
