@@ -10,6 +10,7 @@ import typer
 from bxops.cli import _open, app, out
 from bxops.clients import find_client
 from bxops.errors import BxopsError
+from bxops.ledger.ids import utcnow
 from bxops.periods import Month
 from bxops.settings import load_settings
 
@@ -35,7 +36,9 @@ def report_folder(client_dir: Path, month: Month, out_dir: Path | None) -> Path:
 @app.command("report")
 def monthly_report(
     client: Annotated[str, typer.Argument(help="Client: a folder under inventories/.")],
-    month: Annotated[str, typer.Option("--month", "-m", help="YYYY-MM, e.g. 2026-11.")],
+    month: Annotated[
+        str | None, typer.Option("--month", "-m", help="YYYY-MM, e.g. 2026-11 (default: this month, client's zone).")
+    ] = None,
     formats: Annotated[str, typer.Option("--format", "-f", help="Comma-separated: html,pdf,md,json.")] = "html,pdf",
     lang: Annotated[str, typer.Option("--lang", help="ru or en.")] = "ru",
     out_dir: Annotated[
@@ -48,10 +51,11 @@ def monthly_report(
     wanted_formats = parse_formats(formats)
     if lang not in LANGUAGES:
         raise BxopsError(f"unknown language {lang!r} (known: {', '.join(LANGUAGES)})")
-    wanted = Month.parse(month)
+    parsed = Month.parse(month) if month is not None else None
     settings = load_settings()
     found = find_client(settings.inventories_dir, client)
     contract = found.contract()
+    wanted = parsed if parsed is not None else contract.month_of(utcnow())
     contract.term_for(wanted)  # a month before the contract: one line, nothing written
 
     from bxops.monthly.data import collect

@@ -211,6 +211,7 @@ def collect(ledger: Ledger, contract: Contract, client_dir: Path, month: Month) 
         "infrastructure": {
             "source": infra.source,
             "detail": infra.detail,
+            "samples": infra.samples,
             "hosts": [
                 {
                     "host": h.host,

@@ -46,6 +46,7 @@ class Infrastructure:
     source: str  # "audit" or "prometheus"
     detail: str
     hosts: list[HostStatus]
+    samples: int = 0  # audit reports read, or samples queried
 
 
 class InfrastructureSource(Protocol):
@@ -120,7 +121,7 @@ class AuditSource:
                     status.disk_total = int(disk.get("bytes_total", 0))
             hosts.append(status)
         count = sum(len(documents) for documents in reports.values())
-        return Infrastructure("audit", f"{count} audit reports", hosts)
+        return Infrastructure("audit", f"{count} audit reports", hosts, count)
 
 
 #: Sources in order of preference; the first available one is used. The Prometheus source (the client's

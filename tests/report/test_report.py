@@ -241,3 +241,19 @@ def test_report_totals_equal_ledger_sums(
     assert hours["remaining_seconds"] == max(0, allotment - total)
     assert hours["overage_seconds"] == max(0, total - allotment)
     assert Fraction(hours["allotment_seconds"], 3600) == hours_per_month
+
+
+def test_every_message_has_a_russian_translation() -> None:
+    import re
+
+    from babel.messages.pofile import read_po
+
+    root = Path(__file__).resolve().parents[2] / "bxops" / "monthly"
+    with (root / "locale/ru/LC_MESSAGES/messages.po").open("rb") as handle:
+        catalog = read_po(handle, locale="ru")
+    used: set[str] = set()
+    for path in [*root.glob("templates/*.j2"), root / "render.py"]:
+        used |= set(re.findall(r'(?:\b_|gettext)\("((?:[^"\\]|\\.)*)"', path.read_text(encoding="utf-8")))
+    assert len(used) > 50
+    missing = sorted(m for m in used if catalog.get(m) is None or not catalog.get(m).string)
+    assert missing == []
