@@ -212,6 +212,7 @@ def collect(ledger: Ledger, contract: Contract, client_dir: Path, month: Month) 
             "source": infra.source,
             "detail": infra.detail,
             "samples": infra.samples,
+            "fallback_from": infra.fallback_from,
             "hosts": [
                 {
                     "host": h.host,
