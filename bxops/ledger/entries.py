@@ -728,16 +728,10 @@ def all_billing_shares(ledger: Ledger, entries: Sequence[Entry]) -> dict[int, Sh
 
 
 def group_state(session: Session, client: str, key: str) -> tuple[int, int]:
-    """Raw seconds and number of the entries in force in a rounding group (for an estimate)."""
-    row = session.execute(
-        select(func.coalesce(func.sum(Entry.raw_seconds), 0), func.count()).where(
-            Entry.client == client,
-            Entry.billing_group == key,
-            Entry.status != EntryStatus.RUNNING.value,
-            _not_corrected(),
-        )
-    ).one()
-    return int(row[0] or 0), int(row[1] or 0)
+    """Raw seconds and number of the members in force of a rounding group (for an estimate): its entries
+    and the parts of split entries that fall in it."""
+    members = _group_members(session, client, [key])
+    return sum(member.raw_seconds for member in members), len(members)
 
 
 def running_entries(ledger: Ledger, client: str) -> list[Entry]:

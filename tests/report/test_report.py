@@ -257,3 +257,143 @@ def test_every_message_has_a_russian_translation() -> None:
     assert len(used) > 50
     missing = sorted(m for m in used if catalog.get(m) is None or not catalog.get(m).string)
     assert missing == []
+
+
+def reference_split(raw: int, weights: dict[str, int]) -> dict[str, int]:
+    """Largest remainder in exact fractions: floor of each exact share, then one second each to the largest
+    remainders (ties: larger weight, then name)."""
+    total = sum(weights.values())
+    exact = {key: Fraction(raw * weight, total) for key, weight in weights.items()}
+    floors = {key: int(value) for key, value in exact.items()}
+    order = sorted(weights, key=lambda key: (-(exact[key] - floors[key]), -weights[key], key))
+    for key in order[: raw - sum(floors.values())]:
+        floors[key] += 1
+    return floors
+
+
+ROLE_TYPES = {"update": "updates", "audit": "maintenance", "backup": "maintenance", "cleanup": "maintenance"}
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    increment=st.sampled_from([1, 15, 30]),
+    mode=st.sampled_from(["up", "down", "nearest"]),
+    runs=st.lists(
+        st.tuples(
+            st.integers(0, 3 * 3600),
+            st.fixed_dictionaries({role: st.integers(0, 900) for role in ROLE_TYPES}),
+            st.integers(1, 28),
+        ),
+        max_size=6,
+    ),
+    manual=st.lists(st.tuples(st.sampled_from(WORK_TYPES), st.integers(0, 3 * 3600), st.integers(1, 28)), max_size=5),
+)
+def test_split_runs_in_the_report_equal_independent_sums(
+    tmp_path_factory: pytest.TempPathFactory,
+    increment: int,
+    mode: str,
+    runs: list[tuple[int, dict[str, int], int]],
+    manual: list[tuple[str, int, int]],
+) -> None:
+    from datetime import UTC, datetime
+
+    from bxops.ledger.entries import NewRun, RunOutcome, finish_run, start_run
+    from bxops.ledger.models import EntryKind, EntryStatus
+    from bxops.worksplit import role_split
+
+    space = empty_space(tmp_path_factory.mktemp("split"))
+    data = yaml.safe_load((space.client_dir / "contract.yml").read_text())
+    term = data["terms"][0]
+    term.update(billing_period="month", carry_over={"mode": "none"})
+    term["rounding"] = {"increment_minutes": increment, "mode": mode, "minimum_minutes": 0, "scope": {"runs": "month"}}
+    (space.client_dir / "contract.yml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    contract = load_contract("demo", space.client_dir / "contract.yml")
+    month = Month(2026, 3)
+    ledger = open_ledger(space.ledger_url)
+    try:
+        for raw, roles, day in runs:
+            started = datetime(2026, 3, day, 9, tzinfo=UTC)
+            entry = start_run(
+                ledger,
+                NewRun(
+                    "demo",
+                    "production",
+                    "maintenance",
+                    "t",
+                    None,
+                    None,
+                    "updates",
+                    {},
+                    "-",
+                    None,
+                    False,
+                    5.0,
+                    started_at=started,
+                    month=contract.month_of(started),
+                ),
+            )
+            billing = bill(contract, started, raw, kind=EntryKind.RUN.value, work_type="updates")
+            split = role_split(
+                contract.term_for(month), "maintenance", None, {k: float(v) for k, v in roles.items()}, raw
+            )
+            finish_run(
+                ledger,
+                entry.id,
+                RunOutcome(
+                    EntryStatus.SUCCEEDED,
+                    started,
+                    raw,
+                    billing.billed_seconds,
+                    billing.contract_term,
+                    0,
+                    "updates",
+                    [],
+                    {},
+                    [],
+                    {k: float(v) for k, v in roles.items()},
+                    [],
+                    {},
+                    billing_group=billing.group,
+                    work_split=split,
+                ),
+            )
+        for work_type, raw, day in manual:
+            started = datetime(2026, 3, day, 9, tzinfo=UTC)
+            billing = bill(contract, started, raw, work_type=work_type)
+            add_manual(
+                ledger,
+                ManualWork(
+                    "demo",
+                    "t",
+                    work_type,
+                    started,
+                    raw,
+                    billing.billed_seconds,
+                    billing.contract_term,
+                    month=contract.month_of(started),
+                ),
+            )
+        document: dict[str, Any] = collect(ledger, contract, space.client_dir, month)
+    finally:
+        ledger.dispose()
+    step = increment * 60
+    run_raw: dict[str, int] = {}
+    for raw, roles, _day in runs:
+        weights: dict[str, int] = {}
+        for role, seconds in roles.items():
+            if seconds > 0:
+                weights[ROLE_TYPES[role]] = weights.get(ROLE_TYPES[role], 0) + seconds
+        # one work type or none: no split, billed under the work type it was recorded with
+        parts = reference_split(raw, weights) if len(weights) > 1 else {"updates": raw}
+        for key, value in parts.items():
+            run_raw[key] = run_raw.get(key, 0) + value
+    expected_raw = dict(run_raw)
+    expected_billed = {key: reference_round(value, step, mode, 0) for key, value in run_raw.items()}
+    for work_type, raw, _day in manual:
+        expected_raw[work_type] = expected_raw.get(work_type, 0) + raw
+        expected_billed[work_type] = expected_billed.get(work_type, 0) + reference_round(raw, step, mode, 0)
+    hours = document["hours"]
+    assert {i["work_type"]: i["raw_seconds"] for i in hours["by_work_type"]} == expected_raw
+    assert {i["work_type"]: i["billed_seconds"] for i in hours["by_work_type"]} == expected_billed
+    assert hours["used_billed_seconds"] == sum(expected_billed.values())
+    assert hours["used_raw_seconds"] == sum(r for r, _w, _d in runs) + sum(r for _t, r, _d in manual)

@@ -199,3 +199,19 @@ def test_tracker_worklog_and_history_name_the_split(tmp_path: Path) -> None:
         ledger.dispose()
     assert comment_for(entry) == f"maintenance on production (maintenance 0:20:00, updates 0:40:00) [bxops #{entry.id}]"
     assert entry_to_dict(entry)["work_split"] == {"updates": 2400, "maintenance": 1200}
+
+
+def test_estimate_sees_the_parts_in_a_work_types_group(tmp_path: Path) -> None:
+    from bxops.ledger.entries import group_state
+
+    contract = contract_with(tmp_path, {"runs": "month", "manual": "entry"})
+    ledger = open_ledger(str(tmp_path / "l.sqlite"))
+    try:
+        write_run(ledger, contract, 3, 3600, ROLES)  # maintenance 1200
+        write_run(ledger, contract, 17, 1000, {"audit": 400.0, "permissions": 400.0, "update": 200.0})  # m 800
+        with ledger.sessions() as session:
+            maintenance = group_state(session, "demo", "month:2026-11:maintenance|up/900/900")
+            updates = group_state(session, "demo", "month:2026-11:updates|up/900/900")
+    finally:
+        ledger.dispose()
+    assert maintenance == (2000, 2) and updates == (2600, 2)
