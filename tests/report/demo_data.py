@@ -49,6 +49,8 @@ RUNS: list[tuple[int, int, dict[str, float], dict[str, Any]]] = [
         {"audit": 400.0, "permissions": 400.0, "update": 200.0},
         {"backup": {"id": "20261117T0300", "size_bytes": 2 * GIB}},
     ),
+    # 600 s of php_upgrade alone (updates): no split
+    (25, 600, {"php_upgrade": 600.0}, {"php_upgrade": {"result": "upgraded", "from": "7.4", "target": "8.2"}}),
 ]
 #: (day, raw seconds, work type, ticket, note)
 MANUAL = [
@@ -59,19 +61,21 @@ MANUAL = [
 # Hand-computed truth for the demo contract (15-minute steps up, at least 15 min; runs rounded once per
 # work type and month, manual entries one by one):
 #   run 1 split: updates 2400, maintenance 1200; run 2 split: maintenance 800, updates 200
-#   updates raw 2600 → billed 2700; maintenance raw 2000 → billed 2700
+#   run 3: updates 600
+#   updates raw 3200 → billed 3600; maintenance raw 2000 → billed 2700
 #   enhancements 5400 → 5400; bugfix 1200 → 1800
 TRUTH = {
-    "raw": {"updates": 2600, "maintenance": 2000, "enhancements": 5400, "bugfix": 1200},
-    "billed": {"updates": 2700, "maintenance": 2700, "enhancements": 5400, "bugfix": 1800},
-    "billed_total": 12600,
+    "raw": {"updates": 3200, "maintenance": 2000, "enhancements": 5400, "bugfix": 1200},
+    "billed": {"updates": 3600, "maintenance": 2700, "enhancements": 5400, "bugfix": 1800},
+    "billed_total": 13500,
     # 2026-11 under the demo contract: October's 20 h carried in (quarterly pool), nothing used in October
     "carried_in_2026_11": 20 * 3600,
-    "remaining_2026_11": 40 * 3600 - 12600,
+    "remaining_2026_11": 40 * 3600 - 13500,
     "cleaned_bytes": 3 * GIB,
     "permissions_fixed": 7,
     "backups": 2,
     "certificates": ["shop.example.ru"],
+    "php_upgrades": [{"from": "7.4", "to": "8.2"}],
 }
 
 

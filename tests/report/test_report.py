@@ -55,6 +55,8 @@ def test_report_hours_are_the_ledgers(rendered: ReportSpace) -> None:
     assert work["permissions_fixed"] == TRUTH["permissions_fixed"]
     assert len(work["backups"]) == TRUTH["backups"]
     assert work["certificates_renewed"] == TRUTH["certificates"]
+    assert work["php_upgrades"] == TRUTH["php_upgrades"]
+    assert work["runs"] == 3
     assert [(u["module"], u["from"], u["to"]) for u in work["updates"]] == [("vote", "21.0.0", "21.0.100")]
     assert [(m["ticket"], m["note"]) for m in work["manual"]] == [
         ("BX-101", "Новый фильтр каталога"),
@@ -102,8 +104,9 @@ def test_pdf_holds_totals_and_cyrillic_headings(rendered: ReportSpace, tmp_path:
         "Дальнейшие шаги",
     ):
         assert heading in text
-    assert "3:30:00" in text  # billed in the month: 12,600 s
-    assert "36:30:00" in text  # remaining: 40 h - 3.5 h
+    assert "3:45:00" in text  # billed in the month: 13,500 s
+    assert "36:15:00" in text  # remaining: 40 h - 3.75 h
+    assert "PHP обновлён с 7.4 до 8.2" in text  # noqa: RUF001 - Russian "с"
     assert "Новый фильтр каталога" in text
     english = subprocess.run(
         ["pdftotext", str(folder(rendered) / "report-en.pdf"), "-"], check=True, capture_output=True, text=True
@@ -135,7 +138,7 @@ def test_html_has_no_broken_images(rendered: ReportSpace) -> None:
 
 def test_md_has_the_figures(rendered: ReportSpace) -> None:
     text = (folder(rendered) / "report-en.md").read_text(encoding="utf-8")
-    assert "| Used, billed | 3:30:00 |" in text and "## Security" in text
+    assert "| Used, billed | 3:45:00 |" in text and "## Security" in text
 
 
 def test_no_sla_terms_no_sla_section(tmp_path: Path) -> None:
