@@ -106,7 +106,7 @@ def test_pdf_holds_totals_and_cyrillic_headings(rendered: ReportSpace, tmp_path:
         assert heading in text
     assert "3:45:00" in text  # billed in the month: 13,500 s
     assert "36:15:00" in text  # remaining: 40 h - 3.75 h
-    assert "PHP обновлён с 7.4 до 8.2" in text  # noqa: RUF001 - Russian "с"
+    assert "PHP обновлён с 7.4 до 8.2" in text  # noqa: RUF001 (a Russian word)
     assert "Новый фильтр каталога" in text
     english = subprocess.run(
         ["pdftotext", str(folder(rendered) / "report-en.pdf"), "-"], check=True, capture_output=True, text=True
