@@ -400,3 +400,15 @@ def test_split_runs_in_the_report_equal_independent_sums(
     assert {i["work_type"]: i["billed_seconds"] for i in hours["by_work_type"]} == expected_billed
     assert hours["used_billed_seconds"] == sum(expected_billed.values())
     assert hours["used_raw_seconds"] == sum(r for r, _w, _d in runs) + sum(r for _t, r, _d in manual)
+
+
+def test_expected_hours_must_name_the_contracts_work_types(tmp_path: Path) -> None:
+    from bxops.contract import parse_contract
+    from bxops.errors import ContractError
+
+    data = yaml.safe_load((Path(__file__).resolve().parents[2] / "inventories/demo/contract.yml").read_text())
+    assert parse_contract("demo", tmp_path, data).terms[0].expected_hours == {"maintenance": 8, "enhancements": 12}
+    data["terms"][0]["expected_hours"] = {"maintenance": 8, "seo": 4}
+    with pytest.raises(ContractError) as caught:
+        parse_contract("demo", tmp_path / "contract.yml", data)
+    assert str(caught.value) == (f"{tmp_path / 'contract.yml'}: terms[0]: expected_hours.seo: unknown work type 'seo'")
