@@ -12,7 +12,7 @@ from typing import Any
 from bxops.bookkeeping import client_balance
 from bxops.contract import Contract
 from bxops.ledger.database import Ledger
-from bxops.ledger.entries import HistoryFilter, billing_shares, history
+from bxops.ledger.entries import HistoryFilter, history
 from bxops.ledger.models import Entry, EntryKind, EntryStatus
 from bxops.monthly.sources import audit_reports, infrastructure, month_days
 from bxops.periods import Month
@@ -198,7 +198,6 @@ def collect(ledger: Ledger, contract: Contract, client_dir: Path, month: Month) 
     hours["expected_hours"] = dict(term.expected_hours)
     hours["work_type_labels"] = dict(term.work_types)
     entries = history(ledger, HistoryFilter(client=contract.client, month=month))
-    shares = billing_shares(ledger, contract.client, entries)
     for item in hours["by_work_type"]:
         item.setdefault("label", item["work_type"])
     infra = infrastructure(client_dir, month)
@@ -231,7 +230,6 @@ def collect(ledger: Ledger, contract: Contract, client_dir: Path, month: Month) 
         },
         "security": security(client_dir, month),
         "next_steps": next_steps(client_dir, month, infra.hosts),
-        "entries_in_groups": len(shares),
     }
     if contract.service.sla is not None:
         document["sla"] = sla_section(ledger, contract, month)

@@ -42,6 +42,10 @@ def _gib(value: int | float | None) -> str:
     return "—" if value is None else f"{value / 1024**3:.2f} GB"
 
 
+def _number(value: int | float | None) -> str:
+    return "—" if value is None else f"{value:g}"
+
+
 def _png(figure: Any) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
@@ -104,6 +108,7 @@ def environment(lang: str) -> Any:
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.filters["hours"] = _hours
     env.filters["gib"] = _gib
+    env.filters["num"] = _number
     return env
 
 
