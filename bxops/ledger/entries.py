@@ -205,6 +205,7 @@ def finish_run(ledger: Ledger, entry_id: int, outcome: RunOutcome) -> bool:
                 play_seconds=outcome.play_seconds,
                 role_seconds=outcome.role_seconds,
                 work_split=outcome.work_split,
+                split_parts=len(outcome.work_split) if outcome.work_split else None,
                 changed=outcome.changed,
                 audit_data=outcome.audit_data,
                 failures=outcome.failures,
@@ -256,6 +257,7 @@ def record_late_outcome(ledger: Ledger, entry_id: int, outcome: RunOutcome, reas
                 entry.play_seconds = outcome.play_seconds
                 entry.role_seconds = outcome.role_seconds
                 entry.work_split = outcome.work_split
+                entry.split_parts = len(outcome.work_split) if outcome.work_split else None
                 entry.changed = outcome.changed
                 entry.audit_data = outcome.audit_data
                 entry.failures = outcome.failures
@@ -438,8 +440,10 @@ def add_correction(ledger: Ledger, original_id: int, correction: Correction) -> 
             if correction.work_type is not None:
                 entry.work_type = correction.work_type
                 entry.work_split = None  # a work type given by hand: the whole entry is of that type
+                entry.split_parts = None
             elif entry.work_split and correction.raw_seconds is not None:
                 entry.work_split = share_out(raw, entry.work_split) or None
+                entry.split_parts = len(entry.work_split) if entry.work_split else None
             if correction.ticket is not None:
                 entry.ticket = correction.ticket
             if correction.note is not None:
@@ -531,10 +535,10 @@ def _group_members(session: Session, client: str, keys: Sequence[str]) -> list[_
     )
     wanted = set(keys)
     members: list[_Part] = []
-    plain = select(*columns).where(*base, Entry.work_split.is_(None), Entry.billing_group.in_(sorted(wanted)))
+    plain = select(*columns).where(*base, Entry.split_parts.is_(None), Entry.billing_group.in_(sorted(wanted)))
     for row in session.execute(plain):
         members.extend(_split_parts(row))
-    for row in session.execute(select(*columns).where(*base, Entry.work_split.is_not(None))):
+    for row in session.execute(select(*columns).where(*base, Entry.split_parts.is_not(None))):
         members.extend(part for part in _split_parts(row) if part.key in wanted)
     return members
 
@@ -587,7 +591,7 @@ def monthly_usage(
             Entry.month <= through.key,
             Entry.status != EntryStatus.RUNNING.value,
             Entry.billing_group.is_(None),
-            Entry.work_split.is_(None),  # split entries: added part by part below
+            Entry.split_parts.is_(None),  # split entries: added part by part below
         )
         if join_corrections:
             later = aliased(Entry)
@@ -617,7 +621,7 @@ def monthly_usage(
             Entry.month <= through.key,
             Entry.status != EntryStatus.RUNNING.value,
             Entry.billing_group.is_not(None),
-            Entry.work_split.is_(None),  # split entries: their parts are added below
+            Entry.split_parts.is_(None),  # split entries: their parts are added below
         )
         if join_corrections:
             later = aliased(Entry)
@@ -652,13 +656,15 @@ def monthly_usage(
                 Entry.work_split,
                 Entry.ticket,
             ).where(
+                # (client, split_parts) picks ix_entries_split: the few split runs, not the client's months
                 Entry.client == client,
-                Entry.month <= through.key,
+                Entry.split_parts.is_not(None),
                 Entry.status != EntryStatus.RUNNING.value,
-                Entry.work_split.is_not(None),
                 _not_corrected(),
             )
         ):
+            if int(row.month) > through.key:
+                continue
             if row.billing_group is not None:
                 split_groups.update(part.key for part in _split_parts(row))
                 continue
