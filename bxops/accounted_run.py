@@ -47,6 +47,7 @@ from bxops.progress import LiveProgress
 from bxops.redaction import looks_secret, redact, redact_text
 from bxops.reports import print_balance, print_run_summary
 from bxops.settings import Settings
+from bxops.worksplit import role_split
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -431,6 +432,7 @@ def execute_run(
         refused=refused,
     )
     outcome = RunOutcome(
+        work_split=role_split(term, prepared.playbook, request.work_type, role_seconds, raw),
         status=status,
         ended_at=ended,
         raw_seconds=raw,

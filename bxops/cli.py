@@ -553,7 +553,8 @@ def trust_host(
         )
 
 
-# The SLA's commands (`incident …`, `sla`) and the tracker sync register themselves on `app`.
+# The monthly report, the SLA's commands (`incident …`, `sla`) and the tracker sync register themselves on `app`.
+import bxops.monthly.cli  # noqa: E402
 import bxops.sla.cli  # noqa: E402
 import bxops.trackers.cli  # noqa: E402, F401
 

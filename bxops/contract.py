@@ -127,6 +127,9 @@ class Term(_Strict):
     roles: dict[str, str] = Field(default_factory=dict)
     playbooks: dict[str, str] = Field(default_factory=dict)
     default_work_type: str | None = None
+    #: The month as the contract expects it, hours per work type (e.g. maintenance 8, enhancements 12):
+    #: the monthly report draws the month against it.
+    expected_hours: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
     #: Bill a run that a pre-change check refused (nothing changed on any host) like any other run;
     #: by default such a run is recorded as `refused` and billed nothing.
     bill_refused_runs: bool = False
@@ -167,6 +170,9 @@ class Term(_Strict):
             for name, work_type in mapping.items():
                 if work_type not in self.work_types:
                     raise ValueError(f"{where}.{name}: unknown work type {work_type!r}")
+        for work_type in self.expected_hours:
+            if work_type not in self.work_types:
+                raise ValueError(f"expected_hours.{work_type}: unknown work type {work_type!r}")
         if self.default_work_type is not None and self.default_work_type not in self.work_types:
             raise ValueError(f"default_work_type: unknown work type {self.default_work_type!r}")
         return self

@@ -168,6 +168,7 @@ def entry_to_dict(entry: Entry, share: Share | None = None) -> dict[str, Any]:
         "host_stats": entry.host_stats,
         "play_seconds": entry.play_seconds,
         "role_seconds": entry.role_seconds,
+        "work_split": entry.work_split,
         "changed": entry.changed,
         "audit_data": entry.audit_data,
         "options": entry.options,
@@ -201,6 +202,8 @@ def _billed_text(entry: Entry, share: Share | None) -> str:
         return hours(billed)
     if share is None:
         return "replaced"
+    if entry.work_split:  # its parts are shares of several groups (one per work type)
+        return hours(billed)
     return f"{hours(billed)} of {hours(share.group_billed_seconds)}"
 
 
@@ -234,7 +237,9 @@ def print_history(console: Console, entries: list[Entry], shares: dict[int, Shar
             entry.client,
             entry.kind,
             what,
-            entry.work_type or "—",
+            (entry.work_type or "—")
+            if not entry.work_split
+            else ", ".join(f"{key} {clock(value)}" for key, value in sorted(entry.work_split.items())),
             f"[{_STATUS_STYLE.get(entry.status, '')}]{entry.status}[/]"
             if entry.status in _STATUS_STYLE
             else entry.status,

@@ -11,3 +11,7 @@ for env in staging production; do
   ./runner.py run demo "$env" maintenance --note "monthly maintenance (demo)"
 done
 ./runner.py balance demo
+
+# The demo's monthly report (this month, in the client's zone), in Russian: HTML and PDF.
+echo "bxops: the demo's monthly report:"
+./runner.py report demo --format html,pdf --lang ru

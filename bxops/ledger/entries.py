@@ -6,7 +6,7 @@ import os
 import socket
 import zlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,11 +24,11 @@ from bxops.liveness import is_alive, is_same_process_alive, process_start
 from bxops.periods import Month
 from bxops.pool import Usage
 from bxops.rounding import GroupKey, Member, Share, allocate
+from bxops.worksplit import share_out, split_figures
 
 #: A finished run older than this many missed heartbeats is taken for dead, wherever it ran.
 STALE_HEARTBEATS = 3
 STALE_GRACE_SECONDS = 10.0
-
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,8 @@ class RunOutcome:
     options: dict[str, Any] | None = None
     failures: list[Any] | None = None
     billing_group: str | None = None
+    #: raw seconds per work type by the time of its roles (bxops.worksplit.role_split); None: one type
+    work_split: dict[str, int] | None = None
 
 
 def lock_client(session: Session, client: str) -> None:
@@ -202,6 +204,8 @@ def finish_run(ledger: Ledger, entry_id: int, outcome: RunOutcome) -> bool:
                 host_stats=outcome.host_stats,
                 play_seconds=outcome.play_seconds,
                 role_seconds=outcome.role_seconds,
+                work_split=outcome.work_split,
+                split_parts=len(outcome.work_split) if outcome.work_split else None,
                 changed=outcome.changed,
                 audit_data=outcome.audit_data,
                 failures=outcome.failures,
@@ -252,6 +256,8 @@ def record_late_outcome(ledger: Ledger, entry_id: int, outcome: RunOutcome, reas
                 entry.host_stats = outcome.host_stats
                 entry.play_seconds = outcome.play_seconds
                 entry.role_seconds = outcome.role_seconds
+                entry.work_split = outcome.work_split
+                entry.split_parts = len(outcome.work_split) if outcome.work_split else None
                 entry.changed = outcome.changed
                 entry.audit_data = outcome.audit_data
                 entry.failures = outcome.failures
@@ -433,6 +439,11 @@ def add_correction(ledger: Ledger, original_id: int, correction: Correction) -> 
                 entry.billing_group = None  # a figure given by hand is billed as given
             if correction.work_type is not None:
                 entry.work_type = correction.work_type
+                entry.work_split = None  # a work type given by hand: the whole entry is of that type
+                entry.split_parts = None
+            elif entry.work_split and correction.raw_seconds is not None:
+                entry.work_split = share_out(raw, entry.work_split) or None
+                entry.split_parts = len(entry.work_split) if entry.work_split else None
             if correction.ticket is not None:
                 entry.ticket = correction.ticket
             if correction.note is not None:
@@ -450,31 +461,110 @@ def _not_corrected() -> ColumnElement[bool]:
     return ~exists().where(later.corrects_id == Entry.id)
 
 
-def _group_members(session: Session, client: str, conditions: Sequence[ColumnElement[bool]]) -> list[Any]:
-    """The entries in force (finished, not replaced by a correction) of the client's rounding groups."""
-    statement = select(
-        Entry.id, Entry.month, Entry.work_type, Entry.status, Entry.billing_group, Entry.started_at, Entry.raw_seconds
-    ).where(
+@dataclass(frozen=True)
+class _Part:
+    """A member of a rounding group: an entry, or one work type's part of a split entry (bxops.worksplit),
+    which belongs to the group of its work type (day, month scopes) or to the entry's ticket group."""
+
+    entry_id: int
+    month: int
+    work_type: str | None
+    status: str
+    key: str
+    started_at: datetime
+    raw_seconds: int
+    order: int
+
+
+def _split_parts(row: Any) -> list[_Part]:
+    """The parts of a grouped entry: itself, or one per work type of its split (raw shared out exactly)."""
+    raw = int(row.raw_seconds or 0)
+    if not row.work_split:
+        return [
+            _Part(
+                int(row.id),
+                int(row.month),
+                row.work_type,
+                row.status,
+                row.billing_group,
+                row.started_at,
+                raw,
+                int(row.id) * 64,
+            )
+        ]
+    group = GroupKey.parse(row.billing_group)
+    raws = share_out(raw, row.work_split) if sum(row.work_split.values()) != raw else dict(row.work_split)
+    parts = []
+    for index, work_type in enumerate(sorted(row.work_split)):
+        moved = group.moved(work_type, row.ticket)
+        key = str(moved) if moved is not None else row.billing_group
+        parts.append(
+            _Part(
+                int(row.id),
+                int(row.month),
+                work_type,
+                row.status,
+                key,
+                row.started_at,
+                raws.get(work_type, 0),
+                int(row.id) * 64 + index,
+            )
+        )
+    return parts
+
+
+def _group_members(session: Session, client: str, keys: Sequence[str]) -> list[_Part]:
+    """The members in force (finished, not replaced by a correction) of the client's rounding groups `keys`:
+    their entries, and the parts of split entries that fall in them."""
+    columns = (
+        Entry.id,
+        Entry.month,
+        Entry.work_type,
+        Entry.status,
+        Entry.billing_group,
+        Entry.started_at,
+        Entry.raw_seconds,
+        Entry.work_split,
+        Entry.ticket,
+    )
+    base = (
         Entry.client == client,
         Entry.billing_group.is_not(None),
         Entry.status != EntryStatus.RUNNING.value,
         _not_corrected(),
-        *conditions,
     )
-    return list(session.execute(statement))
+    wanted = set(keys)
+    members: list[_Part] = []
+    plain = select(*columns).where(*base, Entry.split_parts.is_(None), Entry.billing_group.in_(sorted(wanted)))
+    for row in session.execute(plain):
+        members.extend(_split_parts(row))
+    for row in session.execute(select(*columns).where(*base, Entry.split_parts.is_not(None))):
+        members.extend(part for part in _split_parts(row) if part.key in wanted)
+    return members
 
 
-def _allocate_rows(rows: Iterable[Any]) -> dict[int, Share]:
-    """Each entry's share of its group (bxops.rounding.allocate): THE way a grouped figure is computed."""
+def _allocate_parts(members: Iterable[_Part]) -> dict[tuple[int, str | None], Share]:
+    """Each member's share of its group (bxops.rounding.allocate): THE way a grouped figure is computed."""
     groups: dict[str, list[Member]] = {}
-    for row in rows:
-        groups.setdefault(row.billing_group, []).append(
-            Member(int(row.id), row.started_at, int(row.id), int(row.raw_seconds or 0))
+    for part in members:
+        groups.setdefault(part.key, []).append(
+            Member((part.entry_id, part.work_type), part.started_at, part.order, part.raw_seconds)
         )
+    shares: dict[tuple[int, str | None], Share] = {}
+    for key, group in groups.items():
+        for member_id, share in allocate(GroupKey.parse(key), group).items():
+            shares[member_id] = share  # type: ignore[index]
+    return shares
+
+
+def _allocate_rows(members: Sequence[_Part]) -> dict[int, Share]:
+    """Each entry's share of its group; a split entry's is the sum of its parts' shares (with the group
+    figures of its first part's group)."""
     shares: dict[int, Share] = {}
-    for key, members in groups.items():
-        for entry_id, share in allocate(GroupKey.parse(key), members).items():
-            shares[int(str(entry_id))] = share
+    for (entry_id, _work_type), share in _allocate_parts(members).items():
+        if entry_id in shares:
+            share = replace(shares[entry_id], billed_seconds=shares[entry_id].billed_seconds + share.billed_seconds)
+        shares[entry_id] = share
     return shares
 
 
@@ -501,6 +591,7 @@ def monthly_usage(
             Entry.month <= through.key,
             Entry.status != EntryStatus.RUNNING.value,
             Entry.billing_group.is_(None),
+            Entry.split_parts.is_(None),  # split entries: added part by part below
         )
         if join_corrections:
             later = aliased(Entry)
@@ -530,6 +621,7 @@ def monthly_usage(
             Entry.month <= through.key,
             Entry.status != EntryStatus.RUNNING.value,
             Entry.billing_group.is_not(None),
+            Entry.split_parts.is_(None),  # split entries: their parts are added below
         )
         if join_corrections:
             later = aliased(Entry)
@@ -548,22 +640,57 @@ def monthly_usage(
                 part = parts.setdefault(key, {}).setdefault((int(month_key), work_type, dry), [0, 0])
                 part[0] += sign * int(raw or 0)
                 part[1] += sign * int(count)
-        mixed: list[str] = []
+        # entries split across work types (bxops.worksplit): billed on their own (their figure shared out
+        # by the raw parts), or each part a member of its work type's group (of the ticket's group)
+        split_groups: set[str] = set()
+        for row in session.execute(
+            select(
+                Entry.id,
+                Entry.month,
+                Entry.work_type,
+                Entry.status,
+                Entry.started_at,
+                Entry.raw_seconds,
+                Entry.billed_seconds,
+                Entry.billing_group,
+                Entry.work_split,
+                Entry.ticket,
+            ).where(
+                # (client, split_parts) picks ix_entries_split: the few split runs, not the client's months
+                Entry.client == client,
+                Entry.split_parts.is_not(None),
+                Entry.status != EntryStatus.RUNNING.value,
+                _not_corrected(),
+            )
+        ):
+            if int(row.month) > through.key:
+                continue
+            if row.billing_group is not None:
+                split_groups.update(part.key for part in _split_parts(row))
+                continue
+            figures = split_figures(
+                row.work_type, row.work_split, int(row.raw_seconds or 0), int(row.billed_seconds or 0)
+            )
+            for work_type, (raw, billed) in figures.items():
+                add(int(row.month), work_type, row.status, raw, billed, 1)
+        mixed: list[str] = sorted(split_groups - set(parts))
         for key, by_part in parts.items():
             present = {part: figures for part, figures in by_part.items() if figures[1] > 0}
-            if len(present) > 1:
-                mixed.append(key)  # a ticket's group over several work types: each entry's share counts
+            if len(present) > 1 or key in split_groups:
+                # a ticket's group over several work types, a group with parts of split entries: each
+                # member's share counts
+                mixed.append(key)
                 continue
             for (month_key, work_type, dry), (raw, count) in present.items():
                 # the group's total, which is what its entries' shares sum to (bxops.rounding.allocate)
                 total = GroupKey.parse(key).policy.group_total(raw, count)
                 add(month_key, work_type, EntryStatus.DRY_RUN.value if dry else "", raw, total, count)
         if mixed:
-            rows = _group_members(session, client, [Entry.billing_group.in_(mixed)])
-            shares = _allocate_rows(rows)
-            for row in rows:
-                share = shares[int(row.id)].billed_seconds
-                add(int(row.month), row.work_type, row.status, int(row.raw_seconds or 0), share, 1)
+            members = _group_members(session, client, mixed)
+            shares = _allocate_parts(members)
+            for member in members:
+                billed = shares[(member.entry_id, member.work_type)].billed_seconds
+                add(member.month, member.work_type, member.status, member.raw_seconds, billed, 1)
 
     if session is not None:
         add_up(session)
@@ -584,12 +711,12 @@ def billing_shares(
 ) -> dict[int, Share]:
     """The share of each grouped entry among `entries` (all of one client), from its whole group: the same
     figures the balance counts. Entries billed on their own, and replaced ones, have none."""
-    keys = sorted({entry.billing_group for entry in entries if entry.billing_group is not None})
+    keys = sorted({part.key for entry in entries if entry.billing_group is not None for part in _split_parts(entry)})
     if not keys:
         return {}
 
     def read(session: Session) -> dict[int, Share]:
-        return _allocate_rows(_group_members(session, client, [Entry.billing_group.in_(keys)]))
+        return _allocate_rows(_group_members(session, client, keys))
 
     if session is not None:
         return read(session)
@@ -607,16 +734,10 @@ def all_billing_shares(ledger: Ledger, entries: Sequence[Entry]) -> dict[int, Sh
 
 
 def group_state(session: Session, client: str, key: str) -> tuple[int, int]:
-    """Raw seconds and number of the entries in force in a rounding group (for an estimate)."""
-    row = session.execute(
-        select(func.coalesce(func.sum(Entry.raw_seconds), 0), func.count()).where(
-            Entry.client == client,
-            Entry.billing_group == key,
-            Entry.status != EntryStatus.RUNNING.value,
-            _not_corrected(),
-        )
-    ).one()
-    return int(row[0] or 0), int(row[1] or 0)
+    """Raw seconds and number of the members in force of a rounding group (for an estimate): its entries
+    and the parts of split entries that fall in it."""
+    members = _group_members(session, client, [key])
+    return sum(member.raw_seconds for member in members), len(members)
 
 
 def running_entries(ledger: Ledger, client: str) -> list[Entry]:

@@ -85,6 +85,11 @@ class Entry(Base):
     host_stats: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     play_seconds: Mapped[list[Any]] = mapped_column(JSON, default=list)
     role_seconds: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: A run's raw seconds per work type by the time of its roles (bxops.worksplit); None: one work type.
+    work_split: Mapped[dict[str, int] | None] = mapped_column(JSON(none_as_null=True), default=None)
+    #: How many work types `work_split` has (None: no split): a plain column the indexes can carry, so that
+    #: the balance still reads its covering index alone.
+    split_parts: Mapped[int | None] = mapped_column(Integer, default=None)
     changed: Mapped[list[Any]] = mapped_column(JSON, default=list)
     audit_data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -109,8 +114,10 @@ class Entry(Base):
             "billing_group",
             "raw_seconds",
             "billed_seconds",
+            "split_parts",
         ),
         Index("ix_entries_billing_group", "client", "billing_group"),
+        Index("ix_entries_split", "client", "split_parts"),
         Index("ix_entries_client_playbook", "client", "playbook", "status"),
         Index("ix_entries_status", "status"),
         Index("ix_entries_corrects_id", "corrects_id", unique=True),

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
+from bxops.durations import clock
 from bxops.ledger.database import Ledger
 from bxops.ledger.entries import HistoryFilter, history
 from bxops.ledger.ids import utcnow
@@ -54,6 +55,8 @@ def comment_for(entry: Entry) -> str:
         or entry.work_type
         or "work"
     )
+    if entry.work_split:  # a run split across work types (bxops.worksplit): its raw time per type
+        what += " (" + ", ".join(f"{key} {clock(value)}" for key, value in sorted(entry.work_split.items())) + ")"
     return f"{what} {marker(entry.id)}"
 
 

@@ -1,0 +1,1 @@
+"""The client's monthly report (issue 16): `runner.py report CLIENT --month YYYY-MM`."""
