@@ -33,6 +33,7 @@ CLEANUP_POLICY = {
     "upload_tmp_max_age": 86400,
     "bxtemp_grace": 3600,
     "tmp_keep_idle": 604800,
+    "orphans_min_age": 86400,
     "default_categories": [
         "cache",
         "managed_cache",
@@ -278,6 +279,7 @@ class Generator:
             "wrong_owner": [],
         }
         self.logs: list[dict[str, object]] = []
+        self.young_orphans: list[str] = []
         # what the cleanup's retention must remove or keep, by category, as planted (see BACKUP_PLAN ...)
         self.fates: dict[str, dict[str, list[str]]] = {
             "backups": {"remove": [], "keep": []},
@@ -958,6 +960,8 @@ class Generator:
             t.write(rel, self._blob(rel, size), mtime=mtime)
             files_by_key[rel] = (size, mtime)
             orphans.append({"path": rel, "size": size, "mtime": mtime})
+            if young:  # at most 20 hours old: uploads whose b_file row may still be coming, never quarantined
+                self.young_orphans.append(rel)
         for rel in self.odd["orphans"]:  # type: ignore[assignment]
             size, mtime = self.odd_rng.randint(1000, 30000), self.odd_rng.randint(old_min, old_max)
             t.write(str(rel), self._blob(str(rel), size, self.odd_rng), mtime=mtime)
@@ -1618,7 +1622,12 @@ class Generator:
             }
         # never a category: the updater's leftovers and BitrixVM's local cache stay
         untouched = under(bitrix_facts.UPDATES) + under(bitrix_facts.LOCAL_CACHE)
-        return {"policy": CLEANUP_POLICY, "categories": categories, "untouched": untouched}
+        # orphaned uploads: the quarantine moves the old ones (planted days to years old), never the young ones
+        young = set(self.young_orphans)
+        planted: list[dict[str, object]] = self.uploads_truth["orphans"]  # type: ignore[assignment]
+        orphans = [str(o["path"]) for o in planted]
+        quarantine = {"quarantine": sorted(p for p in orphans if p not in young), "young": sorted(young)}
+        return {"policy": CLEANUP_POLICY, "categories": categories, "untouched": untouched, "orphans": quarantine}
 
     def _backup_truth(self) -> dict[str, object]:
         """What a files backup without the disposable folders must hold, and the DB tables a dump must hold."""
