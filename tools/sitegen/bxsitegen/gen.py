@@ -592,11 +592,13 @@ class Generator:
             content.dbconn_php(db, cfg.file_mode, cfg.dir_mode, cfg.cron_mode, self.temp_dir),
             mode=0o640,
         )
+        self.secret_modes = {"bitrix/.settings.php": settings_mode, "bitrix/php_interface/dbconn.php": 0o640}
         self.license_key = "SMF-" + "-".join(
             "".join(self.rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789") for _ in range(5)) for _ in range(4)
         )
         if cfg.license != "absent":
             t.write("bitrix/license_key.php", content.license_key_php(self.license_key), mode=0o640)
+            self.secret_modes["bitrix/license_key.php"] = 0o640
         # composer + symfony/console, which the real console needs (config_path in .settings.php)
         t.write("local/composer.json", content.composer_json())
         t.write("local/vendor/autoload.php", "<?php\n// composer autoloader (stub)\n")
@@ -1499,6 +1501,7 @@ class Generator:
         cfg = self.cfg
         self.wrong_owner: list[dict[str, object]] = []
         self.site_ids: tuple[int, int] | None = None
+        self.site_group = self.cfg.site_user
         if not self.is_root:
             return
         import grp
@@ -1522,6 +1525,7 @@ class Generator:
             (f"{self.up}/1c_catalog/offers.xml", www_uid, www_gid),
         ]
         self.site_ids = (pw.pw_uid, pw.pw_gid)
+        self.site_group = _name(grp.getgrgid, pw.pw_gid)
         for rel, uid, gid in plan:
             os.chown(self.tree.path(rel), uid, gid)
             st = os.lstat(self.tree.path(rel))
@@ -1540,7 +1544,7 @@ class Generator:
         """Each planted permission deviation and the fix the permissions role owes it, from what was planted:
         everything else was written by the site user with the core's modes (umask 022: 0644 / 0755)."""
         cfg = self.cfg
-        site_user = cfg.site_user
+        site_user, site_group = cfg.site_user, self.site_group
         planted: dict[str, dict[str, Any]] = {}
 
         def entry(rel: str, uid: int, gid: int, mode: int, is_dir: bool) -> dict[str, Any]:
@@ -1551,7 +1555,7 @@ class Generator:
                     "type": "dir" if is_dir else "file",
                     "kinds": [],
                     "before": {"uid": uid, "gid": gid, "mode": f"{mode:04o}"},
-                    "after": {"owner": site_user, "group": site_user, "mode": f"{mode:04o}"},
+                    "after": {"owner": site_user, "group": site_group, "mode": f"{mode:04o}"},
                 },
             )
 
@@ -1570,10 +1574,13 @@ class Generator:
             e = entry(str(ww), uid, gid, 0o666, False)
             e["kinds"].append("world_writable")
             e["after"]["mode"] = f"{cfg.file_mode:04o}"
-        if cfg.planted:  # bitrix/.settings.php written 0644: readable by others (dbconn, licence: 0640, fine)
-            e = entry("bitrix/.settings.php", uid, gid, 0o644, False)
-            e["kinds"].append("secret")
-            e["after"]["mode"] = f"{SECRET_MODE:04o}"
+        # secrets: .settings.php written 0644 when problems are planted (readable by others), else 0640 like
+        # dbconn.php and license_key.php; the role's secret mode is 0600, so each of them is closed to 0600
+        for rel, mode in sorted(self.secret_modes.items()):
+            if mode != SECRET_MODE:
+                e = entry(rel, uid, gid, mode, False)
+                e["kinds"].append("secret")
+                e["after"]["mode"] = f"{SECRET_MODE:04o}"
         deviations = sorted((d for d in planted.values() if d["kinds"]), key=lambda d: str(d["path"]))
         counts = {kind: sum(kind in d["kinds"] for d in deviations) for kind in PERMISSION_KINDS}
         counts["paths"] = len(deviations)
