@@ -359,4 +359,3 @@ def test_journal_restore_never_goes_through_a_symlinked_folder(site: Path, tmp_p
     assert snapshot(outside) == before
     assert sorted(e["path"] for e in restored["errors"]) == ["upload/iblock/1ab/photo.jpg"]
     assert f"{site}/upload/iblock is a symlink" in restored["errors"][0]["error"]
-
