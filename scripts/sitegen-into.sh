@@ -15,7 +15,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$here/images/containers.conf}
 podman exec "$container" rm -rf /opt/bxops-sitegen
 podman exec "$container" mkdir -p /opt/bxops-sitegen
-tar -C "$here/tools/sitegen" --exclude=__pycache__ --exclude='*.pyc' -cf - bxsitegen \
+tar -C "$here/tools/sitegen" -h --exclude=__pycache__ --exclude='*.pyc' -cf - bxsitegen \
     | podman exec -i "$container" tar -C /opt/bxops-sitegen -xf -
 exec podman exec -e PYTHONPATH=/opt/bxops-sitegen -e PYTHONDONTWRITEBYTECODE=1 "$container" \
     /usr/bin/python3 -m bxsitegen "$@"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import tempfile
@@ -25,12 +26,33 @@ def write(root: Path, rel: str, text: str) -> None:
     path.write_text(text)
 
 
-@pytest.mark.parametrize("text", CORE_STYLES)
-def test_core_version_in_every_release_style(tmp_path: Path, text: str) -> None:
-    write(tmp_path, bitrix_site.CORE_VERSION_FILE, text)
-    info = bitrix_site.read_core_version(str(tmp_path))
-    assert bitrix_site.VERSION_RE.fullmatch(info["version"] or "")
-    assert info["date"] and info["date"][:2] == "20"
+def write_bytes(root: Path, rel: str, data: bytes) -> None:
+    """As the release wrote it: line endings (CRLF) kept."""
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+# Version files in the shapes real releases write, by hand, with the values PHP sets when it runs them
+# (checked with php once; tests/fixtures/version_files/expected.json): the parser must read exactly those.
+VERSION_FILES = Path(__file__).resolve().parent / "fixtures" / "version_files"
+VERSION_FILE_VALUES = json.loads((VERSION_FILES / "expected.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("name", sorted(VERSION_FILE_VALUES["core"]))
+def test_core_version_in_every_release_style(tmp_path: Path, name: str) -> None:
+    write_bytes(tmp_path, bitrix_site.CORE_VERSION_FILE, (VERSION_FILES / name).read_bytes())
+    assert bitrix_site.read_core_version(str(tmp_path)) == VERSION_FILE_VALUES["core"][name]
+
+
+@pytest.mark.parametrize("name", sorted(VERSION_FILE_VALUES["module"]))
+def test_module_version_in_every_release_style(tmp_path: Path, name: str) -> None:
+    write_bytes(tmp_path, bitrix_site.CORE_VERSION_FILE, (VERSION_FILES / "core_short_tag.php").read_bytes())
+    write_bytes(tmp_path, "bitrix/modules/iblock/install/version.php", (VERSION_FILES / name).read_bytes())
+    expected = VERSION_FILE_VALUES["module"][name]
+    module = bitrix_site.find_modules(str(tmp_path))["iblock"]
+    assert (module["version"], module["date"]) == (expected["version"], expected["date"])
+    assert bitrix_site.read_module_version(str(tmp_path / "bitrix/modules/iblock/install/version.php")) == expected
 
 
 def test_a_folder_without_a_core_is_not_a_bitrix_site(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """Helpers for the bitrix_permissions module's tests: small Bitrix-shaped trees in a temp folder.
 
-The module changes owners, so these tests run as root (as the module does on a host); they are skipped
-otherwise.
+The module changes owners, so these tests run as root (as the module does on a host). Off CI, a non-root run
+skips them with the reason; under CI (CI=true, which runs as root) a non-root run fails: a CI that silently
+skipped the whole file would test nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +21,21 @@ if str(COLLECTIONS) not in sys.path:
 SITE_UID = 4242  # the "site user" of these tests (numeric: it need not exist)
 OTHER_UID = 4343  # a wrong owner
 
-requires_root = pytest.mark.skipif(os.geteuid() != 0, reason="changes owners: run as root")
+ROOT_REASON = "changes owners: run as root"
+
+
+def need_root(euid: int | None = None, environ: dict[str, str] | None = None) -> None:
+    """Skip a test that needs root, except under CI, where not being root is a failure of the set-up."""
+    euid = os.geteuid() if euid is None else euid
+    environ = dict(os.environ) if environ is None else environ
+    if euid == 0:
+        return
+    if environ.get("CI", "").strip().lower() in ("true", "1", "yes"):
+        pytest.fail(f"CI runs these tests as root, but this is uid {euid}: {ROOT_REASON}", pytrace=False)
+    pytest.skip(ROOT_REASON)
+
+
+requires_root = pytest.mark.usefixtures("as_root")
 
 
 def make_site(root: Path, dbconn: str = "") -> Path:

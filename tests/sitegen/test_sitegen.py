@@ -25,12 +25,21 @@ sys.dont_write_bytecode = True  # molecule copies tools/sitegen/bxsitegen as it 
 from bxsitegen import content  # noqa: E402
 
 NOW = 1_760_000_000
-# the brief's version regex, and the shapes the collection's parser (module_utils/bitrix_site.py) reads
-VERSION_RE = re.compile(r"(\d+)\.(\d+)\.(\d+)")
-SM_VERSION_RE = re.compile(r"""define\(\s*["']SM_VERSION["']\s*,\s*["']([^"']+)["']""")
-SM_DATE_RE = re.compile(r"""define\(\s*["']SM_VERSION_DATE["']\s*,\s*["']([^"']+)["']""")
-MODULE_VERSION_RE = re.compile(r"""["']VERSION["']\s*=>\s*["']([^"']+)["']""")
-MODULE_DATE_RE = re.compile(r"""["']VERSION_DATE["']\s*=>\s*["']([^"']+)["']""")
+# Version files in the real releases' shapes, written by hand apart from the generator with the values PHP sets
+# (tests/fixtures/version_files/expected.json). The generator's files are checked against these shapes, not
+# with the collection parser's own patterns.
+VERSION_FILES = PROJECT / "tests" / "fixtures" / "version_files"
+VERSION_FILE_VALUES = json.loads((VERSION_FILES / "expected.json").read_text())
+
+
+def version_file_shape(text: str, version: str, date: str, kind: str) -> str | None:
+    """The hand-written fixture (kind "module" or "core") that `text` is, once that fixture's version and date
+    are replaced by `version` and `date`; None when the text is in none of the real shapes."""
+    for name, values in VERSION_FILE_VALUES[kind].items():
+        shape = (VERSION_FILES / name).read_bytes().decode("utf-8")
+        if shape.replace(values["version"], version).replace(values["date"], date) == text:
+            return name
+    return None
 
 
 def generate(base: Path, *args: str, docroot: str = "www") -> dict:
@@ -75,16 +84,19 @@ def test_same_seed_same_truth(tmp_path: Path, site: tuple[Path, dict]) -> None:
     assert other["modules"] != truth["modules"] or other["uploads"]["orphans"] != truth["uploads"]["orphans"]
 
 
-def test_version_styles_parse() -> None:
-    for style in range(content.MODULE_VERSION_STYLES):
-        text = content.module_version_php("23.100.200", "2023-05-01 10:00:00", style)
-        assert MODULE_VERSION_RE.search(text).group(1) == "23.100.200"  # type: ignore[union-attr]
-        assert MODULE_DATE_RE.search(text).group(1) == "2023-05-01 10:00:00"  # type: ignore[union-attr]
-        assert VERSION_RE.search(text).groups() == ("23", "100", "200")  # type: ignore[union-attr]
-    for style in range(content.CORE_VERSION_STYLES):
-        text = content.core_version_php("22.400.100", "2022-11-03 12:00:00", style)
-        assert SM_VERSION_RE.search(text).group(1) == "22.400.100"  # type: ignore[union-attr]
-        assert SM_DATE_RE.search(text).group(1) == "2022-11-03 12:00:00"  # type: ignore[union-attr]
+def test_version_styles_are_the_real_shapes() -> None:
+    module_shapes = {
+        version_file_shape(content.module_version_php("23.100.200", "2023-05-01 10:00:00", style),
+                           "23.100.200", "2023-05-01 10:00:00", "module")
+        for style in range(content.MODULE_VERSION_STYLES)
+    }
+    assert module_shapes == set(VERSION_FILE_VALUES["module"]), "a style in no real shape, or a shape unused"
+    core_shapes = {
+        version_file_shape(content.core_version_php("22.400.100", "2022-11-03 12:00:00", style),
+                           "22.400.100", "2022-11-03 12:00:00", "core")
+        for style in range(content.CORE_VERSION_STYLES)
+    }
+    assert core_shapes == set(VERSION_FILE_VALUES["core"])
 
 
 def test_modules_match_version_files(site: tuple[Path, dict]) -> None:
@@ -95,13 +107,14 @@ def test_modules_match_version_files(site: tuple[Path, dict]) -> None:
     for mid, info in truth["modules"].items():
         if mid == "main":
             text = (root / "bitrix/modules/main/classes/general/version.php").read_text()
-            assert SM_VERSION_RE.search(text).group(1) == truth["core"]["version"] == info["version"]  # type: ignore[union-attr]
+            assert truth["core"]["version"] == info["version"]
+            assert version_file_shape(text, info["version"], truth["core"]["date"], "core"), text[:200]
             continue
         path = root / info["path"]
         assert path.is_dir()
         text = (path / "install/version.php").read_bytes().decode()
         styles.add((text.startswith("<?php"), "'VERSION'" in text, "[" in text, "\r\n" in text))
-        assert MODULE_VERSION_RE.search(text).group(1) == info["version"]  # type: ignore[union-attr]
+        assert version_file_shape(text, info["version"], info["date"], "module"), (mid, text[:200])
         assert info["marketplace"] == ("." in mid)
         # local wins: a local/ copy exists exactly when truth says so
         assert (root / "local/modules" / mid).is_dir() == (info["location"] == "local")
@@ -231,7 +244,7 @@ def test_settings_dbconn_license(site: tuple[Path, dict]) -> None:
     assert (
         'define("BX_FILE_PERMISSIONS", 0644);' in dbconn and 'define("BX_DIR_PERMISSIONS", 0755);' in dbconn
     )
-    assert truth["permissions"] == {"file_mode": "0644", "dir_mode": "0755"}
+    assert (truth["permissions"]["file_mode"], truth["permissions"]["dir_mode"]) == ("0644", "0755")
     assert re.search(r'\$LICENSE_KEY = "SMF-[A-Z0-9-]+";', (root / "bitrix/license_key.php").read_text())
     password = re.search(r"'password' => '([^']+)'", settings).group(1)  # type: ignore[union-attr]
     assert password not in json.dumps(truth)
@@ -283,7 +296,9 @@ def test_update_packages(site: tuple[Path, dict], tmp_path: Path) -> None:
             vfile = pkg / (
                 "files/classes/general/version.php" if mid == "main" else "files/install/version.php"
             )
-            assert VERSION_RE.search(vfile.read_text()).group(0) == v  # type: ignore[union-attr]
+            text = vfile.read_bytes().decode()
+            date = re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", text)
+            assert date and version_file_shape(text, v, date.group(0), "core" if mid == "main" else "module"), text
             assert tuple(map(int, v.split("."))) > tuple(map(int, current.split(".")))
             script = (pkg / f"updater{v}.php").read_text()
             assert "CREATE TABLE" in script and "~bxops_db_version" in script

@@ -37,17 +37,29 @@ def _find(host, docroot: str, expression: str) -> list[str]:
     return [line for line in out.splitlines() if line]
 
 
-def test_planted_wrong_owners_belong_to_the_site_user(host, planted):
-    wrong = planted["security"]["wrong_owner"]
-    assert wrong, "the generator planted no wrong owners: nothing to test"
+def test_planted_deviations_have_their_fix(host, planted):
+    """Each deviation truth.json lists is now in the state its `after` names (owner, group, mode)."""
+    deviations = planted["permissions"]["deviations"]
+    assert {kind for d in deviations for kind in d["kinds"]} >= {"owner", "group", "world_writable", "secret"}
     checked = 0
-    for entry in wrong:
-        f = host.file(f"{planted['docroot']}/{entry['path']}")
+    for dev in deviations:
+        f = host.file(f"{planted['docroot']}/{dev['path']}")
         if not f.exists:  # the 1C exchange test's mode=init empties upload/1c_catalog (verify re-runs)
             continue
         checked += 1
-        assert (f.user, f.group) == (planted["site_user"], planted["site_user"]), entry["path"]
+        after = dev["after"]
+        assert (f.user, f.group, f.mode) == (after["owner"], after["group"], int(after["mode"], 8)), dev["path"]
     assert checked, "none of the planted entries is left to check"
+
+
+def test_fix_reports_exactly_the_planted_deviations(host, planted):
+    """The first real run fixed what the generator planted and nothing else: counts and paths per kind."""
+    fix = _record(host, "fix.json")
+    deviations = planted["permissions"]["deviations"]
+    assert fix["counts"] == planted["permissions"]["counts"]
+    for kind in ("owner", "group", "mode", "world_writable", "secret"):
+        expected = sorted(d["path"] for d in deviations if kind in d["kinds"])
+        assert sorted(fix["samples"][kind]) == expected, kind
 
 
 def test_nothing_in_the_docroot_belongs_to_anyone_else(host, planted):
@@ -98,7 +110,7 @@ def test_check_mode_reported_the_fixes_and_changed_nothing(host, planted):
     check = _record(host, "check.json")
     fix = _record(host, "fix.json")
     assert check["result"]["changed"] is True
-    assert check["result"]["counts"] == fix["counts"]
+    assert check["result"]["counts"] == fix["counts"] == planted["permissions"]["counts"]
     wrong = {e["path"]: e for e in planted["security"]["wrong_owner"]}
     for entry in check["entries"]:
         rel = entry["path"][len(planted["docroot"]) + 1 :]
@@ -109,14 +121,8 @@ def test_check_mode_reported_the_fixes_and_changed_nothing(host, planted):
     assert set(wrong) <= set(check["result"]["samples"]["owner"])
 
 
-def test_fix_reports_counts_by_kind(host, planted):
+def test_fix_reports_the_sites_modes_and_keeps_a_journal(host, planted):
     fix = _record(host, "fix.json")
-    security = planted["security"]
-    counts = fix["counts"]
-    assert counts["owner"] >= len(security["wrong_owner"])
-    assert counts["world_writable"] >= len(security["world_writable"])
-    assert counts["secret"] + counts["world_writable"] >= len(security["readable_configs"])
-    assert set(security["world_writable"]) <= set(fix["samples"]["world_writable"])
     assert fix["modes"]["file_mode"] == planted["permissions"]["file_mode"].rjust(4, "0")
     assert fix["modes"]["dir_mode"] == planted["permissions"]["dir_mode"].rjust(4, "0")
     journal = host.file(fix["journal"])

@@ -58,10 +58,14 @@ def test_converge_kept_the_real_upload_folder_writable(host, planted):
     missing = fix["writable_missing"]
     assert not [rel for rel in missing if rel == "upload" or rel.startswith("upload/")], missing
     assert "files" not in missing and "files/1c_catalog" not in missing
-    for entry in planted["security"]["wrong_owner"]:  # planted under files/, fixed there
-        f = host.file(f"{planted['docroot']}/{entry['path']}")
+    assert fix["counts"] == planted["permissions"]["counts"]  # exactly what was planted, found under files/
+    owned = [d for d in planted["permissions"]["deviations"] if "owner" in d["kinds"]]
+    assert owned and all(d["path"].startswith("files/") for d in owned)
+    assert sorted(fix["samples"]["owner"]) == sorted(d["path"] for d in owned)
+    for dev in owned:  # planted under files/, fixed there
+        f = host.file(f"{planted['docroot']}/{dev['path']}")
         if f.exists:
-            assert f.user == planted["site_user"], entry["path"]
+            assert (f.user, f.group) == (dev["after"]["owner"], dev["after"]["group"]), dev["path"]
 
 
 def test_read_only_modes_leave_the_real_upload_folder_writable(host, planted):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -16,24 +17,65 @@ from pathlib import Path
 from random import Random
 from typing import Any
 
-from . import VERSION, content
-from .db import DbLoader
+from . import VERSION, bitrix_facts, content
+from .db import DDL, DbLoader
 
 SCHEMA = 1
-DISPOSABLE = [
-    "bitrix/cache",
-    "bitrix/cache_image",
-    "bitrix/managed_cache",
-    "bitrix/managed_flags",
-    "bitrix/stack_cache",
-    "bitrix/html_pages",
-    "bitrix/tmp",
-    "bitrix/updates",
-    "upload/tmp",
-    "upload/resize_cache",
-    "bitrix/local_cache",
-    "bitrix/backup",
-]
+# The disposable folders (domain brief section 3) come from the collection's one source of Bitrix facts:
+# bitrix_facts.py is a link to plugins/module_utils/bitrix_facts.py (copied as a file into test hosts).
+DISPOSABLE = list(bitrix_facts.disposable_folders())
+# The cleanup role's documented retention (roles/cleanup/README.md, its defaults): the ages planted below sit
+# well clear of these limits, and each planted item says by hand what that retention does with it.
+CLEANUP_POLICY = {
+    "backup_keep": 3,
+    "backup_max_age_days": 30,
+    "log_max_age_days": 14,
+    "upload_tmp_max_age": 86400,
+    "bxtemp_grace": 3600,
+    "tmp_keep_idle": 604800,
+    "orphans_min_age": 86400,
+    "default_categories": [
+        "cache",
+        "managed_cache",
+        "stack_cache",
+        "managed_flags",
+        "cache_image",
+        "bitrix_tmp",
+        "html_pages",
+        "upload_tmp",
+        "backups",
+        "logs",
+    ],
+    # the folders the planted logs are in: a run whose log folders include them removes and keeps as truth says
+    "planted_log_dirs": ["/var/log/php", "local/logs"],
+}
+# The permissions role's mode for secrets (its default; 0640 also passes), and the kinds of fix it reports
+SECRET_MODE = 0o600
+PERMISSION_KINDS = ("owner", "group", "mode", "world_writable", "secret")
+DB_TABLE_RE = re.compile(r"CREATE TABLE (\w+)")
+# Backup archives in bitrix/backup: (age in days, fate under the retention above). The 3 newest sets stay by
+# count, the 15-day one by age; the 31-day set (two parts) and older ones go.
+BACKUP_PLAN = ((1, "keep"), (3, "keep"), (8, "keep"), (15, "keep"), (31, "remove"), (62, "remove"), (95, "remove"))
+# Logs in local/logs: (name, age in days, fate). Live *.log files are never removed, however old; rotated ones
+# (x.log.N, x.log.gz, x.log-YYYYMMDD.gz) go when older than 14 days.
+EXCHANGE_LOG_PLAN = (
+    ("exchange.log", 1, "keep"),
+    ("exchange.log.1", 8, "keep"),
+    ("exchange.log.2", 20, "remove"),
+    ("exchange.log.3", 40, "remove"),
+    ("exchange.log.4", 75, "remove"),
+)
+EXTRA_LOG_PLAN = (
+    ("import.log", 60, "keep"),  # live, however old
+    ("import.log.gz", 30, "remove"),  # compressed without a number: still a rotated log
+    ("import.log-{date}.gz", 3, "keep"),  # dateext, young
+)
+# /var/log/php (--no-system-files: none): (name, age in days, fate)
+PHP_LOG_PLAN = (
+    ("bitrix-fpm-error.log.1", 1, "keep"),
+    ("bitrix-fpm-error.log.2.gz", 7, "keep"),
+    ("bitrix-fpm-error.log.3.gz", 20, "remove"),
+)
 CORE_MODULES = [
     "iblock",
     "fileman",
@@ -150,9 +192,11 @@ class Config:
 class Tree:
     """Fast file writer under one root; remembers sizes and mtimes of what it wrote."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, record: bool = False):
         self.root = str(root)
         self._dirs: set[str] = set()
+        # record: every file written, relative path -> (sha256 of its content, size): the site as planted
+        self.written: dict[str, tuple[str, int]] | None = {} if record else None
 
     def path(self, rel: str) -> str:
         return self.root + "/" + rel
@@ -170,6 +214,8 @@ class Tree:
             os.makedirs(d, exist_ok=True)
             self._dirs.add(d)
         b = data.encode("utf-8") if isinstance(data, str) else data
+        if self.written is not None:
+            self.written[rel] = (hashlib.sha256(b).hexdigest(), len(b))
         fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             os.write(fd, b)
@@ -217,14 +263,14 @@ class Generator:
                 " '-', nested with '/'), not bitrix/ or local/, e.g. --upload-dir files"
             )
         self.up = cfg.upload_dir
-        self.disposable = [in_upload_dir(d, self.up) for d in DISPOSABLE]
+        self.disposable = bitrix_facts.disposable_folders(self.up)
         self.exchange_dirs = [in_upload_dir(d, self.up) for d in EXCHANGE_DIRS]
         self.rng = Random(cfg.seed)
         # the --odd-names shapes draw from their own generator, so the rest of the site is the same with or without
         self.odd_rng = Random(f"odd-names-{cfg.seed}")
         self.now = cfg.now or int(time.time())
         self.is_root = os.geteuid() == 0
-        self.tree = Tree(cfg.docroot)
+        self.tree = Tree(cfg.docroot, record=True)
         self.truth: dict[str, object] = {}
         self.modules: dict[str, dict[str, Any]] = {}
         self.planted: dict[str, list[object]] = {
@@ -233,6 +279,12 @@ class Generator:
             "wrong_owner": [],
         }
         self.logs: list[dict[str, object]] = []
+        self.young_orphans: list[str] = []
+        # what the cleanup's retention must remove or keep, by category, as planted (see BACKUP_PLAN ...)
+        self.fates: dict[str, dict[str, list[str]]] = {
+            "backups": {"remove": [], "keep": []},
+            "logs": {"remove": [], "keep": []},
+        }
         self.db_password = "".join(
             self.rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789") for _ in range(20)
         )
@@ -540,11 +592,13 @@ class Generator:
             content.dbconn_php(db, cfg.file_mode, cfg.dir_mode, cfg.cron_mode, self.temp_dir),
             mode=0o640,
         )
+        self.secret_modes = {"bitrix/.settings.php": settings_mode, "bitrix/php_interface/dbconn.php": 0o640}
         self.license_key = "SMF-" + "-".join(
             "".join(self.rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789") for _ in range(5)) for _ in range(4)
         )
         if cfg.license != "absent":
             t.write("bitrix/license_key.php", content.license_key_php(self.license_key), mode=0o640)
+            self.secret_modes["bitrix/license_key.php"] = 0o640
         # composer + symfony/console, which the real console needs (config_path in .settings.php)
         t.write("local/composer.json", content.composer_json())
         t.write("local/vendor/autoload.php", "<?php\n// composer autoloader (stub)\n")
@@ -908,6 +962,8 @@ class Generator:
             t.write(rel, self._blob(rel, size), mtime=mtime)
             files_by_key[rel] = (size, mtime)
             orphans.append({"path": rel, "size": size, "mtime": mtime})
+            if young:  # at most 20 hours old: uploads whose b_file row may still be coming, never quarantined
+                self.young_orphans.append(rel)
         for rel in self.odd["orphans"]:  # type: ignore[assignment]
             size, mtime = self.odd_rng.randint(1000, 30000), self.odd_rng.randint(old_min, old_max)
             t.write(str(rel), self._blob(str(rel), size, self.odd_rng), mtime=mtime)
@@ -1224,16 +1280,20 @@ class Generator:
         t.write("bitrix/backup/index.php", "<?\n// protects the folder listing\n")
         t.write("bitrix/backup/.htaccess", content.DENY_HTACCESS)
         backups = []
-        for days in (1, 3, 8, 15, 31, 62, 95):
+        fates = self.fates["backups"]
+        fates["keep"] += ["bitrix/backup/.htaccess", "bitrix/backup/index.php"]
+        for days, fate in BACKUP_PLAN:
             ts = now - days * 86400 - r.randint(0, 3600)
             stamp = time.strftime("%Y%m%d_%H%M%S", time.localtime(ts))
             name = f"bitrix/backup/localhost_{stamp}_full_{r.getrandbits(32):08x}.tar.gz"
             size = t.write(name, self._blob("x.gz", r.randint(50_000, 400_000)), mtime=ts)
             backups.append({"path": name, "size": size, "mtime": ts})
-            if days == 31:  # a multi-part archive
+            fates[fate].append(name)
+            if days == 31:  # a multi-part archive: its parts share the set's fate
                 part = name + ".1"
                 size = t.write(part, self._blob("x.gz", r.randint(20_000, 100_000)), mtime=ts)
                 backups.append({"path": part, "size": size, "mtime": ts})
+                fates[fate].append(part)
         self.backups = sorted(backups, key=lambda b: str(b["path"]))
         # logs: updater history (kept, the console appends), custom exchange logs with rotation
         lines = []
@@ -1251,11 +1311,22 @@ class Generator:
         self.logs.append(
             {"path": "bitrix/modules/updater_partner.log", "size": size, "mtime": now - 90 * 86400}
         )
-        for i, days in enumerate((1, 8, 15, 40, 75)):
+        fates = self.fates["logs"]
+        for base, days, fate in EXCHANGE_LOG_PLAN:
             ts = now - days * 86400
-            name = "local/logs/exchange.log" if i == 0 else f"local/logs/exchange.log.{i}"
+            name = f"local/logs/{base}"
             size = t.write(name, f"{fmt_time(ts)} import finished\n" * r.randint(50, 400), mtime=ts)
             self.logs.append({"path": name, "size": size, "mtime": ts})
+            fates[fate].append(name)
+        for base, days, fate in EXTRA_LOG_PLAN:  # no random draws: the rest of the site stays as it was
+            ts = now - days * 86400
+            name = "local/logs/" + base.format(date=time.strftime("%Y%m%d", time.localtime(ts)))
+            data = f"{fmt_time(ts)} import started\n".encode() * 20
+            if name.endswith(".gz"):
+                data = gzip.compress(data, mtime=0)
+            size = t.write(name, data, mtime=ts)
+            self.logs.append({"path": name, "size": size, "mtime": ts})
+            fates[fate].append(name)
 
     # --- planted problems ----------------------------------------------------------------------------
     def _write_planted(self) -> None:
@@ -1416,18 +1487,21 @@ class Generator:
             cron.unlink()
         logdir = Path("/var/log/php")
         logdir.mkdir(parents=True, exist_ok=True)
-        for i, days in enumerate((1, 7, 14), 1):
-            p = logdir / (f"bitrix-fpm-error.log.{i}" if i == 1 else f"bitrix-fpm-error.log.{i}.gz")
+        for name, days, fate in PHP_LOG_PLAN:
+            p = logdir / name
             data = (
                 f"[{fmt_time(self.now - days * 86400)}] PHP Deprecated: each() is deprecated\n".encode() * 40
             )
             p.write_bytes(data)
             os.utime(p, (self.now - days * 86400, self.now - days * 86400))
             self.logs.append({"path": str(p), "size": len(data), "mtime": self.now - days * 86400})
+            self.fates["logs"][fate].append(str(p))
 
     def _ownership(self) -> None:
         cfg = self.cfg
         self.wrong_owner: list[dict[str, object]] = []
+        self.site_ids: tuple[int, int] | None = None
+        self.site_group = self.cfg.site_user
         if not self.is_root:
             return
         import grp
@@ -1450,6 +1524,8 @@ class Generator:
             (f"{self.up}/1c_catalog/import.xml", 0, 0),
             (f"{self.up}/1c_catalog/offers.xml", www_uid, www_gid),
         ]
+        self.site_ids = (pw.pw_uid, pw.pw_gid)
+        self.site_group = _name(grp.getgrgid, pw.pw_gid)
         for rel, uid, gid in plan:
             os.chown(self.tree.path(rel), uid, gid)
             st = os.lstat(self.tree.path(rel))
@@ -1464,6 +1540,119 @@ class Generator:
             )
 
     # --- truth ---------------------------------------------------------------------------------------
+    def _permission_fixes(self) -> dict[str, object]:
+        """Each planted permission deviation and the fix the permissions role owes it, from what was planted:
+        everything else was written by the site user with the core's modes (umask 022: 0644 / 0755)."""
+        cfg = self.cfg
+        site_user, site_group = cfg.site_user, self.site_group
+        planted: dict[str, dict[str, Any]] = {}
+
+        def entry(rel: str, uid: int, gid: int, mode: int, is_dir: bool) -> dict[str, Any]:
+            return planted.setdefault(
+                rel,
+                {
+                    "path": rel,
+                    "type": "dir" if is_dir else "file",
+                    "kinds": [],
+                    "before": {"uid": uid, "gid": gid, "mode": f"{mode:04o}"},
+                    "after": {"owner": site_user, "group": site_group, "mode": f"{mode:04o}"},
+                },
+            )
+
+        if self.site_ids is not None:
+            site_uid, site_gid = self.site_ids
+            for wrong in self.wrong_owner:
+                rel, uid, gid = str(wrong["path"]), int(str(wrong["uid"])), int(str(wrong["gid"]))
+                is_dir = rel == f"{self.up}/1c_catalog"
+                e = entry(rel, uid, gid, cfg.dir_mode if is_dir else cfg.file_mode, is_dir)
+                if uid != site_uid:
+                    e["kinds"].append("owner")
+                if gid != site_gid:
+                    e["kinds"].append("group")
+        uid, gid = self.site_ids if self.site_ids is not None else (os.geteuid(), os.getegid())
+        for ww in self.planted["world_writable"]:
+            e = entry(str(ww), uid, gid, 0o666, False)
+            e["kinds"].append("world_writable")
+            e["after"]["mode"] = f"{cfg.file_mode:04o}"
+        # secrets: .settings.php written 0644 when problems are planted (readable by others), else 0640 like
+        # dbconn.php and license_key.php; the role's secret mode is 0600, so each of them is closed to 0600
+        for rel, mode in sorted(self.secret_modes.items()):
+            if mode != SECRET_MODE:
+                e = entry(rel, uid, gid, mode, False)
+                e["kinds"].append("secret")
+                e["after"]["mode"] = f"{SECRET_MODE:04o}"
+        deviations = sorted((d for d in planted.values() if d["kinds"]), key=lambda d: str(d["path"]))
+        counts = {kind: sum(kind in d["kinds"] for d in deviations) for kind in PERMISSION_KINDS}
+        counts["paths"] = len(deviations)
+        return {
+            "file_mode": f"0{cfg.file_mode:o}",
+            "dir_mode": f"0{cfg.dir_mode:o}",
+            "secret_mode": f"{SECRET_MODE:04o}",
+            "deviations": deviations,
+            "counts": counts,
+        }
+
+    def _cleanup_truth(self) -> dict[str, object]:
+        """What each cleanup category must remove and keep, from the files as written (paths relative to the
+        docroot, absolute for host logs; a folder stands for itself and everything below it)."""
+        written = self.tree.written or {}
+
+        def under(folder: str) -> list[str]:
+            return sorted(p for p in written if p.startswith(folder + "/"))
+
+        categories: dict[str, dict[str, object]] = {}
+        for name, folder in bitrix_facts.CACHE_FOLDERS.items():
+            categories[name] = {"root": folder, "remove": under(folder), "keep": []}
+        pages = under(bitrix_facts.COMPOSITE_CACHE)
+        categories["html_pages"] = {
+            "root": bitrix_facts.COMPOSITE_CACHE,
+            "remove": [p for p in pages if p.endswith(".html")],
+            "keep": [p for p in pages if not p.endswith(".html")],
+        }
+        # cacert.pem and openssl.cnf were written just now: in use (read or written within a week), kept
+        tmp_files = under(bitrix_facts.BITRIX_TMP)
+        categories["bitrix_tmp"] = {"root": bitrix_facts.BITRIX_TMP, "remove": [], "keep": tmp_files}
+        tmp = self.upload_tmp_truth
+        categories["upload_tmp"] = {
+            "root": f"{self.up}/{bitrix_facts.UPLOAD_TMP}",
+            "remove": sorted(tmp["expired"] + tmp["old_other"]),
+            "keep": sorted(tmp["live"] + tmp["young_other"]),
+        }
+        # opt-in: not among the default categories, so a default run keeps every thumbnail
+        resize = f"{self.up}/{bitrix_facts.UPLOAD_RESIZE_CACHE}"
+        categories["resize_cache"] = {"root": resize, "remove": under(resize), "keep": []}
+        for name in ("backups", "logs"):
+            categories[name] = {
+                "root": bitrix_facts.CORE_BACKUPS if name == "backups" else None,
+                "remove": sorted(self.fates[name]["remove"]),
+                "keep": sorted(self.fates[name]["keep"]),
+            }
+        # never a category: the updater's leftovers and BitrixVM's local cache stay
+        untouched = under(bitrix_facts.UPDATES) + under(bitrix_facts.LOCAL_CACHE)
+        # orphaned uploads: the quarantine moves the old ones (planted days to years old), never the young ones
+        young = set(self.young_orphans)
+        planted: list[dict[str, object]] = self.uploads_truth["orphans"]  # type: ignore[assignment]
+        orphans = [str(o["path"]) for o in planted]
+        quarantine = {"quarantine": sorted(p for p in orphans if p not in young), "young": sorted(young)}
+        return {"policy": CLEANUP_POLICY, "categories": categories, "untouched": untouched, "orphans": quarantine}
+
+    def _backup_truth(self) -> dict[str, object]:
+        """What a files backup without the disposable folders must hold, and the DB tables a dump must hold."""
+        written = self.tree.written or {}
+        excluded = tuple(f"{d}/" for d in self.disposable)
+        kept = sorted((p, h, n) for p, (h, n) in written.items() if not p.startswith(excluded))
+        digest = hashlib.sha256()
+        for path, sha, _size in kept:
+            digest.update(f"{path}\0{sha}\n".encode("utf-8", "surrogateescape"))
+        return {
+            "exclude": list(self.disposable),
+            "files": len(kept),
+            "bytes": sum(n for _p, _h, n in kept),
+            "content_sha256": digest.hexdigest(),
+            "content_digest": "sha256 over sorted lines '<path>\\0<sha256 of content>\\n', regular files only",
+            "db_tables": sorted(DB_TABLE_RE.findall(DDL)),
+        }
+
     def _custom_code(self) -> dict[str, object]:
         root = self.tree.root
         areas = ["local", "bitrix/php_interface", "bitrix/templates"]
@@ -1574,7 +1763,9 @@ class Generator:
             "logs": sorted(self.logs, key=lambda x: str(x["path"])),
             "custom_code": self._custom_code(),
             "security": self._security(),
-            "permissions": {"file_mode": f"0{cfg.file_mode:o}", "dir_mode": f"0{cfg.dir_mode:o}"},
+            "permissions": self._permission_fixes(),
+            "cleanup": self._cleanup_truth(),
+            "backup": self._backup_truth(),
             "pages": self.pages,
             "maintenance": {
                 "option": {"module": "main", "name": "site_stopped", "closed": "Y"},

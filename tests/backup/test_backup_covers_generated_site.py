@@ -1,0 +1,91 @@
+"""A files backup of a generated site holds exactly what the generator planted outside the disposable
+folders: the archive's regular files (path and content) against truth.json's `backup` (count, bytes, digest),
+which the generator wrote from its own planting, not from a walk of ours or the module's manifest."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+from ansible_collections.bxops.bitrix.plugins.module_utils import bitrix_facts
+from ansible_collections.bxops.bitrix.plugins.modules import bitrix_backup as bb
+
+PROJECT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.skipif(shutil.which("tar") is None, reason="needs GNU tar")
+
+
+class Stub:
+    """The part of AnsibleModule do_create uses (the role's defaults for a files-only backup)."""
+
+    def __init__(self) -> None:
+        self.check_mode = False
+        self.params = {
+            "id": "", "include_db": False, "db": {}, "compression": "gzip", "min_interval": 0, "keep_count": 7,
+            "keep_days": 14, "protect": [], "quarantine_dir": None, "restore_files": True, "clear_cache": [],
+            "run_id": "test",
+        }
+
+
+def generate(base: Path, *args: str) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(PROJECT / "tools/sitegen"), PYTHONDONTWRITEBYTECODE="1")
+    subprocess.run(
+        [sys.executable, "-m", "bxsitegen", "--docroot", str(base / "www"), "--truth", str(base / "truth.json"),
+         "--db-mode", "none", "--no-system-files", "--packages-dir", str(base / "updates"),
+         "--site-user", "root" if os.geteuid() == 0 else os.environ.get("USER", "nobody"),
+         "--now", "1760000000", "--force", *args],
+        check=True, env=env, capture_output=True,
+    )
+    return json.loads((base / "truth.json").read_text())
+
+
+def archived_files(archive: str) -> list[tuple[str, str, int]]:
+    data = subprocess.run(["gzip", "-d", "-c", archive], check=True, capture_output=True).stdout
+    out = []
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        for info in tar:
+            if info.isfile():
+                member = tar.extractfile(info)
+                assert member is not None
+                content = member.read()
+                name = info.name[2:] if info.name.startswith("./") else info.name
+                out.append((name, hashlib.sha256(content).hexdigest(), len(content)))
+    return sorted(out)
+
+
+def digest(files: list[tuple[str, str, int]]) -> str:
+    h = hashlib.sha256()
+    for path, sha, _size in files:
+        h.update(f"{path}\0{sha}\n".encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
+
+
+@pytest.mark.parametrize("args", [(), ("--odd-names",)], ids=["default", "odd-names"])
+def test_the_backup_holds_the_generated_site_without_its_disposable_folders(tmp_path: Path, args: tuple) -> None:
+    truth = generate(tmp_path, "--seed", "3", *args)
+    expected = truth["backup"]
+    assert expected["files"] > 1000
+    # what the role passes by default: the collection's disposable folders for the site's upload folder
+    exclude = bitrix_facts.disposable_folders(truth["upload_dir"])
+    assert sorted(exclude) == sorted(expected["exclude"])
+    backup = bb.do_create(Stub(), truth["docroot"], str(tmp_path / "backups"), exclude)["backup"]
+
+    files = archived_files(backup["files_archive"])
+    listed = sorted(p for p, _s, _n in files)
+    assert (len(files), sum(n for _p, _s, n in files)) == (expected["files"], expected["bytes"])
+    assert digest(files) == expected["content_sha256"], "same count and bytes, other paths or contents"
+    assert len(set(listed)) == len(listed)
+    # the disposable folders stay in the archive as folders, empty
+    manifest = [json.loads(line) for line in Path(backup["manifest"]).read_text().splitlines()]
+    kinds = {entry["p"]: entry["t"] for entry in manifest}
+    for folder in expected["exclude"]:
+        assert kinds.get(folder) == "d", folder
+        assert not [p for p in kinds if p.startswith(folder + "/")], folder
+    # the manifest's files are the archive's files with the same digests
+    assert sorted((e["p"], e["h"], e["s"]) for e in manifest if e["t"] == "f") == files

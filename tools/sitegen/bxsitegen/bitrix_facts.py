@@ -1,0 +1,1 @@
+../../../plugins/module_utils/bitrix_facts.py
