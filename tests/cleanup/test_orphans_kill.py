@@ -61,10 +61,8 @@ def _manifest(qdir: str) -> tuple[str, dict[str, dict]]:
     return batch, lines
 
 
-@pytest.mark.parametrize("kill_after", [1, 17, 60, 100])
-def test_killed_quarantine_loses_nothing_and_is_reversed(tmp_path, kill_after):
-    docroot, db, digests = _site(tmp_path)
-    qdir = str(tmp_path / "state" / "quarantine")
+def _quarantine_killed_after(docroot: str, qdir: str, db: str, kill_after: int) -> None:
+    """Start a quarantine in a child process and SIGKILL it once the manifest holds kill_after lines."""
     script = CHILD.format(tests=str(Path(__file__).parent), collections=str(ROOT / ".collections"),
                           docroot=docroot, qdir=qdir, db=db, pause=0.02)
     child = subprocess.Popen([sys.executable, "-c", script])
@@ -78,6 +76,13 @@ def test_killed_quarantine_loses_nothing_and_is_reversed(tmp_path, kill_after):
         time.sleep(0.005)
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
+
+
+@pytest.mark.parametrize("kill_after", [1, 17, 60, 100])
+def test_killed_quarantine_loses_nothing_and_is_reversed(tmp_path, kill_after):
+    docroot, db, digests = _site(tmp_path)
+    qdir = str(tmp_path / "state" / "quarantine")
+    _quarantine_killed_after(docroot, qdir, db, kill_after)
 
     # nothing lost: every orphan is in place, or in quarantine with its manifest line
     batch, manifest = _manifest(qdir)
@@ -118,19 +123,7 @@ def test_killed_quarantine_to_another_filesystem_loses_nothing(two_filesystems, 
     disk1, disk2 = two_filesystems
     docroot, db, digests = _site(disk1)
     qdir = str(disk2 / "quarantine")
-    script = CHILD.format(tests=str(Path(__file__).parent), collections=str(ROOT / ".collections"),
-                          docroot=docroot, qdir=qdir, db=db, pause=0.02)
-    child = subprocess.Popen([sys.executable, "-c", script])
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            if len(_manifest(qdir)[1]) >= kill_after:
-                break
-        except (FileNotFoundError, ValueError):
-            pass
-        time.sleep(0.005)
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait()
+    _quarantine_killed_after(docroot, qdir, db, kill_after)
 
     batch, manifest = _manifest(qdir)
     assert kill_after <= len(manifest) < N_ORPHANS, "the kill did not land half-way"

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,8 @@ if str(REPO) not in sys.path[:1]:
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
+
+from bxops.ledger.entries import NewRun  # noqa: E402
 
 PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
 RUNNER = REPO / "runner.py"
@@ -49,6 +54,38 @@ def base_contract(**term_changes: Any) -> dict[str, Any]:
     term = copy.deepcopy(BASE_TERM)
     term.update(term_changes)
     return {"client": CLIENT, "terms": [term]}
+
+
+def one_run_pool_contract() -> dict[str, Any]:
+    """15 minutes a month, overage refused: one run at the 15-minute minimum fits, no second one."""
+    return base_contract(
+        hours_per_month=0.25, billing_period="month", carry_over={"mode": "none"}, overage={"policy": "refuse"}
+    )
+
+
+def new_run(
+    client: str = CLIENT,
+    *,
+    estimate: int | None = None,
+    started_at: datetime | None = None,
+    heartbeat_interval: float = 5.0,
+) -> NewRun:
+    """A run of the `tiny` playbook on staging, as the runner would start it (artifacts nowhere)."""
+    return NewRun(
+        client=client,
+        environment="staging",
+        playbook="tiny",
+        engineer="tester",
+        ticket=None,
+        note=None,
+        work_type=None,
+        options={},
+        artifacts_dir="/nonexistent",
+        estimate_seconds=estimate,
+        overage_override=False,
+        heartbeat_interval=heartbeat_interval,
+        **({} if started_at is None else {"started_at": started_at}),
+    )
 
 
 def localhost_inventory() -> dict[str, Any]:
@@ -225,3 +262,13 @@ def cli(
         if key.startswith("BXOPS_") or key == "COLUMNS":
             monkeypatch.setenv(key, value)
     return InProcessCli(workspace, capsys)
+
+
+@pytest.fixture
+def cleanup() -> Iterator[list[int]]:
+    """Processes to SIGKILL after the test (runners and what they started), should it fail half-way."""
+    pids: list[int] = []
+    yield pids
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)

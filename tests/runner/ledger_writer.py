@@ -12,9 +12,10 @@ import sys
 import time
 from datetime import UTC, datetime
 
+from ledger_records import run_outcome  # this folder: the script's own
+
 from bxops.ledger.database import open_ledger
-from bxops.ledger.entries import ManualWork, NewRun, RunOutcome, add_manual, beat, finish_run, start_run
-from bxops.ledger.models import EntryStatus
+from bxops.ledger.entries import ManualWork, NewRun, add_manual, beat, finish_run, start_run
 
 
 def main() -> None:
@@ -59,21 +60,7 @@ def main() -> None:
         finish_run(
             ledger,
             run.id,
-            RunOutcome(
-                status=EntryStatus.SUCCEEDED,
-                ended_at=datetime.now(UTC),
-                raw_seconds=1,
-                billed_seconds=900,
-                contract_term="2026-01-01",
-                return_code=0,
-                work_type="maintenance",
-                hosts=["h"],
-                host_stats={},
-                play_seconds=[],
-                role_seconds={},
-                changed=[],
-                audit_data={},
-            ),
+            run_outcome(datetime.now(UTC), raw_seconds=1, billed_seconds=900, work_type="maintenance"),
         )
         ids.append(run.id)
     ledger.dispose()

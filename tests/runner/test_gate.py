@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import RUNNER, Workspace, base_contract
-from .test_kill import alive, descendants
+from .conftest import RUNNER, Workspace, base_contract, one_run_pool_contract
+from .processes import alive, descendants
 
 
 def marker_run(ws: Workspace, marker: Path, *extra: str) -> subprocess.Popen[str]:
@@ -162,11 +162,7 @@ def test_refused_or_failing_run_leaves_no_process_and_no_artifacts(
     ledger_ready: Workspace, tmp_path: Path, extra: tuple[str, ...], code: int, message: str
 ) -> None:
     ws, marker = ledger_ready, tmp_path / "marker"
-    ws.write_contract(
-        base_contract(
-            hours_per_month=0.25, billing_period="month", carry_over={"mode": "none"}, overage={"policy": "refuse"}
-        )
-    )
+    ws.write_contract(one_run_pool_contract())
     ws.cli("run", "t1", "staging", "tiny", "-e", "tiny_sleep=0")  # uses up the month
     before = sorted(p.name for p in (ws.artifacts / "t1").iterdir())
     process = marker_run(ws, marker, *extra)

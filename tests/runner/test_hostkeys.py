@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from .conftest import RUNNER, Workspace
-from .test_kill import descendants
+from .processes import descendants
 
 SSHD = Path("/usr/sbin/sshd")
 pytestmark = pytest.mark.skipif(

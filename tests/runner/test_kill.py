@@ -10,49 +10,11 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
-
-import pytest
-
-from bxops.ledger.database import open_ledger
-from bxops.ledger.models import Entry
 
 from .conftest import RUNNER, Workspace
+from .processes import alive, descendants, reach_sleep_task, running_entry, wait_for_sleep_task
 
 HEARTBEAT = "0.5"
-
-
-def descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def running_entry(url: str) -> Entry | None:
-    ledger = open_ledger(url)
-    try:
-        with ledger.sessions() as session:
-            return session.query(Entry).filter(Entry.status == "running").one_or_none()
-    finally:
-        ledger.dispose()
 
 
 def start_slow_run(workspace: Workspace) -> subprocess.Popen[str]:
@@ -65,38 +27,13 @@ def start_slow_run(workspace: Workspace) -> subprocess.Popen[str]:
     )
 
 
-def wait_for_sleep_task(workspace: Workspace, process: subprocess.Popen[str], timeout: float = 120) -> Entry:
-    """Until Ansible has started the long task (seen in the run's artifacts)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()
-        entry = running_entry(workspace.ledger_url)
-        if entry is not None and entry.artifacts_dir:
-            events = Path(entry.artifacts_dir) / "job_events"
-            if events.is_dir() and any("Sleep a long time" in p.read_text() for p in events.glob("*.json")):
-                return entry
-        time.sleep(0.3)
-    raise AssertionError("the slow playbook never reached its long task")
-
-
-@pytest.fixture
-def cleanup() -> list[int]:
-    pids: list[int] = []
-    yield pids
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
 def test_sigkill_then_next_invocation_marks_interrupted(
     sqlite_workspace: Workspace, cleanup: list[int]
 ) -> None:
     ws = sqlite_workspace
     process = start_slow_run(ws)
-    cleanup.append(process.pid)
-    entry = wait_for_sleep_task(ws, process)
+    entry = reach_sleep_task(ws, process, cleanup)
     time.sleep(2.0)  # a few more heartbeats
-    cleanup.extend(descendants(process.pid))
     os.kill(process.pid, signal.SIGKILL)
     killed_at = datetime.now(UTC)
     process.communicate(timeout=30)

@@ -13,11 +13,11 @@ from sqlalchemy import func, select
 
 from bxops.bookkeeping import open_and_recover
 from bxops.ledger.database import MIGRATIONS_DIR, SCHEMA_HEAD, open_ledger
-from bxops.ledger.entries import NewRun, start_run
+from bxops.ledger.entries import start_run
 from bxops.ledger.models import Entry
 from bxops.settings import load_settings
 
-from .conftest import BASE_TERM, InProcessCli, Workspace
+from .conftest import BASE_TERM, InProcessCli, Workspace, new_run
 
 H = 3600
 pytestmark = pytest.mark.usefixtures("cli")
@@ -94,30 +94,12 @@ def test_adjustment_and_correction(cli: InProcessCli) -> None:
 
 def test_run_raw_time_cannot_be_corrected(cli: InProcessCli, workspace: Workspace) -> None:
     ledger = open_ledger(workspace.ledger_url)
-    entry = start_run(ledger, _new_run(datetime(2026, 3, 3, 10, tzinfo=UTC)))
+    entry = start_run(ledger, new_run(started_at=datetime(2026, 3, 3, 10, tzinfo=UTC), heartbeat_interval=1.0))
     ledger.dispose()
     refused = cli("correct", str(entry.id), "--reason", "x", "-d", "1h", expect=1)
     assert "the raw time of a run or adjustment never changes" in refused.err
     refused = cli("correct", str(entry.id), "--reason", "x", "--billed", "1h", expect=1)
     assert "still running" in refused.err
-
-
-def _new_run(started: datetime, interval: float = 1.0) -> NewRun:
-    return NewRun(
-        client="t1",
-        environment="staging",
-        playbook="tiny",
-        engineer="tester",
-        ticket=None,
-        note=None,
-        work_type=None,
-        options={},
-        artifacts_dir="/nowhere",
-        estimate_seconds=None,
-        overage_override=False,
-        heartbeat_interval=interval,
-        started_at=started,
-    )
 
 
 def test_dead_run_becomes_interrupted_up_to_its_heartbeat(workspace: Workspace) -> None:
@@ -127,7 +109,7 @@ def test_dead_run_becomes_interrupted_up_to_its_heartbeat(workspace: Workspace) 
     )
     ledger = open_ledger(workspace.ledger_url)
     started = datetime.now(UTC) - timedelta(minutes=40)
-    entry = start_run(ledger, _new_run(started))
+    entry = start_run(ledger, new_run(started_at=started, heartbeat_interval=1.0))
     with ledger.transaction() as session:
         row = session.get(Entry, entry.id)
         assert row is not None
@@ -148,8 +130,8 @@ def test_dead_run_becomes_interrupted_up_to_its_heartbeat(workspace: Workspace) 
 def test_stale_heartbeat_from_another_host_becomes_interrupted(workspace: Workspace) -> None:
     ledger = open_ledger(workspace.ledger_url)
     started = datetime.now(UTC) - timedelta(hours=1)
-    fresh = start_run(ledger, _new_run(datetime.now(UTC)))
-    stale = start_run(ledger, _new_run(started))
+    fresh = start_run(ledger, new_run(started_at=datetime.now(UTC), heartbeat_interval=1.0))
+    stale = start_run(ledger, new_run(started_at=started, heartbeat_interval=1.0))
     with ledger.transaction() as session:
         for entry_id in (fresh.id, stale.id):
             row = session.get(Entry, entry_id)

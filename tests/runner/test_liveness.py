@@ -5,21 +5,23 @@ recorded as a correction that replaces the interrupted entry: counted once, and 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 
+import pytest
 from sqlalchemy import update
 
 from bxops.ledger.database import open_ledger
 from bxops.ledger.models import Entry
 
-from .conftest import RUNNER, Workspace
-from .test_kill import cleanup, descendants, running_entry, wait_for_sleep_task
-
-__all__ = ["cleanup"]  # the fixture, shared with test_kill
+from .conftest import RUNNER, Workspace, make_workspace
+from .processes import reach_sleep_task, running_entry
 
 HEARTBEAT = 0.5
 #: Longer than entries.STALE_HEARTBEATS * HEARTBEAT + STALE_GRACE_SECONDS (3 * 0.5 + 10)
@@ -37,52 +39,84 @@ def start(ws: Workspace) -> subprocess.Popen[str]:
     )
 
 
-def test_paused_runner_is_not_marked_interrupted(sqlite_workspace: Workspace, cleanup: list[int]) -> None:
-    ws = sqlite_workspace
-    process = start(ws)
-    cleanup.append(process.pid)
-    entry = wait_for_sleep_task(ws, process)
-    cleanup.extend(descendants(process.pid))
-    os.kill(process.pid, signal.SIGSTOP)
+@dataclass
+class PausedRun:
+    """A run paused (SIGSTOP) past the stale-heartbeat limit, then let go and finished."""
+
+    ws: Workspace
+    entry: Entry
+    looked: subprocess.CompletedProcess[str]  # `history --json` while it was paused
+    still: Entry | None  # the running entry as the ledger showed it then
+    returncode: int
+    out: str
+    err: str
+
+
+@pytest.fixture(scope="module")
+def paused(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, PausedRun]]:
+    """Both situations share one pause (they wait the same STALE_AFTER): `local` is a run on this
+    machine; `remote` is one made to look as if it ran on another machine (no process to look at there,
+    only its heartbeat). Each is in its own workspace; the tests assert on what happened to each."""
+    pids: list[int] = []
     try:
-        time.sleep(STALE_AFTER)  # its heartbeat is long overdue
-        looked = ws.cli("history", "--json")  # opening the ledger recovers dead runs
-        assert "interrupted" not in looked.stderr
-        still = running_entry(ws.ledger_url)
-        assert still is not None and still.id == entry.id
+        workspaces = {
+            name: make_workspace(
+                tmp_path_factory.mktemp(name), str(tmp_path_factory.getbasetemp() / f"{name}.sqlite")
+            )
+            for name in ("local", "remote")
+        }
+        processes = {name: start(ws) for name, ws in workspaces.items()}
+        entries = {name: reach_sleep_task(workspaces[name], processes[name], pids) for name in processes}
+        for process in processes.values():
+            os.kill(process.pid, signal.SIGSTOP)
+        looked: dict[str, subprocess.CompletedProcess[str]] = {}
+        still: dict[str, Entry | None] = {}
+        try:
+            ledger = open_ledger(workspaces["remote"].ledger_url)
+            with ledger.transaction() as session:
+                session.execute(
+                    update(Entry).where(Entry.id == entries["remote"].id).values(runner_host="another-machine")
+                )
+            ledger.dispose()
+            time.sleep(STALE_AFTER)  # both heartbeats are long overdue
+            for name, ws in workspaces.items():
+                looked[name] = ws.cli("history", "--json")  # opening the ledger recovers dead runs
+                still[name] = running_entry(ws.ledger_url)
+        finally:
+            for process in processes.values():
+                os.kill(process.pid, signal.SIGCONT)
+        done = {name: process.communicate(timeout=120) for name, process in processes.items()}
+        yield {
+            name: PausedRun(
+                workspaces[name], entries[name], looked[name], still[name],
+                processes[name].returncode, *done[name],
+            )
+            for name in processes
+        }
     finally:
-        os.kill(process.pid, signal.SIGCONT)
-    out, err = process.communicate(timeout=120)
-    assert process.returncode == 0, out + err
-    assert "correction" not in err
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_paused_runner_is_not_marked_interrupted(paused: dict[str, PausedRun]) -> None:
+    run = paused["local"]
+    ws, entry = run.ws, run.entry
+    assert "interrupted" not in run.looked.stderr
+    assert run.still is not None and run.still.id == entry.id
+    assert run.returncode == 0, run.out + run.err
+    assert "correction" not in run.err
     entries = ws.history()
     assert [(e["id"], e["status"]) for e in entries] == [(entry.id, "succeeded")]
     assert entries[0]["raw_seconds"] >= SLEEP
     assert ws.balance()["used_billed_seconds"] == 15 * 60
 
 
-def test_late_finish_after_interrupted_is_recorded_once_as_a_correction(
-    sqlite_workspace: Workspace, cleanup: list[int]
-) -> None:
-    ws = sqlite_workspace
-    process = start(ws)
-    cleanup.append(process.pid)
-    entry = wait_for_sleep_task(ws, process)
-    cleanup.extend(descendants(process.pid))
-    os.kill(process.pid, signal.SIGSTOP)
-    try:
-        # As if it ran on another machine: no process to look at there, only its heartbeat.
-        ledger = open_ledger(ws.ledger_url)
-        with ledger.transaction() as session:
-            session.execute(update(Entry).where(Entry.id == entry.id).values(runner_host="another-machine"))
-        ledger.dispose()
-        time.sleep(STALE_AFTER)
-        looked = ws.cli("history", "--json")
-        assert f"run #{entry.id}" in looked.stderr and "interrupted" in looked.stderr
-    finally:
-        os.kill(process.pid, signal.SIGCONT)
-    out, err = process.communicate(timeout=120)
-    assert process.returncode == 0, out + err
+def test_late_finish_after_interrupted_is_recorded_once_as_a_correction(paused: dict[str, PausedRun]) -> None:
+    run = paused["remote"]
+    ws, entry, err = run.ws, run.entry, run.err
+    assert f"run #{entry.id}" in run.looked.stderr and "interrupted" in run.looked.stderr
+    assert run.returncode == 0, run.out + err
     assert f"run #{entry.id} had been recorded as interrupted while it was still running" in err
     everything = {e["id"]: e for e in ws.history()}
     interrupted = everything[entry.id]

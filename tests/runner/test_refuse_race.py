@@ -11,10 +11,10 @@ import time
 from sqlalchemy.orm import Session
 
 from bxops.ledger.database import open_ledger
-from bxops.ledger.entries import NewRun, reserved_seconds, start_run
+from bxops.ledger.entries import reserved_seconds, start_run
 from bxops.periods import Month
 
-from .conftest import CLIENT, RUNNER, Workspace, base_contract
+from .conftest import CLIENT, RUNNER, Workspace, new_run, one_run_pool_contract
 
 STARTS = 4
 
@@ -22,14 +22,7 @@ STARTS = 4
 def test_concurrent_starts_only_one_fits_the_pool(workspace: Workspace) -> None:
     ws = workspace
     # 15 minutes a month; every run is estimated at the 15-minute minimum: one run fits, no more.
-    ws.write_contract(
-        base_contract(
-            hours_per_month=0.25,
-            billing_period="month",
-            carry_over={"mode": "none"},
-            overage={"policy": "refuse"},
-        )
-    )
+    ws.write_contract(one_run_pool_contract())
     ws.cli("history")  # the ledger exists (the migrations are not what races here)
     processes = [
         subprocess.Popen(
@@ -54,23 +47,6 @@ def test_concurrent_starts_only_one_fits_the_pool(workspace: Workspace) -> None:
     assert balance["used_billed_seconds"] == 15 * 60 and balance["overage_seconds"] == 0
 
 
-def new_run(client: str, estimate: int) -> NewRun:
-    return NewRun(
-        client=client,
-        environment="staging",
-        playbook="tiny",
-        engineer="tester",
-        ticket=None,
-        note=None,
-        work_type=None,
-        options={},
-        artifacts_dir="/nonexistent",
-        estimate_seconds=estimate,
-        overage_override=False,
-        heartbeat_interval=5.0,
-    )
-
-
 def test_a_check_holds_the_client_until_its_entry_is_written(ledger_url: str) -> None:
     """The second start's check waits for the first start's check and insert, and then sees its entry:
     the per-client lock (an advisory lock on PostgreSQL, the IMMEDIATE write lock on SQLite)."""
@@ -89,10 +65,12 @@ def test_a_check_holds_the_client_until_its_entry_is_written(ledger_url: str) ->
         seen.append(("second", reserved_seconds(session, CLIENT, month), time.monotonic() - started))
 
     try:
-        first = threading.Thread(target=start_run, args=(ledger, new_run(CLIENT, 900)), kwargs={"check": slow_first})
+        first = threading.Thread(
+            target=start_run, args=(ledger, new_run(CLIENT, estimate=900)), kwargs={"check": slow_first}
+        )
         first.start()
         assert first_checking.wait(30)
-        start_run(ledger, new_run(CLIENT, 900), check=second)
+        start_run(ledger, new_run(CLIENT, estimate=900), check=second)
         first.join(30)
     finally:
         ledger.dispose()

@@ -26,7 +26,6 @@ from bxops.ledger.entries import (
     HistoryFilter,
     ManualWork,
     NewRun,
-    RunOutcome,
     add_manual,
     billing_shares,
     finish_run,
@@ -38,6 +37,7 @@ from bxops.periods import Month
 from bxops.rounding import GroupKey, Member, RoundingMode, RoundingPolicy, RoundingScope, allocate
 
 from .conftest import BASE_TERM, _pg_url_or_skip, reset_postgres
+from .ledger_records import run_outcome
 
 SCOPES = ["entry", "ticket", "day", "month"]
 WORK_TYPES = ["maintenance", "updates", "bugfix"]
@@ -173,21 +173,14 @@ def write(ledger: Ledger, client: str, contract_terms: list[dict[str, Any]], wor
         finish_run(
             ledger,
             entry.id,
-            RunOutcome(
+            run_outcome(
+                work.started_at + timedelta(seconds=work.raw),
+                work.raw,
+                billing.billed_seconds,
+                work.work_type,
                 status=EntryStatus.DRY_RUN if work.dry_run else EntryStatus.SUCCEEDED,
-                ended_at=work.started_at + timedelta(seconds=work.raw),
-                raw_seconds=work.raw,
-                billed_seconds=billing.billed_seconds,
-                billing_group=billing.group,
                 contract_term=billing.contract_term,
-                return_code=0,
-                work_type=work.work_type,
-                hosts=["h"],
-                host_stats={},
-                play_seconds=[],
-                role_seconds={},
-                changed=[],
-                audit_data={},
+                billing_group=billing.group,
             ),
         )
 

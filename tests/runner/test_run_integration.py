@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import BASE_TERM, Workspace, base_contract
+from .conftest import BASE_TERM, Workspace, one_run_pool_contract
 
 SLEEP = 3
 
@@ -67,14 +67,7 @@ def test_run_records_durations_against_the_wall_clock(sqlite_workspace: Workspac
 
 def test_estimate_refusal_and_recorded_override(sqlite_workspace: Workspace) -> None:
     ws = sqlite_workspace
-    ws.write_contract(
-        base_contract(
-            hours_per_month=0.25,
-            billing_period="month",
-            carry_over={"mode": "none"},
-            overage={"policy": "refuse"},
-        )
-    )
+    ws.write_contract(one_run_pool_contract())
     ws.cli("run", "t1", "staging", "tiny", "-e", "tiny_sleep=0")
     refused = ws.cli("run", "t1", "staging", "tiny", check=False)
     assert refused.returncode == 3

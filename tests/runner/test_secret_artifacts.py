@@ -14,9 +14,7 @@ import time
 from pathlib import Path
 
 from .conftest import RUNNER, Workspace
-from .test_kill import cleanup, descendants, running_entry
-
-__all__ = ["cleanup"]
+from .processes import descendants, running_entry
 
 SECRETS = {
     "BXOPS_TEST_API_TOKEN": "tok-5a1f-never-in-artifacts",

@@ -28,8 +28,9 @@ def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def test_host() -> Iterator[str]:
+    """One test host for this module's tests (the tiny playbook changes nothing the audit looks at)."""
     if not have_podman_image(IMAGE):
         message = f"podman image {IMAGE} is missing (scripts/build-image.sh builds it)"
         if os.environ.get("CI") == "true":

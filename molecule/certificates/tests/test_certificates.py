@@ -1,8 +1,9 @@
 """The certificates role against pebble on the test host.
 
-converge issued the certificates, idempotence re-ran it, side_effect.yml played the situations and
-recorded the host's state after each in /var/lib/bxops-test/<step>.json (served and installed serials,
-nginx worker PIDs, the role's message). These tests read those records and the host's final state.
+converge issued the certificates and recorded `start`, idempotence re-ran it far from expiry (the no-op
+run), side_effect.yml played the situations and recorded the host's state after each in
+/var/lib/bxops-test/<step>.json (served and installed serials, nginx worker PIDs, the role's message).
+These tests read those records (all in one read) and the host's final state.
 """
 
 import json
@@ -12,11 +13,25 @@ import pytest
 DOMAINS = ["shop.bxops.test", "www.shop.bxops.test"]
 SSL_DIR = "/etc/nginx/ssl"
 
+_READ_RECORDS = (
+    "python3 -c 'import glob, json, os; print(json.dumps({os.path.basename(p)[:-5]: json.load(open(p))"
+    " for p in glob.glob(\"/var/lib/bxops-test/*.json\")}))'"
+)
 
-def record(host, name):
-    f = host.file(f"/var/lib/bxops-test/{name}.json")
-    assert f.exists, f"side_effect did not record {name}"
-    return json.loads(f.content_string)
+
+@pytest.fixture(scope="module")
+def records(host):
+    """Every record side_effect.yml wrote, read from the host once: {step: record}."""
+    return json.loads(host.check_output(_READ_RECORDS))
+
+
+@pytest.fixture
+def record(records):
+    def read(name):
+        assert name in records, f"side_effect did not record {name}"
+        return records[name]
+
+    return read
 
 
 def served_serial(host, domain):
@@ -100,23 +115,23 @@ def test_no_challenge_files_or_pending_keys_left(host):
 # --- no-op, check mode, renew -------------------------------------------------------------------
 
 
-def test_noop_far_from_expiry_changes_nothing_and_does_not_reload(host):
-    start, noop = record(host, "start"), record(host, "noop")
+def test_noop_far_from_expiry_changes_nothing_and_does_not_reload(record):
+    start, noop = record("start"), record("noop")
     assert all(start["served"][d] for d in DOMAINS)
     assert noop["served"] == start["served"]
     assert noop["disk"] == start["disk"]
     assert noop["workers"] == start["workers"], "nginx was reloaded although nothing changed"
 
 
-def test_check_mode_reports_but_touches_nothing(host):
-    noop, check = record(host, "noop"), record(host, "check")
+def test_check_mode_reports_but_touches_nothing(record):
+    noop, check = record("noop"), record("check")
     assert check["served"] == noop["served"]
     assert check["disk"] == noop["disk"]
     assert check["workers"] == noop["workers"]
 
 
-def test_renewal_inside_the_window_replaces_served_certificates(host):
-    check, renew = record(host, "check"), record(host, "renew")
+def test_renewal_inside_the_window_replaces_served_certificates(record):
+    check, renew = record("check"), record("renew")
     for d in DOMAINS:
         assert renew["served"][d] != check["served"][d], d
         assert renew["served"][d] == renew["disk"][d], d
@@ -127,8 +142,8 @@ def test_renewal_inside_the_window_replaces_served_certificates(host):
 # --- failures -----------------------------------------------------------------------------------
 
 
-def test_failed_challenge_is_explained_and_keeps_previous_certificate(host):
-    before, after = record(host, "before_failed_challenge"), record(host, "failed_challenge")
+def test_failed_challenge_is_explained_and_keeps_previous_certificate(record):
+    before, after = record("before_failed_challenge"), record("failed_challenge")
     msg = after["msg"]
     assert "www.shop.bxops.test" in msg and "HTTP-01 challenge failed" in msg, msg
     # the broken domain keeps its certificate, served and installed; the other was renewed
@@ -138,8 +153,8 @@ def test_failed_challenge_is_explained_and_keeps_previous_certificate(host):
     assert after["served"]["shop.bxops.test"] == after["disk"]["shop.bxops.test"]
 
 
-def test_dns_elsewhere_refused_before_any_change(host):
-    before, after = record(host, "before_dns"), record(host, "dns")
+def test_dns_elsewhere_refused_before_any_change(host, record):
+    before, after = record("before_dns"), record("dns")
     msg = after["msg"]
     assert "elsewhere.bxops.test" in msg and "192.0.2.10" in msg and "not to this host" in msg, msg
     assert after["served"] == before["served"] and after["disk"] == before["disk"]
@@ -147,18 +162,22 @@ def test_dns_elsewhere_refused_before_any_change(host):
     assert not host.file(f"{SSL_DIR}/elsewhere.bxops.test").exists
 
 
-def test_failed_verification_restores_previous_certificate(host):
-    before, after = record(host, "before_verify_fail"), record(host, "verify_fail")
+def test_failed_verification_restores_previous_certificate(host, record):
+    before, after = record("before_verify_fail"), record("verify_fail")
     msg = after["msg"]
     assert "Verification failed" in msg and "shop.bxops.test" in msg and "restored" in msg, msg
     # the shadowing block kept answering; the installed certificate is the previous one again
     assert after["disk"]["shop.bxops.test"] == before["disk"]["shop.bxops.test"]
     assert after["served"] == before["served"]
-    # and the backup of what was replaced is kept
+    # and the backup of what was replaced is kept: side_effect.yml is one playbook run, so one run id and
+    # one backup folder, whose copy of shop.bxops.test's chain each replacing role run rewrote; the last
+    # (this one) left there the certificate it restored
     backups = host.check_output(
-        "find /var/lib/bxops/backups/certificates -path '*shop.bxops.test/fullchain.pem' | wc -l"
-    )
-    assert int(backups) >= 1
+        "find /var/lib/bxops/backups/certificates -path '*/shop.bxops.test/fullchain.pem'"
+    ).splitlines()
+    assert len(backups) == 1, backups
+    kept = int(host.check_output(f"openssl x509 -in {backups[0]} -noout -serial").split("=", 1)[1], 16)
+    assert kept == before["disk"]["shop.bxops.test"]
 
 
 @pytest.mark.parametrize(
@@ -168,19 +187,18 @@ def test_failed_verification_restores_previous_certificate(host):
         ("acme_challenge", "/home/bitrix/www/.well-known/acme-challenge"),
     ],
 )
-def test_symlinked_challenge_folder_refused_naming_it_and_sentinel_untouched(host, case, link):
-    before, after = record(host, "before_hostile_" + case), record(host, "hostile_" + case)
+def test_symlinked_challenge_folder_refused_naming_it_and_sentinel_untouched(case, link, record):
+    before, after = record("before_hostile_" + case), record("hostile_" + case)
     msg = after["msg"]
     assert msg != "NO FAILURE", f"the role renewed through {link} -> /srv/bxops-sentinel"
     assert f"{link} is a symlink" in msg, msg
     assert "\n" not in msg.strip(), f"not one line: {msg!r}"
-    sentinel = record(host, f"hostile_{case}_sentinel")
     # written by hand: what side_effect.yml created (root:root 0755 folder, one root file 0644)
-    assert sentinel["before"] == [
-        "/srv/bxops-sentinel root:root 755 " + sentinel["before"][0].rsplit(" ", 1)[1],
+    assert before["sentinel"] == [
+        "/srv/bxops-sentinel root:root 755 " + before["sentinel"][0].rsplit(" ", 1)[1],
         "/srv/bxops-sentinel/passwd root:root 644 32",
     ]
-    assert sentinel["after"] == sentinel["before"], "the sentinel (standing for /etc) was changed"
+    assert after["sentinel"] == before["sentinel"], "the sentinel (standing for /etc) was changed"
     # refused before any change: certificates, nginx (no reload) as they were
     assert after["served"] == before["served"] and after["disk"] == before["disk"]
     assert after["workers"] == before["workers"]
@@ -198,14 +216,14 @@ def test_symlinked_challenge_folder_refused_naming_it_and_sentinel_untouched(hos
         ("domain_wildcard", "certificates_domains"),
     ],
 )
-def test_bad_input_refused_naming_the_variable(host, case, variable):
-    msg = record(host, "bad_" + case)["msg"]
+def test_bad_input_refused_naming_the_variable(case, variable, record):
+    msg = record("bad_inputs")[case]
     assert msg != "NO FAILURE", f"{case} was accepted"
     assert variable in msg, msg
 
 
-def test_bad_input_changed_nothing(host):
-    before, after = record(host, "before_bad_input"), record(host, "after_bad_input")
+def test_bad_input_changed_nothing(record):
+    before, after = record("before_bad_input"), record("after_bad_input")
     assert after == {**before, "msg": after["msg"]}
 
 
