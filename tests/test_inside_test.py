@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from ansible.errors import AnsibleFilterError
-
 from ansible_collections.bxops.bitrix.plugins.test import paths
 from ansible_collections.bxops.bitrix.plugins.test.paths import inside
 
