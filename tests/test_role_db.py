@@ -64,9 +64,8 @@ def test_each_role_falls_back_to_the_vault(role: str) -> None:
 
 def test_the_audit_and_cleanup_pass_the_vault_by_default() -> None:
     cleanup = yaml.safe_load((PROJECT / "roles/cleanup/defaults/main.yml").read_text())["cleanup_db"]
-    assert cleanup == {"host": "{{ bitrix_db_host | default('') }}", "database": "{{ bitrix_db_name | default('') }}",
-                       "user": "{{ bitrix_db_user | default('') }}",
-                       "password": "{{ bitrix_db_password | default('') }}"}
+    assert cleanup == {"host": "{{ bitrix_db_host }}", "database": "{{ bitrix_db_name }}",
+                       "user": "{{ bitrix_db_user }}", "password": "{{ bitrix_db_password }}"}
     (audit,) = [(args, task_vars) for where, module, args, task_vars in db_calls() if module == "bitrix_audit"]
     assert audit[0]["db"] == "{{ bxops_site_db_credentials | default(__audit_db) }}"
     assert audit[1]["__audit_db"] == {"host": "{{ bitrix_db_host }}", "database": "{{ bitrix_db_name }}",
