@@ -87,13 +87,10 @@ import ssl
 import stat
 import subprocess
 import time
-import urllib.error
 from datetime import datetime, timezone
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import ConnectionError as UrlConnectionError
-from ansible.module_utils.urls import open_url
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_db import DB_OPTION
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import (
     Anchor,
@@ -117,6 +114,7 @@ from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
     resolve_upload_dir,
     version_tuple,
 )
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_smoke import fetch
 
 SCHEMA = "bxops.audit/1"
 
@@ -390,17 +388,10 @@ def _certificates(domains: list[str], port: int) -> list[dict[str, Any]]:
 
 
 def _home_page(url: str, host: str | None, timeout: float) -> dict[str, Any]:
-    started = time.monotonic()
-    try:
-        with open_url(url, headers={"Host": host} if host else None, timeout=timeout, use_netrc=False) as response:
-            body = response.read()
-            status = response.getcode()
-    except urllib.error.HTTPError as exc:
-        body, status = b"", exc.code
-    except (OSError, ValueError, UrlConnectionError) as exc:
-        return {"url": url, "status": None, "error": str(exc), "response_ms": None}
-    return {"url": url, "status": status, "response_ms": round((time.monotonic() - started) * 1000, 1),
-            "bytes": len(body)}
+    page = fetch(url, host, timeout, follow_redirects=True)
+    if page["status"] is None:
+        return {"url": url, "status": None, "error": page["error"], "response_ms": None}
+    return {"url": url, "status": page["status"], "response_ms": page["response_ms"], "bytes": page["bytes"]}
 
 
 def _agents(docroot: str, client: MysqlClient | None, cron_dirs: list[str], constants: dict[str, str]

@@ -31,8 +31,8 @@ description:
   - O(action=begin) opens the update journal (O(journal), with O(journal_data)) before the first change,
     then closes the public part like O(action=maintenance) with C(site_stopped=Y); the journal keeps the
     previous value.
-  - O(action=smoke) checks URLs, new PHP fatal errors in the logs since given offsets, versions reached
-    against the plan, and that agents still run.
+  - O(action=smoke) checks URLs (O(urls), the collection's one smoke test, as C(bitrix_smoke_test)), new PHP
+    fatal errors in the logs since given offsets, versions reached against the plan, and that agents still run.
 options:
   action:
     description: What to do.
@@ -102,19 +102,6 @@ options:
     description: For O(action=maintenance), the value of main C(site_stopped) to set (C(Y) closes it).
     type: str
     choices: ["Y", "N"]
-  urls:
-    description: For O(action=smoke), the URLs to check, each C(path), C(status) (default 200), C(marker).
-    type: list
-    elements: dict
-    default: []
-  base_url:
-    description: Where the web server answers on the host.
-    type: str
-    default: http://127.0.0.1
-  host_header:
-    description: Host header for the smoke requests (the site's domain); empty sends none.
-    type: str
-    default: ""
   logs:
     description: Error logs to watch for new PHP fatal errors.
     type: list
@@ -133,6 +120,7 @@ options:
     default: false
 extends_documentation_fragment:
   - bxops.bitrix.bitrix_db
+  - bxops.bitrix.bitrix_smoke
 author: bxops maintainers
 """
 
@@ -229,8 +217,6 @@ import shutil
 import subprocess
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_db import DB_OPTION
@@ -245,6 +231,7 @@ from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
     require_site,
     version_tuple,
 )
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_smoke import SMOKE_OPTIONS, check_all, specs_problem
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_update_steps import (
     STEP_PHP,
     describe,
@@ -793,36 +780,6 @@ def do_maintenance(module: AnsibleModule, journal: str | None = None, extra: dic
     module.exit_json(changed=True, previous=previous, site_stopped=wanted, **(extra or {}))
 
 
-def http_check(base: str, host: str, spec: dict) -> dict:
-    path = str(spec.get("path") or "/")
-    want = int(spec.get("status") or 200)
-    marker = spec.get("marker")
-    request = urllib.request.Request(base.rstrip("/") + path, headers={"Host": host} if host else {})
-
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args, **kwargs):
-            return None
-
-    opener = urllib.request.build_opener(NoRedirect)
-    try:
-        with opener.open(request, timeout=30) as response:
-            status, body = response.status, response.read(2 << 20)
-    except urllib.error.HTTPError as exc:
-        status, body = exc.code, exc.read(2 << 20)
-    except (urllib.error.URLError, OSError) as exc:
-        return {"check": "url", "path": path, "ok": False, "detail": f"no answer: {exc}"}
-    text = body.decode("utf-8", errors="replace")
-    problems = []
-    if status != want:
-        problems.append(f"status {status}, expected {want}")
-    if marker and marker not in text:
-        problems.append(f"marker {marker!r} not found")
-    if re.search(r"(Fatal error|Parse error)</b>:|DB query error", text):
-        problems.append("the page shows a PHP/DB error")
-    return {"check": "url", "path": path, "ok": not problems, "status": status,
-            "detail": "; ".join(problems) or "status {}{}".format(status, ", marker found" if marker else "")}
-
-
 def new_fatals(path: str, offset: int) -> list[str]:
     try:
         size = os.path.getsize(path)
@@ -858,7 +815,8 @@ def do_smoke(module: AnsibleModule) -> None:
             since = int(client.scalar("SELECT UNIX_TIMESTAMP()") or 0)
             due = int(client.scalar(
                 "SELECT COUNT(*) FROM b_agent WHERE ACTIVE='Y' AND NEXT_EXEC <= NOW()") or 0)
-    checks = [http_check(p["base_url"], p["host_header"], spec) for spec in p["urls"]]
+    checks = [dict(result, check="url", detail=result["reason"])
+              for result in check_all(p["base_url"], p["host_header"], p["urls"], timeout=p["timeout"])]
     for path in p["logs"]:
         fatals = new_fatals(path, int(p["log_offsets"].get(path, 0)))
         checks.append({"check": "log", "path": path, "ok": not fatals,
@@ -905,9 +863,7 @@ def main() -> None:
             run_id=dict(type="str", default=""),
             journal_data=dict(type="dict", default={}),
             site_stopped=dict(type="str", choices=["Y", "N"]),
-            urls=dict(type="list", elements="dict", default=[]),
-            base_url=dict(type="str", default="http://127.0.0.1"),
-            host_header=dict(type="str", default=""),
+            **SMOKE_OPTIONS,
             logs=dict(type="list", elements="path",
                       default=["/var/log/php/bitrix-fpm-error.log", "/var/log/nginx/bitrix_error.log"]),
             log_offsets=dict(type="dict", default={}),
@@ -920,6 +876,9 @@ def main() -> None:
         require_site(module.params["docroot"])
     except NotABitrixSite as exc:
         module.fail_json(msg=f"{exc} (bitrix_docroot)")
+    problem = specs_problem(module.params["urls"])
+    if problem:
+        module.fail_json(msg=problem + " (update_smoke_urls)")
     for name, version in module.params["plan"].items():
         try:
             version_tuple(str(version))
