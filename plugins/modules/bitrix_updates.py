@@ -211,7 +211,6 @@ checks:
 
 import json
 import os
-import pwd
 import re
 import shutil
 import subprocess
@@ -222,7 +221,13 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_db import DB_OPTION
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import Anchor, UnsafePath
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_facts import CACHE_FOLDERS, UPDATES
-from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_process import alive, current_identity
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_process import (
+    NoSuchUser,
+    alive,
+    as_site_user,
+    current_identity,
+    site_user_env,
+)
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
     MysqlClient,
     NotABitrixSite,
@@ -319,17 +324,16 @@ class Console:
     def __init__(self, module: AnsibleModule, docroot: str, user: str, php: str) -> None:
         self.module = module
         self.docroot = docroot
+        self.user = user
         try:
-            self.pw = pwd.getpwnam(user)
-        except KeyError:
-            module.fail_json(msg=f"the site user {user} does not exist on this host (bitrix_site_user)")
+            self.drop = as_site_user(user)
+        except NoSuchUser as exc:
+            module.fail_json(msg=str(exc))
         self.php = php
         self.proc: subprocess.Popen | None = None
 
     def _env(self, interactive: bool) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k.startswith(("LANG", "LC_", "BX_", "BXOPS_", "PATH"))}
-        env.update(HOME=self.pw.pw_dir, USER=self.pw.pw_name, LOGNAME=self.pw.pw_name)
-        env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+        env = site_user_env(self.user, ("LANG", "LC_", "BX_", "BXOPS_", "PATH"))
         if interactive:
             env["SHELL_INTERACTIVE"] = "1"  # Symfony asks even though STDIN is a pipe
         return env
@@ -340,7 +344,6 @@ class Console:
 
     def run_php(self, args: list[str], cwd: str, answer: str | None = None, on_start=None,
                 extra_env: dict[str, str] | None = None) -> tuple[int, str]:
-        as_root = os.geteuid() == 0
         env = self._env(answer is not None)
         env.update(extra_env or {})
         self.proc = subprocess.Popen(
@@ -350,9 +353,7 @@ class Console:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env=env,
-            user=self.pw.pw_uid if as_root else None,
-            group=self.pw.pw_gid if as_root else None,
-            extra_groups=[] if as_root else None,
+            **self.drop,
         )
         if on_start is not None:
             on_start(self.proc.pid)
@@ -800,11 +801,8 @@ def run_cron_events(module: AnsibleModule) -> None:
     if not os.path.isfile(script):
         return
     console = Console(module, docroot, module.params["site_user"], module.params["php"])
-    as_root = os.geteuid() == 0
     subprocess.run([module.params["php"], "-f", script], cwd=docroot, env=console._env(False),
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300, check=False,
-                   user=console.pw.pw_uid if as_root else None, group=console.pw.pw_gid if as_root else None,
-                   extra_groups=[] if as_root else None)
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300, check=False, **console.drop)
 
 
 def do_smoke(module: AnsibleModule) -> None:
