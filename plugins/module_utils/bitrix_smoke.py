@@ -118,7 +118,7 @@ def judge(page: dict[str, Any], spec: dict[str, Any], php_version: str | None = 
         return False, f"no answer: {page['error']}"
     statuses = expected_statuses(spec)
     marker = spec.get("marker") or ""
-    text = page["body"].decode("utf-8", errors="replace")
+    text = str(page["body"], "utf-8", "replace")
     problems = []
     if page["status"] not in statuses:
         problems.append("status {}, expected {}".format(page["status"], " or ".join(str(s) for s in statuses)))
