@@ -333,7 +333,7 @@ class Console:
         self.proc: subprocess.Popen | None = None
 
     def _env(self, interactive: bool) -> dict[str, str]:
-        env = site_user_env(self.user, ("LANG", "LC_", "BX_", "BXOPS_", "PATH"))
+        env = site_user_env(self.user)  # the locale and PATH only: nothing of ours reaches the site's PHP
         if interactive:
             env["SHELL_INTERACTIVE"] = "1"  # Symfony asks even though STDIN is a pipe
         return env
@@ -680,8 +680,7 @@ def do_apply(module: AnsibleModule, console: Console) -> None:
 
 
 def leftovers(docroot: str, since: int = 0) -> list[str]:
-    """The updater's unpack folders (bitrix/updates/update_m<time>) and step downloads made since `since`,
-    and the pause flag.
+    """The updater's unpack folders (bitrix/updates/update_m<time>) and step downloads made since `since`.
 
     Older ones are not this run's business (the cleanup role handles disposable folders). A symlinked
     bitrix/updates holds nothing of ours."""
@@ -691,7 +690,7 @@ def leftovers(docroot: str, since: int = 0) -> list[str]:
             return []
         for entry in anchor.scandir(UPDATES):
             stamp = re.match(r"update_m(\d+)", entry.name)
-            if (stamp and int(stamp.group(1)) >= since) or entry.name == ".bxops_paused":
+            if stamp and int(stamp.group(1)) >= since:
                 found.append(anchor.abspath(entry.rel))
             elif entry.name in ("update_archive.gz", "update_archive.gz.json") and entry.st.st_mtime >= since:
                 found.append(anchor.abspath(entry.rel))  # a step's download, not yet unpacked
