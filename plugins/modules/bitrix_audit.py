@@ -7,6 +7,10 @@ DOCUMENTATION = r"""
 ---
 module: bitrix_audit
 short_description: Audit a 1C-Bitrix site in one pass on the host
+author: bxops maintainers
+extends_documentation_fragment:
+  - bxops.bitrix.bitrix_site
+  - bxops.bitrix.bitrix_db
 description:
   - Collects, read-only, what the monthly audit reports for one site, and returns it as one document
     following the versioned schema C(bxops.audit/1) (see the audit role's README and
@@ -20,10 +24,6 @@ description:
     inside the docroot and the upload root a real folder; otherwise C(uploads.error) says why, a
     C(upload-dir-unsafe) finding is reported, and nothing is walked or estimated through it.
 options:
-  docroot:
-    description: The site's document root.
-    type: path
-    required: true
   domains:
     description: The site's domain names (the first is the Host header of the page check).
     type: list
@@ -64,9 +64,6 @@ options:
     type: list
     elements: path
     default: [/etc/cron.d, /var/spool/cron/crontabs]
-extends_documentation_fragment:
-  - bxops.bitrix.bitrix_db
-author: bxops maintainers
 """
 
 EXAMPLES = r"""
@@ -97,6 +94,7 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_db import DB_OPTION
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import (
+    DOCROOT_OPTION,
     Anchor,
     UnsafePath,
     describe,
@@ -427,7 +425,7 @@ def _agents(docroot: str, client: MysqlClient | None, cron_dirs: list[str], cons
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            docroot=dict(type="path", required=True),
+            docroot=DOCROOT_OPTION,
             domains=dict(type="list", elements="str", default=[]),
             site_user=dict(type="str", default="bitrix"),
             home_url=dict(type="str", default="http://127.0.0.1/"),
@@ -534,31 +532,31 @@ def _is_file(anchor: Anchor, rel: str) -> bool:
         return False
 
 
+# Modules whose old versions are findings: (module, version below which, id, severity, title, detail % version).
+OLD_MODULE_FINDINGS: list[tuple[str, tuple[int, ...], str, str, str, str]] = [
+    ("vote", VOTE_FIXED, "CVE-2022-27228", "critical", "vote module allows unauthenticated remote code execution",
+     "vote %s is below 21.0.100 (CVSS 9.8, exploited in mass defacements); update it"),
+    ("fileman", FILEMAN_WARN_BELOW, "fileman-html-editor-action", "medium",
+     "old fileman: html_editor_action.php was abused",
+     "fileman %s is old; /bitrix/tools/html_editor_action.php was used for web-shell uploads on old builds "
+     "(no CVE, fixed version unknown): a warning, not a verdict"),
+]
+
+
 def _security(docroot: str, core: dict[str, Any], modules: dict[str, dict[str, Any]], walk: TreeWalk,
               serving: dict[str, Any], constants: dict[str, str], home: dict[str, Any],
               params: dict[str, Any]) -> list[dict[str, Any]]:
     findings: list[dict[str, Any]] = []
-    vote = modules.get("vote")
-    if vote and vote.get("version"):
+    for name, below, fid, severity, title, detail in OLD_MODULE_FINDINGS:
+        module = modules.get(name)
+        if not module or not module.get("version"):
+            continue
         try:
-            if version_tuple(str(vote["version"])) < VOTE_FIXED:
-                findings.append(_finding(
-                    "CVE-2022-27228", "critical", "vote module allows unauthenticated remote code execution",
-                    "vote %s is below 21.0.100 (CVSS 9.8, exploited in mass defacements); update it"
-                    % vote["version"], [str(vote["path"])]))
+            old = version_tuple(str(module["version"])) < below
         except ValueError:
-            pass
-    fileman = modules.get("fileman")
-    if fileman and fileman.get("version"):
-        try:
-            if version_tuple(str(fileman["version"])) < FILEMAN_WARN_BELOW:
-                findings.append(_finding(
-                    "fileman-html-editor-action", "medium", "old fileman: html_editor_action.php was abused",
-                    "fileman %s is old; /bitrix/tools/html_editor_action.php was used for web-shell uploads "
-                    "on old builds (no CVE, fixed version unknown): a warning, not a verdict" % fileman["version"],
-                    [str(fileman["path"])]))
-        except ValueError:
-            pass
+            continue
+        if old:
+            findings.append(_finding(fid, severity, title, detail % module["version"], [str(module["path"])]))
     anchor = Anchor(docroot)
     folders = ("", "bitrix/") + ((walk.upload_dir + "/",) if walk.upload_dir is not None else ())
     leftovers = [rel for folder in folders for name in LEFTOVER_NAMES

@@ -7,6 +7,9 @@ DOCUMENTATION = r"""
 ---
 module: bitrix_php_compat
 short_description: Check a Bitrix site's own code against a target PHP version before switching to it
+author: bxops maintainers
+extends_documentation_fragment:
+  - bxops.bitrix.bitrix_site
 description:
   - Lints every PHP file of the site's own code with the B(target) PHP binary (C(php -l)) and scans it with
     PHP's own tokenizer (run by that same binary) for functions and settings the target removed
@@ -23,10 +26,6 @@ description:
     is installed and nothing outside that folder changes.
   - Read-only; safe in check mode.
 options:
-  docroot:
-    description: The site's document root.
-    type: path
-    required: true
   target:
     description: Target PHP version, C(X.Y).
     type: str
@@ -64,7 +63,6 @@ options:
         its own group only and no supplementary groups, so the site's files are read with the site's rights.
     type: str
     default: bitrix
-author: bxops maintainers
 """
 
 EXAMPLES = r"""
@@ -117,7 +115,12 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import Anchor, UnsafePath, clean_rel
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import (
+    DOCROOT_OPTION,
+    Anchor,
+    UnsafePath,
+    clean_rel,
+)
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_process import (
     NoSuchUser,
     as_site_user,
@@ -420,7 +423,7 @@ def lint(module: AnsibleModule, php: TargetPhp, path: str, short_open_tag: bool,
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            docroot=dict(type="path", required=True),
+            docroot=DOCROOT_OPTION,
             target=dict(type="str", required=True),
             current=dict(type="str", required=True),
             php=dict(type="path"),

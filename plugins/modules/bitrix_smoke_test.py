@@ -7,6 +7,9 @@ DOCUMENTATION = r"""
 ---
 module: bitrix_smoke_test
 short_description: Check that a site's pages answer through the web server on the host
+author: bxops maintainers
+extends_documentation_fragment:
+  - bxops.bitrix.bitrix_smoke
 description:
   - Requests each of O(urls) through the web server on the host (O(base_url)) with the site's Host header,
     and checks its status, its marker, that it shows no PHP or DB error and, with O(php_version), that it is
@@ -25,9 +28,6 @@ options:
   php_version:
     description: When set (C(X.Y)), a page whose C(X-Powered-By) names another PHP fails.
     type: str
-extends_documentation_fragment:
-  - bxops.bitrix.bitrix_smoke
-author: bxops maintainers
 """
 
 EXAMPLES = r"""

@@ -7,6 +7,11 @@ DOCUMENTATION = r"""
 ---
 module: bitrix_updates
 short_description: List, apply and check 1C-Bitrix core and module updates through the site's own updater
+author: bxops maintainers
+extends_documentation_fragment:
+  - bxops.bitrix.bitrix_site
+  - bxops.bitrix.bitrix_db
+  - bxops.bitrix.bitrix_smoke
 description:
   - Drives the site's own update console (C(php bitrix/bitrix.php update:modules), main 25.100.200 and later)
     as the site user and turns its output into data; recognises the updater's error codes and explains them
@@ -38,10 +43,6 @@ options:
     description: What to do.
     type: str
     choices: [list, apply, inspect, cleanup, maintenance, begin, smoke]
-    required: true
-  docroot:
-    description: The site's document root.
-    type: path
     required: true
   site_user:
     description: The user the console runs as (PHP maintenance never runs as root).
@@ -118,10 +119,6 @@ options:
         smoke test starts must have run by its end.
     type: bool
     default: false
-extends_documentation_fragment:
-  - bxops.bitrix.bitrix_db
-  - bxops.bitrix.bitrix_smoke
-author: bxops maintainers
 """
 
 EXAMPLES = r"""
@@ -219,7 +216,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_db import DB_OPTION
-from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import Anchor, UnsafePath
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import DOCROOT_OPTION, Anchor, UnsafePath
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_facts import CACHE_FOLDERS, UPDATES
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_process import (
     NoSuchUser,
@@ -845,7 +842,7 @@ def main() -> None:
         argument_spec=dict(
             action=dict(type="str", required=True,
                         choices=["list", "apply", "inspect", "cleanup", "maintenance", "begin", "smoke"]),
-            docroot=dict(type="path", required=True),
+            docroot=DOCROOT_OPTION,
             site_user=dict(type="str", default="bitrix"),
             php=dict(type="str", default="php"),
             modules=dict(type="list", elements="str", default=[]),
