@@ -214,3 +214,25 @@ def test_the_module_refuses_a_bad_url_before_any_request(server: str) -> None:
     result = _run_module({"urls": [{"path": "catalog/"}], "base_url": server})
     assert result["failed"] is True and result["msg"].startswith("urls[0]: ")
     assert Handler.hosts == []
+
+
+def test_the_updaters_smoke_action_uses_the_same_checks(server: str, tmp_path: Path) -> None:
+    """bitrix_updates action=smoke: the same URL checks, in its own check list, and the message the update role
+    (and its molecule scenario) reads: 'url <path>: <reason>'."""
+    version = tmp_path / "bitrix" / "modules" / "main" / "classes" / "general" / "version.php"
+    version.parent.mkdir(parents=True)
+    version.write_text('<?php\ndefine("SM_VERSION", "25.100.300");\ndefine("SM_VERSION_DATE", "2026-01-01");\n')
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(PROJECT / ".collections"), ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+               ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_PYTHON_INTERPRETER="auto_silent")
+    args = {"action": "smoke", "docroot": str(tmp_path), "logs": [], "base_url": server,
+            "host_header": "shop.example.test",
+            "urls": [{"path": "/", "marker": "BXOPS-PAGE-OK home"}, {"path": "/broken.php", "status": 200}]}
+    proc = subprocess.run(["ansible", "localhost", "-c", "local", "-m", "bxops.bitrix.bitrix_updates",
+                           "-a", json.dumps(args)], env=env, text=True, capture_output=True, timeout=120, cwd=PROJECT)
+    result = json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    assert result["failed"] is True
+    assert result["msg"] == "smoke test failed: url /broken.php: status 500, expected 200"
+    assert [(c["check"], c["path"], c["ok"], c["detail"]) for c in result["checks"]] == [
+        ("url", "/", True, "status 200, marker found"),
+        ("url", "/broken.php", False, "status 500, expected 200")]
+    assert Handler.hosts == ["shop.example.test"] * 2
