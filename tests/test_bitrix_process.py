@@ -102,3 +102,54 @@ def test_a_quarantine_batch_is_reversed_only_when_its_writer_is_gone(oddly_named
     oddly_named.kill()
     oddly_named.wait()
     assert orphans.recover(live, check=False) == [{"batch": "2026-01-01T000000Z", "lost": []}]
+
+
+# The privilege drop, written once (bitrix_process.as_site_user) and used by the updater's console and the PHP
+# compatibility check. Expected ids: Debian's fixed "nobody" entry (uid 65534, gid 65534, home /nonexistent).
+NOBODY = (65534, 65534, "/nonexistent")
+
+
+def _passwd_line(name: str) -> tuple:
+    """(uid, gid, home) from /etc/passwd, read here apart from the code under test."""
+    for line in Path("/etc/passwd").read_text().splitlines():
+        fields = line.split(":")
+        if fields[0] == name:
+            return int(fields[2]), int(fields[3]), fields[5]
+    return ()
+
+
+
+ID_SCRIPT = "id -u; id -g; id -G; echo $HOME; echo $USER"
+needs_root_and_nobody = pytest.mark.skipif(
+    os.geteuid() != 0 or _passwd_line("nobody")[:3] != NOBODY, reason="needs root and Debian's nobody (65534)")
+
+
+class _FailingModule:
+    def fail_json(self, **kwargs):
+        raise AssertionError(kwargs["msg"])
+
+
+@needs_root_and_nobody
+def test_a_child_runs_as_the_site_user_with_its_own_group_only() -> None:
+    out = subprocess.run(["sh", "-c", ID_SCRIPT], capture_output=True, text=True, check=True,
+                         env=bp.site_user_env("nobody"), **bp.as_site_user("nobody")).stdout.split()
+    # uid, gid, the only group (root's 0 is not inherited), the site user's HOME and USER
+    assert out == ["65534", "65534", "65534", "/nonexistent", "nobody"]
+
+
+@needs_root_and_nobody
+def test_the_updaters_console_and_the_compat_check_drop_the_same_way(tmp_path) -> None:
+    from ansible_collections.bxops.bitrix.plugins.modules import bitrix_php_compat as compat
+    from ansible_collections.bxops.bitrix.plugins.modules import bitrix_updates as updates
+
+    console = updates.Console(_FailingModule(), str(tmp_path), "nobody", "/bin/sh")  # type: ignore[arg-type]
+    rc, out = console.run_php(["-c", ID_SCRIPT], "/")
+    assert (rc, out.split()) == (0, ["65534", "65534", "65534", "/nonexistent", "nobody"])
+    rc, out, _err = compat.run_as_site_user(["sh", "-c", ID_SCRIPT], "nobody")
+    assert (rc, out.split()) == (0, ["65534", "65534", "65534", "/nonexistent", "nobody"])
+
+
+def test_an_unknown_site_user_is_refused_naming_the_variable() -> None:
+    with pytest.raises(bp.NoSuchUser, match=r"^the site user no-such-user-bx does not exist on this host "
+                                            r"\(bitrix_site_user\)$"):
+        bp.as_site_user("no-such-user-bx")

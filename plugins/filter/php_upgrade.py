@@ -35,12 +35,6 @@ def php_compat_summary(findings: Iterable[Mapping[str, Any]]) -> list[str]:
     return [f"{f.get('file')}:{f.get('line')} {f.get('what')} ({f.get('why')})" for f in findings]
 
 
-def php_smoke_urls(pages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The generator's truth.json pages ({url, marker}) as php_upgrade_smoke_urls entries."""
-    return [{"path": p["url"], "status": 200, "marker": p.get("marker", "")} for p in pages]
-
-
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"php_ini_merge": php_ini_merge, "php_compat_summary": php_compat_summary,
-                "php_smoke_urls": php_smoke_urls}
+        return {"php_ini_merge": php_ini_merge, "php_compat_summary": php_compat_summary}

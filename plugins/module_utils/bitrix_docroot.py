@@ -23,12 +23,20 @@ import os
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW | _CLOEXEC
 OPEN_READ = os.O_RDONLY | _NOFOLLOW | _CLOEXEC | getattr(os, "O_NONBLOCK", 0)
 _CONTROL = {chr(code) for code in range(0x20)} | {"\x7f"}
+
+
+# The argument specs of the options naming the site (documented once in the bxops.bitrix.bitrix_site doc
+# fragment, as DB_OPTION is in bxops.bitrix.bitrix_db): every module working on a site takes `docroot`, those
+# walking the uploads take `upload_dir` (a site value, checked with clean_rel / resolve_upload_dir).
+DOCROOT_OPTION: dict[str, Any] = dict(type="path", required=True)
+UPLOAD_DIR_OPTION: dict[str, Any] = dict(type="str", default="")
 
 
 class UnsafePath(Exception):
@@ -239,11 +247,8 @@ class Anchor:
         except (FileNotFoundError, NotADirectoryError):
             return False
         if stat.S_ISLNK(st.st_mode):
-            parent, name = self.open_parent(rel)
-            try:
+            with self.parent_of(rel) as (parent, name):
                 kind = self._kind_of(parent, name)
-            finally:
-                os.close(parent)
             raise UnsafePath(f"refusing {what} {describe(self.abspath(rel))}: it is {kind}")
         if not stat.S_ISDIR(st.st_mode):
             raise UnsafePath(f"refusing {what} {describe(self.abspath(rel))}: it is not a folder")
@@ -412,19 +417,22 @@ class Anchor:
             os.close(fd)
         return created
 
-    def unlink(self, rel: str) -> None:
+    @contextlib.contextmanager
+    def parent_of(self, rel: str) -> Iterator[tuple[int, str]]:
+        """(descriptor of ``rel``'s anchored parent, ``rel``'s last name); the descriptor is closed on leaving."""
         parent, name = self.open_parent(rel)
         try:
-            os.unlink(name, dir_fd=parent)
+            yield parent, name
         finally:
             os.close(parent)
 
+    def unlink(self, rel: str) -> None:
+        with self.parent_of(rel) as (parent, name):
+            os.unlink(name, dir_fd=parent)
+
     def rmdir(self, rel: str) -> None:
-        parent, name = self.open_parent(rel)
-        try:
+        with self.parent_of(rel) as (parent, name):
             os.rmdir(name, dir_fd=parent)
-        finally:
-            os.close(parent)
 
     def remove_tree(self, rel: str, keep: Callable[[Entry], bool] | None = None) -> tuple[int, int]:
         """Delete folder ``rel``'s contents (bottom up, never following a symlink: a symlink is
@@ -465,31 +473,22 @@ class Anchor:
         if not _split(rel):
             os.fchmod(self.fd, mode)
             return
-        parent, name = self.open_parent(rel)
-        try:
+        with self.parent_of(rel) as (parent, name):
             st = os.stat(name, dir_fd=parent, follow_symlinks=False)
             if stat.S_ISLNK(st.st_mode):
                 raise UnsafePath(f"refusing to chmod {describe(self.abspath(rel))}: it is a symlink")
             os.chmod(name, mode, dir_fd=parent, follow_symlinks=False)
-        finally:
-            os.close(parent)
 
     def chown(self, rel: str, uid: int, gid: int) -> None:
         if not _split(rel):
             os.fchown(self.fd, uid, gid)
             return
-        parent, name = self.open_parent(rel)
-        try:
+        with self.parent_of(rel) as (parent, name):
             os.chown(name, uid, gid, dir_fd=parent, follow_symlinks=False)
-        finally:
-            os.close(parent)
 
     def utime(self, rel: str, ns: tuple[int, int]) -> None:
-        parent, name = self.open_parent(rel)
-        try:
+        with self.parent_of(rel) as (parent, name):
             os.utime(name, ns=ns, dir_fd=parent, follow_symlinks=False)
-        finally:
-            os.close(parent)
 
     def rename(self, rel: str, target: Anchor, target_rel: str) -> None:
         """Move ``rel`` to ``target_rel`` under ``target`` (the same anchor or another) without

@@ -14,10 +14,16 @@ are stdlib-only and cannot import bxops: keep the two in step.
 
 Used by the site lock (bitrix_site_lock), the updater's journal (bitrix_updates) and the orphans' quarantine
 batches (bitrix_orphans).
+
+The privilege drop is written here once too: root never runs the site's PHP, so a child that reads or runs
+the site's code (the updater's console and steps, cron_events.php, php -l and the token scan of the PHP
+compatibility check) is started as the site user with its own group only (`as_site_user`, subprocess
+keyword arguments: user, group, and no supplementary groups).
 """
 from __future__ import annotations
 
 import os
+import pwd
 import socket
 from typing import Any
 
@@ -86,3 +92,35 @@ def state(identity: Any) -> str:
 def alive(identity: Any) -> bool:
     """True while the process recorded as {host, pid, start} lives; False when it is gone or cannot be checked."""
     return state(identity) == ALIVE
+
+
+class NoSuchUser(ValueError):
+    """The site user named in the inventory does not exist on this host."""
+
+
+def site_user(name: str) -> pwd.struct_passwd:
+    """The site user's passwd entry; NoSuchUser (one line naming it and bitrix_site_user) when there is none."""
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        raise NoSuchUser(f"the site user {name} does not exist on this host (bitrix_site_user)") from None
+
+
+def as_site_user(name: str) -> dict[str, Any]:
+    """subprocess keyword arguments that start a child as the site user, with its own group only and no
+    supplementary groups (root's groups are not inherited), when we are root; {} when we are not (then the
+    child already runs with no more rights than we have)."""
+    entry = site_user(name)
+    if os.geteuid() != 0:
+        return {}
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+
+def site_user_env(name: str, keep: tuple[str, ...] = ("LANG", "LC_", "PATH")) -> dict[str, str]:
+    """The environment for a child run as the site user: ours filtered to the names starting with `keep`,
+    with the site user's HOME, USER and LOGNAME (never root's HOME), and a PATH."""
+    entry = site_user(name)
+    env = {k: v for k, v in os.environ.items() if k.startswith(keep)}
+    env.update(HOME=entry.pw_dir, USER=entry.pw_name, LOGNAME=entry.pw_name)
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    return env

@@ -7,6 +7,10 @@ DOCUMENTATION = r"""
 ---
 module: bitrix_audit
 short_description: Audit a 1C-Bitrix site in one pass on the host
+author: bxops maintainers
+extends_documentation_fragment:
+  - bxops.bitrix.bitrix_site
+  - bxops.bitrix.bitrix_db
 description:
   - Collects, read-only, what the monthly audit reports for one site, and returns it as one document
     following the versioned schema C(bxops.audit/1) (see the audit role's README and
@@ -20,12 +24,8 @@ description:
     inside the docroot and the upload root a real folder; otherwise C(uploads.error) says why, a
     C(upload-dir-unsafe) finding is reported, and nothing is walked or estimated through it.
 options:
-  docroot:
-    description: The site's document root.
-    type: path
-    required: true
   domains:
-    description: The site's domain names (certificate expiry and the Host header of the page check).
+    description: The site's domain names (the first is the Host header of the page check).
     type: list
     elements: str
     default: []
@@ -41,10 +41,16 @@ options:
     description: Seconds to wait for the home page.
     type: float
     default: 10
-  tls_port:
-    description: Port the site serves HTTPS on (certificate check).
-    type: int
-    default: 443
+  served_certificates:
+    description:
+      - The certificates the web server serves, one per domain, as the audit role reads them with
+        C(community.crypto.get_certificate) (C(roles/common/tasks/served_certificates.yml)); each
+        C(domain), C(served), C(not_after) (C(YYYYmmddHHMMSSZ)) and C(error).
+      - Reported in the report's C(certificates) with the days left; a served certificate that expired, or expires
+        within 14 days, is a security finding.
+    type: list
+    elements: dict
+    default: []
   nginx_conf_dir:
     description: Where nginx's configuration lives (to find the PHP-FPM socket serving the site).
     type: path
@@ -58,9 +64,6 @@ options:
     type: list
     elements: path
     default: [/etc/cron.d, /var/spool/cron/crontabs]
-extends_documentation_fragment:
-  - bxops.bitrix.bitrix_db
-author: bxops maintainers
 """
 
 EXAMPLES = r"""
@@ -82,20 +85,16 @@ import glob
 import json
 import os
 import re
-import socket
-import ssl
 import stat
 import subprocess
 import time
-import urllib.error
 from datetime import datetime, timezone
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import ConnectionError as UrlConnectionError
-from ansible.module_utils.urls import open_url
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_db import DB_OPTION
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import (
+    DOCROOT_OPTION,
     Anchor,
     UnsafePath,
     describe,
@@ -117,6 +116,7 @@ from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
     resolve_upload_dir,
     version_tuple,
 )
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_smoke import fetch
 
 SCHEMA = "bxops.audit/1"
 
@@ -350,57 +350,51 @@ def _disk(docroot: str) -> dict[str, Any]:
     }
 
 
-def _cert_not_after(der: bytes) -> datetime | None:
-    try:
-        from cryptography import x509  # the host's python3-cryptography, as community.crypto needs
-
-        cert = x509.load_der_x509_certificate(der)
-        not_after = getattr(cert, "not_valid_after_utc", None) or cert.not_valid_after.replace(tzinfo=timezone.utc)
-        return not_after
-    except Exception:
-        proc = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-enddate"], input=der,
-                              capture_output=True, check=False)
-        match = re.search(rb"notAfter=(.+)", proc.stdout)
-        if not match:
-            return None
-        return datetime.strptime(match.group(1).decode().strip(), "%b %d %H:%M:%S %Y %Z").replace(
-            tzinfo=timezone.utc)
+CERT_WARN_DAYS = 14
 
 
-def _certificates(domains: list[str], port: int) -> list[dict[str, Any]]:
+def _certificates(served: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """The served certificates (read by the role with community.crypto.get_certificate) with their days left."""
     out = []
-    now = datetime.now(timezone.utc)
-    for domain in domains:
-        entry: dict[str, Any] = {"domain": domain, "served": False, "not_after": None, "days_left": None}
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+    for item in served:
+        entry: dict[str, Any] = {"domain": str(item.get("domain") or ""), "served": False, "not_after": None,
+                                 "days_left": None}
+        raw = item.get("not_after")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock, \
-                    context.wrap_socket(sock, server_hostname=domain) as tls:
-                der = tls.getpeercert(binary_form=True)
-            not_after = _cert_not_after(der) if der else None
-            if not_after:
-                entry.update(served=True, not_after=not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                             days_left=round((not_after - now).total_seconds() / 86400, 1))
-        except (OSError, ssl.SSLError) as exc:
-            entry["error"] = str(exc)
+            not_after = datetime.strptime(str(raw), "%Y%m%d%H%M%SZ").replace(tzinfo=timezone.utc)
+        except ValueError:
+            not_after = None
+        if item.get("served") and not_after is not None:
+            entry.update(served=True, not_after=not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                         days_left=round((not_after - now).total_seconds() / 86400, 1))
+        else:
+            entry["error"] = str(item.get("error") or ("unreadable expiry %r" % raw if item.get("served")
+                                                       else "not served"))
         out.append(entry)
     return out
 
 
+def _certificate_findings(certificates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    findings = []
+    for cert in certificates:
+        days = cert["days_left"]
+        if days is None:
+            continue
+        if days < 0:
+            findings.append(_finding("certificate-expired", "critical", "the served certificate has expired",
+                                     "%s: expired on %s" % (cert["domain"], cert["not_after"]), []))
+        elif days < CERT_WARN_DAYS:
+            findings.append(_finding("certificate-expires-soon", "high", "the served certificate expires soon",
+                                     "%s: expires on %s, in %s days" % (cert["domain"], cert["not_after"], days),
+                                     []))
+    return findings
+
+
 def _home_page(url: str, host: str | None, timeout: float) -> dict[str, Any]:
-    started = time.monotonic()
-    try:
-        with open_url(url, headers={"Host": host} if host else None, timeout=timeout, use_netrc=False) as response:
-            body = response.read()
-            status = response.getcode()
-    except urllib.error.HTTPError as exc:
-        body, status = b"", exc.code
-    except (OSError, ValueError, UrlConnectionError) as exc:
-        return {"url": url, "status": None, "error": str(exc), "response_ms": None}
-    return {"url": url, "status": status, "response_ms": round((time.monotonic() - started) * 1000, 1),
-            "bytes": len(body)}
+    page = fetch(url, host, timeout, follow_redirects=True)
+    if page["status"] is None:
+        return {"url": url, "status": None, "error": page["error"], "response_ms": None}
+    return {"url": url, "status": page["status"], "response_ms": page["response_ms"], "bytes": page["bytes"]}
 
 
 def _agents(docroot: str, client: MysqlClient | None, cron_dirs: list[str], constants: dict[str, str]
@@ -431,12 +425,12 @@ def _agents(docroot: str, client: MysqlClient | None, cron_dirs: list[str], cons
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            docroot=dict(type="path", required=True),
+            docroot=DOCROOT_OPTION,
             domains=dict(type="list", elements="str", default=[]),
             site_user=dict(type="str", default="bitrix"),
             home_url=dict(type="str", default="http://127.0.0.1/"),
             page_timeout=dict(type="float", default=10),
-            tls_port=dict(type="int", default=443),
+            served_certificates=dict(type="list", elements="dict", default=[]),
             nginx_conf_dir=dict(type="path", default="/etc/nginx"),
             php_conf_dir=dict(type="path", default="/etc/php"),
             cron_dirs=dict(type="list", elements="path", default=["/etc/cron.d", "/var/spool/cron/crontabs"]),
@@ -496,6 +490,8 @@ def main() -> None:
         home = _home_page(p["home_url"], p["domains"][0] if p["domains"] else None, p["page_timeout"])
         agents = _agents(docroot, client, p["cron_dirs"], constants)
         findings = _security(docroot, core, modules, walk, serving, constants, home, p)
+        certificates = _certificates(p["served_certificates"], datetime.now(timezone.utc))
+        findings.extend(_certificate_findings(certificates))
         if upload_problem is not None:
             findings.append(_finding(
                 "upload-dir-unsafe", "high", "the upload folder leads outside the docroot",
@@ -517,7 +513,7 @@ def main() -> None:
         "tree": walk.total,
         "disposable": walk.disposable,
         "uploads": uploads,
-        "certificates": _certificates(p["domains"], p["tls_port"]),
+        "certificates": certificates,
         "home_page": home,
         "agents": agents,
         "security": {"findings": findings,
@@ -536,31 +532,31 @@ def _is_file(anchor: Anchor, rel: str) -> bool:
         return False
 
 
+# Modules whose old versions are findings: (module, version below which, id, severity, title, detail % version).
+OLD_MODULE_FINDINGS: list[tuple[str, tuple[int, ...], str, str, str, str]] = [
+    ("vote", VOTE_FIXED, "CVE-2022-27228", "critical", "vote module allows unauthenticated remote code execution",
+     "vote %s is below 21.0.100 (CVSS 9.8, exploited in mass defacements); update it"),
+    ("fileman", FILEMAN_WARN_BELOW, "fileman-html-editor-action", "medium",
+     "old fileman: html_editor_action.php was abused",
+     "fileman %s is old; /bitrix/tools/html_editor_action.php was used for web-shell uploads on old builds "
+     "(no CVE, fixed version unknown): a warning, not a verdict"),
+]
+
+
 def _security(docroot: str, core: dict[str, Any], modules: dict[str, dict[str, Any]], walk: TreeWalk,
               serving: dict[str, Any], constants: dict[str, str], home: dict[str, Any],
               params: dict[str, Any]) -> list[dict[str, Any]]:
     findings: list[dict[str, Any]] = []
-    vote = modules.get("vote")
-    if vote and vote.get("version"):
+    for name, below, fid, severity, title, detail in OLD_MODULE_FINDINGS:
+        module = modules.get(name)
+        if not module or not module.get("version"):
+            continue
         try:
-            if version_tuple(str(vote["version"])) < VOTE_FIXED:
-                findings.append(_finding(
-                    "CVE-2022-27228", "critical", "vote module allows unauthenticated remote code execution",
-                    "vote %s is below 21.0.100 (CVSS 9.8, exploited in mass defacements); update it"
-                    % vote["version"], [str(vote["path"])]))
+            old = version_tuple(str(module["version"])) < below
         except ValueError:
-            pass
-    fileman = modules.get("fileman")
-    if fileman and fileman.get("version"):
-        try:
-            if version_tuple(str(fileman["version"])) < FILEMAN_WARN_BELOW:
-                findings.append(_finding(
-                    "fileman-html-editor-action", "medium", "old fileman: html_editor_action.php was abused",
-                    "fileman %s is old; /bitrix/tools/html_editor_action.php was used for web-shell uploads "
-                    "on old builds (no CVE, fixed version unknown): a warning, not a verdict" % fileman["version"],
-                    [str(fileman["path"])]))
-        except ValueError:
-            pass
+            continue
+        if old:
+            findings.append(_finding(fid, severity, title, detail % module["version"], [str(module["path"])]))
     anchor = Anchor(docroot)
     folders = ("", "bitrix/") + ((walk.upload_dir + "/",) if walk.upload_dir is not None else ())
     leftovers = [rel for folder in folders for name in LEFTOVER_NAMES

@@ -7,6 +7,10 @@ DOCUMENTATION = r"""
 ---
 module: bitrix_backup
 short_description: Back up, restore, verify and prune backups of a 1C-Bitrix site (files and database)
+author: bxops maintainers
+extends_documentation_fragment:
+  - bxops.bitrix.bitrix_site
+  - bxops.bitrix.bitrix_db
 description:
   - One module for the whole job so that a site with 100k+ files is handled in one pass on the host,
     never by looping tasks over files.
@@ -40,10 +44,6 @@ options:
     type: str
     choices: [check, create, restore, verify, prune]
     default: create
-  docroot:
-    description: The site's document root.
-    type: path
-    required: true
   backup_dir:
     description: Folder holding one sub-folder per backup; must lie outside the docroot.
     type: path
@@ -103,9 +103,6 @@ options:
     description: Recorded in C(backup.json).
     type: str
     default: ""
-extends_documentation_fragment:
-  - bxops.bitrix.bitrix_db
-author: bxops maintainers
 """
 
 EXAMPLES = r"""
@@ -188,6 +185,7 @@ from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_db import (
     sql_ident,
 )
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import (
+    DOCROOT_OPTION,
     Anchor,
     Entry,
     UnsafePath,
@@ -1364,7 +1362,7 @@ def main() -> None:
             action=dict(
                 type="str", default="create", choices=["check", "create", "restore", "verify", "prune"]
             ),
-            docroot=dict(type="path", required=True),
+            docroot=DOCROOT_OPTION,
             backup_dir=dict(type="path", required=True),
             id=dict(type="str", default=""),
             include_db=dict(type="bool", default=True),

@@ -7,6 +7,11 @@ DOCUMENTATION = r"""
 ---
 module: bitrix_cleanup
 short_description: Remove a 1C-Bitrix site's disposable data, category by category, and say what it reclaimed
+author: bxops maintainers
+extends_documentation_fragment:
+  - bxops.bitrix.bitrix_site
+  - bxops.bitrix.bitrix_site.upload_dir
+  - bxops.bitrix.bitrix_db
 description:
   - Categories (O(categories)); an unknown one is refused before anything is touched.
   - C(cache), C(managed_cache), C(stack_cache), C(managed_flags), C(cache_image) empty the folder of that
@@ -43,22 +48,12 @@ description:
     O(in_use_check=strict) those categories are refused (the message says C(cannot read /proc/<pid>/fd)
     and to run as root with C(CAP_SYS_PTRACE)); the others still run.
 options:
-  docroot:
-    description: The site's document root.
-    type: path
-    required: true
   categories:
     description: The categories to clean.
     type: list
     elements: str
     default: [cache, managed_cache, stack_cache, managed_flags, cache_image, bitrix_tmp, html_pages,
               upload_tmp, backups, logs]
-  upload_dir:
-    description:
-      - The upload folder relative to the docroot.
-      - Empty reads option C(main.upload_dir) (default C(upload)).
-    type: str
-    default: ""
   fresh_age:
     description: Seconds; an entry modified more recently is in use and kept.
     type: int
@@ -112,9 +107,6 @@ options:
     type: str
     choices: [strict, best_effort]
     default: strict
-extends_documentation_fragment:
-  - bxops.bitrix.bitrix_db
-author: bxops maintainers
 """
 
 EXAMPLES = r"""
@@ -165,6 +157,8 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_db import DB_OPTION
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import (
+    DOCROOT_OPTION,
+    UPLOAD_DIR_OPTION,
     Anchor,
     UnsafePath,
     clean_rel,
@@ -615,9 +609,9 @@ def run(params: dict[str, Any], upload_dir: str | bytes | None, check: bool, now
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            docroot=dict(type="path", required=True),
+            docroot=DOCROOT_OPTION,
             categories=dict(type="list", elements="str", default=DEFAULT_CATEGORIES),
-            upload_dir=dict(type="str", default=""),
+            upload_dir=UPLOAD_DIR_OPTION,
             db=DB_OPTION,
             fresh_age=dict(type="int", default=3600),
             tmp_keep=dict(type="list", elements="str", default=["cacert.pem", "openssl.cnf"]),

@@ -7,6 +7,11 @@ DOCUMENTATION = r"""
 ---
 module: bitrix_orphans
 short_description: Find orphaned uploads of a 1C-Bitrix site; report, quarantine, restore or purge them
+author: bxops maintainers
+extends_documentation_fragment:
+  - bxops.bitrix.bitrix_site
+  - bxops.bitrix.bitrix_db
+  - bxops.bitrix.bitrix_site.upload_dir
 description:
   - Builds the set of referenced files from B(every) C(b_file) row (C(SUBDIR/FILE_NAME), all modules; rows
     with a C(HANDLER_ID) live in cloud storage and are skipped), the originals of C(b_file_duplicate) rows,
@@ -44,10 +49,6 @@ description:
     any mode (files go back to where they were, the batch is marked C(reversed)); in check mode it is only
     reported.
 options:
-  docroot:
-    description: The site's document root.
-    type: path
-    required: true
   mode:
     description: What to do with the orphans.
     type: str
@@ -57,12 +58,6 @@ options:
     description: Where quarantine batches live; must lie outside the docroot.
     type: path
     required: true
-  upload_dir:
-    description:
-      - The upload folder relative to the docroot.
-      - Empty reads option C(main.upload_dir) (default C(upload)).
-    type: str
-    default: ""
   site_domains:
     description:
       - The site's own domains. References written as absolute URLs on any host count as referenced; those
@@ -124,9 +119,6 @@ options:
     description: For C(purge), batches older than this many days are deleted; 0 is refused.
     type: int
     default: 30
-extends_documentation_fragment:
-  - bxops.bitrix.bitrix_db
-author: bxops maintainers
 """
 
 EXAMPLES = r"""
@@ -203,6 +195,8 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_db import DB_OPTION
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import (
+    DOCROOT_OPTION,
+    UPLOAD_DIR_OPTION,
     Anchor,
     UnsafePath,
     copy_sparse,
@@ -937,10 +931,10 @@ def warnings_of(result: dict[str, Any]) -> list[str]:
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            docroot=dict(type="path", required=True),
+            docroot=DOCROOT_OPTION,
             mode=dict(type="str", choices=["report", "quarantine", "restore", "purge"], default="report"),
             quarantine_dir=dict(type="path", required=True),
-            upload_dir=dict(type="str", default=""),
+            upload_dir=UPLOAD_DIR_OPTION,
             site_domains=dict(type="list", elements="str", default=[]),
             db=DB_OPTION,
             service_folders=dict(type="list", elements="str", default=SERVICE_FOLDERS),

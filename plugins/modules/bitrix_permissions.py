@@ -7,6 +7,9 @@ DOCUMENTATION = r"""
 ---
 module: bitrix_permissions
 short_description: Set owner, group and modes of a 1C-Bitrix site in one walk, changing only what deviates
+author: bxops maintainers
+extends_documentation_fragment:
+  - bxops.bitrix.bitrix_site
 description:
   - Walks O(docroot) once (no symlink is ever followed, nothing outside the docroot is touched) and
     compares every folder, file and symlink with the wanted owner, group and mode. Only entries that
@@ -26,10 +29,6 @@ description:
     O(restore) puts a journal's previous state back.
   - Check mode reports what would change and touches nothing.
 options:
-  docroot:
-    description: The site's document root (must hold a Bitrix core).
-    type: path
-    required: true
   owner:
     description: User that must own everything (name, or a numeric uid).
     type: str
@@ -83,7 +82,6 @@ options:
   restore:
     description: Put back the previous state recorded in this journal instead of walking the tree.
     type: path
-author: bxops maintainers
 notes:
   - Runs as root on the host; stdlib-only.
 """
@@ -156,6 +154,7 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import (
+    DOCROOT_OPTION,
     OPEN_DIR,
     Anchor,
     UnsafePath,
@@ -667,7 +666,7 @@ def restore_journal(docroot: str, journal: str, check_mode: bool = False) -> dic
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            docroot=dict(type="path", required=True),
+            docroot=DOCROOT_OPTION,
             owner=dict(type="str", required=True),
             group=dict(type="str"),
             file_mode=dict(type="str", default=""),

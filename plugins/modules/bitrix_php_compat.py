@@ -7,6 +7,9 @@ DOCUMENTATION = r"""
 ---
 module: bitrix_php_compat
 short_description: Check a Bitrix site's own code against a target PHP version before switching to it
+author: bxops maintainers
+extends_documentation_fragment:
+  - bxops.bitrix.bitrix_site
 description:
   - Lints every PHP file of the site's own code with the B(target) PHP binary (C(php -l)) and scans it with
     PHP's own tokenizer (run by that same binary) for functions and settings the target removed
@@ -23,10 +26,6 @@ description:
     is installed and nothing outside that folder changes.
   - Read-only; safe in check mode.
 options:
-  docroot:
-    description: The site's document root.
-    type: path
-    required: true
   target:
     description: Target PHP version, C(X.Y).
     type: str
@@ -61,10 +60,9 @@ options:
   site_user:
     description:
       - The site's user. When the module runs as root, C(php -l) and the token scan run as this user with
-        its own group only (C(setpriv)), so the site's files are read with the site's rights.
+        its own group only and no supplementary groups, so the site's files are read with the site's rights.
     type: str
     default: bitrix
-author: bxops maintainers
 """
 
 EXAMPLES = r"""
@@ -108,16 +106,27 @@ php:
 
 import glob
 import os
-import pwd
 import re
 import shutil
 import stat
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import Anchor, UnsafePath, clean_rel
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import (
+    DOCROOT_OPTION,
+    Anchor,
+    UnsafePath,
+    clean_rel,
+)
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_process import (
+    NoSuchUser,
+    as_site_user,
+    site_user,
+    site_user_env,
+)
 
 # name -> (removed in, advice). Versions are X.Y strings compared numerically.
 REMOVED_FUNCTIONS: dict[str, tuple[str, str]] = {
@@ -342,13 +351,13 @@ def walk_files(docroot: str | Anchor, roots: list[str]) -> Iterator[tuple[str, b
             anchor.close()
 
 
-def as_site_user(argv: list[str], user: str) -> list[str]:
-    """argv run as the site user with its own group only, when we are root: the site's files are read
-    with the site's rights, so a file swapped for a symlink to a root-only file cannot be read through."""
-    if os.geteuid() != 0:
-        return argv
-    pw = pwd.getpwnam(user)
-    return ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups", "--", *argv]
+def run_as_site_user(argv: list[str], user: str) -> tuple[int, str, str]:
+    """(rc, stdout, stderr) of argv run as the site user with its own group only, when we are root
+    (bitrix_process.as_site_user): the site's files are read with the site's rights, so a file swapped for a
+    symlink to a root-only file cannot be read through."""
+    proc = subprocess.run(argv, capture_output=True, text=True, errors="replace", check=False,
+                          env=dict(site_user_env(user), LC_ALL="C"), **as_site_user(user))
+    return proc.returncode, proc.stdout, proc.stderr
 
 
 class TargetPhp:
@@ -399,9 +408,9 @@ class TargetPhp:
 def lint(module: AnsibleModule, php: TargetPhp, path: str, short_open_tag: bool,
          user: str = "bitrix") -> tuple[int, str] | None:
     """(line, message) of the first error `php -l` reports, or None."""
-    rc, out, err = module.run_command(as_site_user(
+    rc, out, err = run_as_site_user(
         [php.binary, "-n", "-d", "short_open_tag=%s" % ("1" if short_open_tag else "0"),
-         "-d", "display_errors=stdout", "-d", "log_errors=0", "-l", path], user))
+         "-d", "display_errors=stdout", "-d", "log_errors=0", "-l", path], user)
     if rc == 0:
         return None
     for text in (out or "").splitlines() + (err or "").splitlines():
@@ -414,7 +423,7 @@ def lint(module: AnsibleModule, php: TargetPhp, path: str, short_open_tag: bool,
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            docroot=dict(type="path", required=True),
+            docroot=DOCROOT_OPTION,
             target=dict(type="str", required=True),
             current=dict(type="str", required=True),
             php=dict(type="path"),
@@ -442,9 +451,9 @@ def main() -> None:
     settings = {n: v for n, v in REMOVED_SETTINGS.items() if relevant(v[0], current, target)}
 
     try:
-        pwd.getpwnam(p["site_user"])
-    except KeyError:
-        module.fail_json(msg=f"the site user {p['site_user']} does not exist on this host (bitrix_site_user)")
+        site_user(p["site_user"])
+    except NoSuchUser as exc:
+        module.fail_json(msg=str(exc))
     try:
         anchor = Anchor(docroot)
         roots = own_code_roots(anchor, p["extra_paths"])
@@ -485,11 +494,11 @@ def main() -> None:
         with open(script, "w", encoding="utf-8") as handle:
             handle.write(TOKEN_SCANNER)
         os.chmod(script, 0o644)
-        rc, out, err = module.run_command(as_site_user(
+        rc, out, err = run_as_site_user(
             [php.binary, "-n", "-d", "short_open_tag=%s" % ("1" if p["short_open_tag"] else "0"),
              "-d", "memory_limit=1024M", "-d", "extension_dir=" + php.ext_dir, "-d", "extension=tokenizer",
              script, list_path, ",".join(funcs), ",".join(added), ",".join(settings), ",".join(prefixes)],
-            p["site_user"]))
+            p["site_user"])
         if rc != 0:
             module.fail_json(msg=f"the token scan with PHP {php.version} failed: {(err or out)[-500:]}")
         hits = [line.split("\t") for line in out.splitlines() if line.count("\t") == 3]

@@ -7,6 +7,9 @@ DOCUMENTATION = r"""
 ---
 module: bitrix_php_facts
 short_description: Find which PHP serves a Bitrix site, and what a PHP upgrade must carry over
+author: bxops maintainers
+extends_documentation_fragment:
+  - bxops.bitrix.bitrix_site
 description:
   - Follows nginx's PHP upstream (C(bx_php) in C(/etc/nginx/conf.d/bx_php_upstream.conf)) to its FastCGI
     socket, and that socket to the PHP-FPM pool (C(/etc/php/<X.Y>/fpm/pool.d/*.conf)) listening on it, giving the
@@ -16,12 +19,9 @@ description:
     settings, the cron lines running the site's C(cron_events.php) and the PHP binary they call, where the
     C(php) alternative points, every installed C(/usr/bin/phpX.Y), the pools of every FPM version and the
     installed and candidate versions of O(packages) from the package source (C(apt-cache policy)).
+  - Cron lines are matched on O(docroot).
   - Read-only; safe in check mode.
 options:
-  docroot:
-    description: The site's document root (cron lines are matched on it).
-    type: path
-    required: true
   upstream_conf:
     description: The nginx file defining the site's PHP upstream.
     type: path
@@ -45,7 +45,6 @@ options:
     type: list
     elements: path
     default: [/etc/cron.d, /etc/crontab, /var/spool/cron/crontabs]
-author: bxops maintainers
 """
 
 EXAMPLES = r"""
@@ -108,6 +107,7 @@ import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import DOCROOT_OPTION
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import SiteConfigError, read_dbconn_constants
 
 _UPSTREAM_RE = re.compile(r"upstream\s+(\S+)\s*\{([^}]*)\}", re.S)
@@ -237,7 +237,7 @@ def apt_policy(module: AnsibleModule, packages: list[str]) -> dict[str, dict[str
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            docroot=dict(type="path", required=True),
+            docroot=DOCROOT_OPTION,
             upstream_conf=dict(type="path", default="/etc/nginx/conf.d/bx_php_upstream.conf"),
             upstream_name=dict(type="str", default="bx_php"),
             packages=dict(type="list", elements="str", default=[]),

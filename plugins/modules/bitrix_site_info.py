@@ -7,6 +7,10 @@ DOCUMENTATION = r"""
 ---
 module: bitrix_site_info
 short_description: Read what a 1C-Bitrix site says about itself
+author: bxops maintainers
+extends_documentation_fragment:
+  - bxops.bitrix.bitrix_site
+  - bxops.bitrix.bitrix_db
 description:
   - Confirms that O(docroot) holds a Bitrix core and returns its version, every module's version
     (C(local/modules) winning over C(bitrix/modules)), the file and folder modes from C(dbconn.php),
@@ -17,10 +21,6 @@ description:
     asking for the credentials in the vault.
   - Read-only; safe in check mode.
 options:
-  docroot:
-    description: The site's document root.
-    type: path
-    required: true
   read_db:
     description:
       - Also read the DB connection (host, database, user; never the password) from O(db), else
@@ -28,9 +28,6 @@ options:
       - And read option C(main.upload_dir) from the DB through the C(mysql) client into RV(upload_dir).
     type: bool
     default: true
-extends_documentation_fragment:
-  - bxops.bitrix.bitrix_db
-author: bxops maintainers
 """
 
 EXAMPLES = r"""
@@ -88,6 +85,7 @@ modules_refused:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_db import DB_OPTION
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import DOCROOT_OPTION
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
     MysqlClient,
     NotABitrixSite,
@@ -104,7 +102,7 @@ from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            docroot=dict(type="path", required=True),
+            docroot=DOCROOT_OPTION,
             read_db=dict(type="bool", default=True),
             db=DB_OPTION,
         ),

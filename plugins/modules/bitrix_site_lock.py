@@ -7,6 +7,7 @@ DOCUMENTATION = r"""
 ---
 module: bitrix_site_lock
 short_description: Take or release the per-site maintenance lock
+author: bxops maintainers
 description:
   - So that no two maintenance runs touch one site at once. The lock is a file holding the owner (a run
     id), the time, the purpose and, when given, the process that holds it for the run (O(holder)).
@@ -50,7 +51,6 @@ options:
         C("<boot id> <start ticks>") (field 22 of C(/proc/<pid>/stat)), as module_utils/bitrix_process reads it.
     type: dict
     required: false
-author: bxops maintainers
 """
 
 EXAMPLES = r"""

@@ -7,6 +7,11 @@ DOCUMENTATION = r"""
 ---
 module: bitrix_updates
 short_description: List, apply and check 1C-Bitrix core and module updates through the site's own updater
+author: bxops maintainers
+extends_documentation_fragment:
+  - bxops.bitrix.bitrix_site
+  - bxops.bitrix.bitrix_db
+  - bxops.bitrix.bitrix_smoke
 description:
   - Drives the site's own update console (C(php bitrix/bitrix.php update:modules), main 25.100.200 and later)
     as the site user and turns its output into data; recognises the updater's error codes and explains them
@@ -31,17 +36,13 @@ description:
   - O(action=begin) opens the update journal (O(journal), with O(journal_data)) before the first change,
     then closes the public part like O(action=maintenance) with C(site_stopped=Y); the journal keeps the
     previous value.
-  - O(action=smoke) checks URLs, new PHP fatal errors in the logs since given offsets, versions reached
-    against the plan, and that agents still run.
+  - O(action=smoke) checks URLs (O(urls), the collection's one smoke test, as C(bitrix_smoke_test)), new PHP
+    fatal errors in the logs since given offsets, versions reached against the plan, and that agents still run.
 options:
   action:
     description: What to do.
     type: str
     choices: [list, apply, inspect, cleanup, maintenance, begin, smoke]
-    required: true
-  docroot:
-    description: The site's document root.
-    type: path
     required: true
   site_user:
     description: The user the console runs as (PHP maintenance never runs as root).
@@ -102,19 +103,6 @@ options:
     description: For O(action=maintenance), the value of main C(site_stopped) to set (C(Y) closes it).
     type: str
     choices: ["Y", "N"]
-  urls:
-    description: For O(action=smoke), the URLs to check, each C(path), C(status) (default 200), C(marker).
-    type: list
-    elements: dict
-    default: []
-  base_url:
-    description: Where the web server answers on the host.
-    type: str
-    default: http://127.0.0.1
-  host_header:
-    description: Host header for the smoke requests (the site's domain); empty sends none.
-    type: str
-    default: ""
   logs:
     description: Error logs to watch for new PHP fatal errors.
     type: list
@@ -131,9 +119,6 @@ options:
         smoke test starts must have run by its end.
     type: bool
     default: false
-extends_documentation_fragment:
-  - bxops.bitrix.bitrix_db
-author: bxops maintainers
 """
 
 EXAMPLES = r"""
@@ -223,20 +208,23 @@ checks:
 
 import json
 import os
-import pwd
 import re
 import shutil
 import subprocess
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_db import DB_OPTION
-from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import Anchor, UnsafePath
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import DOCROOT_OPTION, Anchor, UnsafePath
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_facts import CACHE_FOLDERS, UPDATES
-from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_process import alive, current_identity
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_process import (
+    NoSuchUser,
+    alive,
+    as_site_user,
+    current_identity,
+    site_user_env,
+)
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
     MysqlClient,
     NotABitrixSite,
@@ -245,6 +233,7 @@ from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
     require_site,
     version_tuple,
 )
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_smoke import SMOKE_OPTIONS, check_all, specs_problem
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_update_steps import (
     STEP_PHP,
     describe,
@@ -332,17 +321,16 @@ class Console:
     def __init__(self, module: AnsibleModule, docroot: str, user: str, php: str) -> None:
         self.module = module
         self.docroot = docroot
+        self.user = user
         try:
-            self.pw = pwd.getpwnam(user)
-        except KeyError:
-            module.fail_json(msg=f"the site user {user} does not exist on this host (bitrix_site_user)")
+            self.drop = as_site_user(user)
+        except NoSuchUser as exc:
+            module.fail_json(msg=str(exc))
         self.php = php
         self.proc: subprocess.Popen | None = None
 
     def _env(self, interactive: bool) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k.startswith(("LANG", "LC_", "BX_", "BXOPS_", "PATH"))}
-        env.update(HOME=self.pw.pw_dir, USER=self.pw.pw_name, LOGNAME=self.pw.pw_name)
-        env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+        env = site_user_env(self.user)  # the locale and PATH only: nothing of ours reaches the site's PHP
         if interactive:
             env["SHELL_INTERACTIVE"] = "1"  # Symfony asks even though STDIN is a pipe
         return env
@@ -353,7 +341,6 @@ class Console:
 
     def run_php(self, args: list[str], cwd: str, answer: str | None = None, on_start=None,
                 extra_env: dict[str, str] | None = None) -> tuple[int, str]:
-        as_root = os.geteuid() == 0
         env = self._env(answer is not None)
         env.update(extra_env or {})
         self.proc = subprocess.Popen(
@@ -363,9 +350,7 @@ class Console:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env=env,
-            user=self.pw.pw_uid if as_root else None,
-            group=self.pw.pw_gid if as_root else None,
-            extra_groups=[] if as_root else None,
+            **self.drop,
         )
         if on_start is not None:
             on_start(self.proc.pid)
@@ -692,8 +677,7 @@ def do_apply(module: AnsibleModule, console: Console) -> None:
 
 
 def leftovers(docroot: str, since: int = 0) -> list[str]:
-    """The updater's unpack folders (bitrix/updates/update_m<time>) and step downloads made since `since`,
-    and the pause flag.
+    """The updater's unpack folders (bitrix/updates/update_m<time>) and step downloads made since `since`.
 
     Older ones are not this run's business (the cleanup role handles disposable folders). A symlinked
     bitrix/updates holds nothing of ours."""
@@ -703,7 +687,7 @@ def leftovers(docroot: str, since: int = 0) -> list[str]:
             return []
         for entry in anchor.scandir(UPDATES):
             stamp = re.match(r"update_m(\d+)", entry.name)
-            if (stamp and int(stamp.group(1)) >= since) or entry.name == ".bxops_paused":
+            if stamp and int(stamp.group(1)) >= since:
                 found.append(anchor.abspath(entry.rel))
             elif entry.name in ("update_archive.gz", "update_archive.gz.json") and entry.st.st_mtime >= since:
                 found.append(anchor.abspath(entry.rel))  # a step's download, not yet unpacked
@@ -793,36 +777,6 @@ def do_maintenance(module: AnsibleModule, journal: str | None = None, extra: dic
     module.exit_json(changed=True, previous=previous, site_stopped=wanted, **(extra or {}))
 
 
-def http_check(base: str, host: str, spec: dict) -> dict:
-    path = str(spec.get("path") or "/")
-    want = int(spec.get("status") or 200)
-    marker = spec.get("marker")
-    request = urllib.request.Request(base.rstrip("/") + path, headers={"Host": host} if host else {})
-
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args, **kwargs):
-            return None
-
-    opener = urllib.request.build_opener(NoRedirect)
-    try:
-        with opener.open(request, timeout=30) as response:
-            status, body = response.status, response.read(2 << 20)
-    except urllib.error.HTTPError as exc:
-        status, body = exc.code, exc.read(2 << 20)
-    except (urllib.error.URLError, OSError) as exc:
-        return {"check": "url", "path": path, "ok": False, "detail": f"no answer: {exc}"}
-    text = body.decode("utf-8", errors="replace")
-    problems = []
-    if status != want:
-        problems.append(f"status {status}, expected {want}")
-    if marker and marker not in text:
-        problems.append(f"marker {marker!r} not found")
-    if re.search(r"(Fatal error|Parse error)</b>:|DB query error", text):
-        problems.append("the page shows a PHP/DB error")
-    return {"check": "url", "path": path, "ok": not problems, "status": status,
-            "detail": "; ".join(problems) or "status {}{}".format(status, ", marker found" if marker else "")}
-
-
 def new_fatals(path: str, offset: int) -> list[str]:
     try:
         size = os.path.getsize(path)
@@ -843,11 +797,8 @@ def run_cron_events(module: AnsibleModule) -> None:
     if not os.path.isfile(script):
         return
     console = Console(module, docroot, module.params["site_user"], module.params["php"])
-    as_root = os.geteuid() == 0
     subprocess.run([module.params["php"], "-f", script], cwd=docroot, env=console._env(False),
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300, check=False,
-                   user=console.pw.pw_uid if as_root else None, group=console.pw.pw_gid if as_root else None,
-                   extra_groups=[] if as_root else None)
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300, check=False, **console.drop)
 
 
 def do_smoke(module: AnsibleModule) -> None:
@@ -858,7 +809,8 @@ def do_smoke(module: AnsibleModule) -> None:
             since = int(client.scalar("SELECT UNIX_TIMESTAMP()") or 0)
             due = int(client.scalar(
                 "SELECT COUNT(*) FROM b_agent WHERE ACTIVE='Y' AND NEXT_EXEC <= NOW()") or 0)
-    checks = [http_check(p["base_url"], p["host_header"], spec) for spec in p["urls"]]
+    checks = [dict(result, check="url", detail=result["reason"])
+              for result in check_all(p["base_url"], p["host_header"], p["urls"], timeout=p["timeout"])]
     for path in p["logs"]:
         fatals = new_fatals(path, int(p["log_offsets"].get(path, 0)))
         checks.append({"check": "log", "path": path, "ok": not fatals,
@@ -890,7 +842,7 @@ def main() -> None:
         argument_spec=dict(
             action=dict(type="str", required=True,
                         choices=["list", "apply", "inspect", "cleanup", "maintenance", "begin", "smoke"]),
-            docroot=dict(type="path", required=True),
+            docroot=DOCROOT_OPTION,
             site_user=dict(type="str", default="bitrix"),
             php=dict(type="str", default="php"),
             modules=dict(type="list", elements="str", default=[]),
@@ -905,9 +857,7 @@ def main() -> None:
             run_id=dict(type="str", default=""),
             journal_data=dict(type="dict", default={}),
             site_stopped=dict(type="str", choices=["Y", "N"]),
-            urls=dict(type="list", elements="dict", default=[]),
-            base_url=dict(type="str", default="http://127.0.0.1"),
-            host_header=dict(type="str", default=""),
+            **SMOKE_OPTIONS,
             logs=dict(type="list", elements="path",
                       default=["/var/log/php/bitrix-fpm-error.log", "/var/log/nginx/bitrix_error.log"]),
             log_offsets=dict(type="dict", default={}),
@@ -920,6 +870,9 @@ def main() -> None:
         require_site(module.params["docroot"])
     except NotABitrixSite as exc:
         module.fail_json(msg=f"{exc} (bitrix_docroot)")
+    problem = specs_problem(module.params["urls"])
+    if problem:
+        module.fail_json(msg=problem + " (update_smoke_urls)")
     for name, version in module.params["plan"].items():
         try:
             version_tuple(str(version))

@@ -7,6 +7,9 @@ DOCUMENTATION = r"""
 ---
 module: bitrix_webroot_file
 short_description: Create or remove a folder or a small file under a site's docroot without following symlinks
+author: bxops maintainers
+extends_documentation_fragment:
+  - bxops.bitrix.bitrix_site
 description:
   - For files root writes into a folder the site user owns, such as the ACME HTTP-01 challenge
     (C(.well-known/acme-challenge/<token>)). The site user (or any Bitrix administrator, through the PHP
@@ -23,10 +26,6 @@ description:
     link); a folder there is refused.
   - Check mode reports what would change.
 options:
-  docroot:
-    description: The site's document root (the engineer's configuration; resolved once, nothing below it is).
-    type: path
-    required: true
   path:
     description:
       - The folder or file, relative to O(docroot) (C(.well-known/acme-challenge/TOKEN)).
@@ -50,8 +49,6 @@ options:
   mode:
     description: Mode of what is created, an octal string such as C("0644").
     type: str
-author:
-  - bxops maintainers
 """
 
 EXAMPLES = r"""
@@ -93,6 +90,7 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import (
+    DOCROOT_OPTION,
     Anchor,
     UnsafePath,
     clean_rel,
@@ -180,7 +178,7 @@ def apply(
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            docroot=dict(type="path", required=True),
+            docroot=DOCROOT_OPTION,
             path=dict(type="str", required=True),
             state=dict(type="str", choices=["directory", "present", "absent"], default="present"),
             content=dict(type="str"),

@@ -20,7 +20,16 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         Handler.hosts.append(self.headers.get("Host"))
         if self.path == "/missing":
-            self.send_error(404)
+            self.send_response(404)
+            self.send_header("Content-Length", "5")
+            self.end_headers()
+            self.wfile.write(b"gone\n")
+            return
+        if self.path == "/old":  # a moved home page: the audit follows it, as a visitor does
+            self.send_response(301)
+            self.send_header("Location", "/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         self.send_response(200)
         self.send_header("Content-Type", "text/html")
@@ -56,7 +65,12 @@ def test_home_page_reports_status_and_size_and_asks_for_the_site(server: str) ->
 def test_home_page_reports_an_http_error_status(server: str) -> None:
     result = audit._home_page(server + "/missing", None, 5)
     assert result["status"] == 404
-    assert result["bytes"] == 0
+    assert result["bytes"] == 5  # the error page's own body, b"gone\n"
+
+
+def test_home_page_follows_a_redirect_like_a_visitor(server: str) -> None:
+    result = audit._home_page(server + "/old", "shop.example.test", 5)
+    assert (result["status"], result["bytes"]) == (200, 4026)
 
 
 def test_home_page_reports_an_unreachable_server_without_failing() -> None:

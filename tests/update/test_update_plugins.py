@@ -4,6 +4,7 @@ parsing of the console's output and error codes."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -175,9 +176,10 @@ def test_cleanup_takes_only_this_runs_unpack_folders(tmp_path: Path) -> None:
     updates = tmp_path / "bitrix" / "updates"
     for name in ("update_m100", "update_m300"):
         (updates / name / "iblock").mkdir(parents=True)
-    (updates / ".bxops_paused").write_text("123 iblock\n")
+    (updates / "update_archive.gz").write_bytes(b"step download")  # mtime now: after `since`
+    (updates / "notes.txt").write_text("not the updater's")
     found = bu.leftovers(str(tmp_path), since=200)
-    assert sorted(found) == sorted([str(updates / "update_m300"), str(updates / ".bxops_paused")])
+    assert sorted(found) == sorted([str(updates / "update_m300"), str(updates / "update_archive.gz")])
 
 
 def test_update_cleanup_never_reaches_through_the_sites_symlinks(tmp_path: Path) -> None:
@@ -232,3 +234,38 @@ def test_gate_reads_the_shared_record_format_and_prefers_the_newest_pass(tmp_pat
     assert not refused["ok"]
     assert "php 8.1 on staging vs 8.3 planned here" in refused["reason"]
     assert "Run it on staging first: ansible-playbook playbooks/php_upgrade.yml." in refused["reason"]
+
+
+# What only the test stand-ins (tools/sitegen: the generator and its update server) know: fault files, the pause
+# flag, environment switches, the server folder, truth.json. Written here from tools/sitegen/README.md.
+STAND_IN_KNOWLEDGE = [".bxops_paused", "bxops-update-stand-in", "PAUSE_BEFORE_DB", "FAIL_HALFWAY", "CORRUPT",
+                      "LICENSE_INACTIVE", "BXOPS_UPDATE_FAIL", "BXOPS_UPDATE_PAUSE", "BX_UPDATE_SERVER_DIR",
+                      "bxops-update-server", "truth.json", "bxsitegen"]
+
+
+def test_production_code_knows_nothing_of_the_stand_in() -> None:
+    production = sorted((ROOT / "plugins").rglob("*.py")) + sorted((ROOT / "roles").rglob("*.yml"))
+    found = [f"{path.relative_to(ROOT)}: {word}"
+             for path in production if "molecule" not in path.relative_to(ROOT).parts  # roles/*/molecule: links
+             for word in STAND_IN_KNOWLEDGE if word in path.read_text(encoding="utf-8")]
+    assert found == []
+
+
+def test_the_sites_php_gets_the_locale_and_path_but_none_of_our_environment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Our environment is not the site's business: no fault switch or server folder reaches the updater."""
+    for name, value in (("BXOPS_UPDATE_FAIL", "main:3"), ("BX_UPDATE_SERVER_DIR", "/elsewhere"),
+                        ("BXOPS_SECRET", "x"), ("LANG", "C.UTF-8"), ("PATH", "/usr/bin:/bin")):
+        monkeypatch.setenv(name, value)
+
+    class Module:
+        def fail_json(self, **kwargs):
+            raise AssertionError(kwargs["msg"])
+
+    user = bitrix_process.site_user("nobody").pw_name if os.geteuid() == 0 else os.environ.get("USER", "root")
+    console = bu.Console(Module(), str(tmp_path), user, "/bin/sh")  # type: ignore[arg-type]
+    rc, out = console.run_php(["-c", "env"], "/")
+    names = {line.split("=", 1)[0] for line in out.splitlines() if "=" in line}
+    assert rc == 0
+    assert {"LANG", "PATH", "HOME", "USER", "LOGNAME"} <= names
+    assert not {"BXOPS_UPDATE_FAIL", "BX_UPDATE_SERVER_DIR", "BXOPS_SECRET"} & names

@@ -23,7 +23,7 @@ INVENTORY = Path(os.environ.get("MOLECULE_INVENTORY_FILE", EPH / "inventory" / "
 STAGING, PRODUCTION = "bxops-update-staging", "bxops-update-production"
 SERVER = "/opt/bxops-update-server"
 STATE = "/var/lib/bxops"
-CONSOLE_PAUSED = "bitrix/updates/.bxops_paused"
+CONSOLE_PAUSED = "/tmp/bxops-update-stand-in.paused"  # the stand-in's pause flag, outside the site
 
 
 def truth(name: str) -> dict:
@@ -341,7 +341,7 @@ def test_killed_run_is_recovered_lock_refuses_and_failed_smoke_test_rolls_back(p
     first = playbook("-e", "bxops_run_id=killed-run", background=True)
     try:
         deadline = time.time() + 480
-        while sh(STAGING, f"test -f /home/bitrix/www/{CONSOLE_PAUSED}", check=False).returncode != 0:
+        while sh(STAGING, f"test -f {CONSOLE_PAUSED}", check=False).returncode != 0:
             assert first.poll() is None, "the first run ended early:\n" + (first.communicate()[0] or "")
             assert time.time() < deadline, "the updater never reached the pause between copy and DB step"
             time.sleep(1)
@@ -352,11 +352,11 @@ def test_killed_run_is_recovered_lock_refuses_and_failed_smoke_test_rolls_back(p
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
     # the host went down with the run: the module and the PHP step die too
-    pids = sh(STAGING, f"cat /home/bitrix/www/{CONSOLE_PAUSED} | cut -d' ' -f1; "
+    pids = sh(STAGING, f"cat {CONSOLE_PAUSED} | cut -d' ' -f1; "
                        "python3 -c \"import json; "
                        f"print(json.load(open('{STATE}/update/journal.json'))['pid'])\"")
     sh(STAGING, "kill -9 " + " ".join(pids.stdout.split()))
-    sh(STAGING, f"rm -f {SERVER}/PAUSE_BEFORE_DB")
+    sh(STAGING, f"rm -f {SERVER}/PAUSE_BEFORE_DB {CONSOLE_PAUSED}")  # the killed stand-in left its flag
     assert sh(STAGING, f"test -f {STATE}/update/journal.json", check=False).returncode == 0
     recovery = playbook("-e", "update_apply=false")
     assert recovery.returncode == 0, said(recovery)[-3000:]

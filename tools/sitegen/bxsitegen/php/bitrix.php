@@ -33,7 +33,8 @@
  *   <package>/CORRUPT                    -> "[CL02] Cannot extract files from archive."
  *   env BXOPS_UPDATE_PAUSE=<seconds> or <server>/PAUSE_BEFORE_DB or <package>/PAUSE_BEFORE_DB
  *                                        -> after the file copy and before the DB step: writes
- *                                           bitrix/updates/.bxops_paused (pid, module), logs BXOPS-PAUSE
+ *                                           /tmp/bxops-update-stand-in.paused (pid, module; outside the
+ *                                           site, so bxops never meets it), logs BXOPS-PAUSE
  *                                           to updater.log and sleeps, so a test can kill it there
  *   <server>/LICENSE_INACTIVE            -> licence inactive message (also when license_key.php is absent)
  */

@@ -283,6 +283,9 @@ function bx_run_updater_script($file, $db, $module, $version)
     return $updater->errorMessage;
 }
 
+// Written while paused before a DB step ("<pid> <module>"), removed when the pause ends; a test waits for it.
+const BX_PAUSE_FLAG = '/tmp/bxops-update-stand-in.paused';
+
 function bx_pause_seconds($server, $pkgDirs)
 {
     $env = getenv('BXOPS_UPDATE_PAUSE');
@@ -745,7 +748,7 @@ class CUpdateClient
         }
         $pause = bx_pause_seconds(bx_server_dir(), $step['package_dirs']);
         if ($pause > 0) {
-            $flag = $root . '/bitrix/updates/.bxops_paused';
+            $flag = BX_PAUSE_FLAG;  // the stand-in's own, outside the site: bxops knows nothing of it
             @file_put_contents($flag, getmypid() . ' ' . $module . "\n");
             bx_log('BXOPS-PAUSE before the DB step of ' . $module . ' for ' . $pause . ' s (pid ' . getmypid() . ')', 'BXOPS');
             usleep((int)($pause * 1000000));
