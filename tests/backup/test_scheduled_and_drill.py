@@ -85,6 +85,41 @@ def test_a_backup_of_another_docroot_restores_only_when_named(site: Path, tmp_pa
     assert set(restored) == set(expected)
 
 
+def test_restore_keeps_the_target_s_own_settings_files(site: Path, tmp_path: Path) -> None:
+    expected = state(site, EXCLUDE)
+    create(site, tmp_path / "backups")
+    staging = tmp_path / "staging"
+    shutil.copytree(site, staging, symlinks=True)
+    write(staging, "bitrix/.settings.php", b"<?php return ['staging' => 1];", 0o600, mtime=1_600_000_000.25)
+    mine = state(staging, EXCLUDE)["bitrix/.settings.php"]
+    (staging / "index.php").write_bytes(b"<?php echo 'staging';")
+    result = bb.do_restore(
+        Stub(quarantine_dir=str(tmp_path / "q"), source_docroot=str(site),
+             keep_files=["bitrix/.settings.php", "bitrix/php_interface/dbconn.php"]),
+        str(staging), str(tmp_path / "backups"),
+    )
+    after = state(staging, EXCLUDE)
+    assert after["bitrix/.settings.php"] == mine
+    assert (staging / "bitrix/.settings.php").read_bytes() == b"<?php return ['staging' => 1];"
+    assert after["index.php"] == expected["index.php"]
+    assert result["restore"]["kept_files"] == ["bitrix/.settings.php"]
+    assert not (staging / "bitrix/php_interface/dbconn.php").exists()
+
+
+def test_restore_refuses_a_kept_file_that_is_a_symlink_before_changing_anything(site: Path, tmp_path: Path) -> None:
+    create(site, tmp_path / "backups")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root's")
+    (site / "bitrix/.settings.php").unlink()
+    (site / "bitrix/.settings.php").symlink_to(secret)
+    write(site, "added.php", b"new")
+    before = state(site, EXCLUDE)
+    with pytest.raises(bb.BackupError, match=r"keep_files: .* is not a regular file"):
+        bb.do_restore(Stub(quarantine_dir=str(tmp_path / "q"), keep_files=["bitrix/.settings.php"]),
+                      str(site), str(tmp_path / "backups"))
+    assert state(site, EXCLUDE) == before
+
+
 # ---------------------------------------------------------------- the scheduled runner
 
 
