@@ -116,6 +116,10 @@ def main() -> None:
             if state.stdout.strip() in ("running", "degraded"):
                 break
             time.sleep(1)
+        # the image caches zstd for an offline install; a Bitrix host without it gets gzip -1 (both compared alike)
+        if args.compression != "gzip":
+            run(["podman", "exec", NAME, "apt-get", "install", "-y", "-q", "--no-install-recommends", "zstd"],
+                check=False)
         run(["podman", "cp", os.path.join(ROOT, "tools", "sitegen", "bxsitegen"), NAME + ":/opt/bxsitegen"])
         gen = [
             "env",
