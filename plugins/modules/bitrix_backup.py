@@ -191,8 +191,8 @@ import subprocess
 import tarfile
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_db import (
     DB_OPTION,
     MYSQLDUMP_ARGS,
@@ -216,6 +216,9 @@ from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
     db_credentials,
     require_site,
 )
+
+if TYPE_CHECKING:  # imported in main(): the scheduled runner on the host drives run() without Ansible
+    from ansible.module_utils.basic import AnsibleModule
 
 FORMAT = 1
 META = "backup.json"

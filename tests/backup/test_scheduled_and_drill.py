@@ -144,7 +144,12 @@ def config(site: Path, tmp_path: Path, **extra: object) -> Path:
 
 
 def run_scheduled(path: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(PROJECT / ".collections"))
+    """Run the runner as the timer's service does, on a Python where Ansible is not importable (a managed
+    host has only the deployed collection files)."""
+    no_ansible = path.parent / "no-ansible"
+    (no_ansible / "ansible").mkdir(parents=True, exist_ok=True)
+    (no_ansible / "ansible" / "__init__.py").write_text("raise ImportError('no Ansible on a managed host')\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(no_ansible), str(PROJECT / ".collections")]))
     return subprocess.run(
         [sys.executable, str(RUNNER), str(path), *args], env=env, capture_output=True, text=True, check=False
     )
