@@ -1,10 +1,16 @@
 #!/usr/bin/env python3
-"""Backup and restore wall times of the backup role on a generated 100k-file site (issue 4).
+"""Backup and restore wall times of the backup role on a generated 100k-file site against a plain baseline
+(issues 4 and 14).
 
 Starts a throw-away test host from the local image, generates a site with tools/sitegen
 (`--size medium` = 100k upload files unless --upload-files says otherwise), then times, each through
 ansible-playbook like a real run: the backup (role entry point main), verify, and the restore after a
 small mutation (files changed, added, deleted; DB rows changed), and prints the figures.
+The baseline on the same host and site, run with the same compressor: `mysqldump --single-transaction |
+zstd` plus `tar -c` of the same file set (the disposable folders' content left out) `| zstd` for the backup;
+`zstd -d | tar -x --numeric-owner -p` over the docroot plus `zstd -d | mysql` for the restore. The ratios
+compare the module's own time (backup.json duration_s; the restore's duration_s) with the baseline, and the
+role's wall time (Ansible, preflight and lock included) with it. Issue 14's aim: at most 1.2x each.
 
     export PATH=/tmp/probe-venv/bin:$PATH
     python3 bench/backup_restore.py                      # 100k files
@@ -58,6 +64,33 @@ def play(tasks_from: str, extra: str = "") -> str:
     )
 
 
+def baseline(db: str, exclude: list[str], compression: str) -> tuple[float, float]:
+    """The plain tools on the same host and file set: (backup seconds, restore seconds)."""
+    comp, dec = ("zstd -q -T0 -3 -c", "zstd -q -d -c") if compression == "zstd" else ("gzip -1 -c", "gzip -d -c")
+    excludes = " ".join(f"--exclude='./{rel}/*'" for rel in exclude)
+    podman_exec("sh", "-c", "rm -rf /var/tmp/base && mkdir -p /var/tmp/base && sync")
+    started = time.monotonic()
+    podman_exec(
+        "bash", "-c",
+        "set -eo pipefail; "
+        f"mysqldump --single-transaction --routines --triggers --quick --hex-blob --no-tablespaces {db} "
+        f"| {comp} > /var/tmp/base/db.sql.zst; "
+        f"tar -C /home/bitrix/www -c --numeric-owner --format=posix {excludes} . "
+        f"| {comp} > /var/tmp/base/files.tar.zst",
+    )
+    backup = time.monotonic() - started
+    started = time.monotonic()
+    podman_exec(
+        "bash", "-c",
+        "set -eo pipefail; "
+        f"{dec} /var/tmp/base/files.tar.zst | tar -x -C /home/bitrix/www --numeric-owner -p; "
+        f"{dec} /var/tmp/base/db.sql.zst | mysql {db}",
+    )
+    restore = time.monotonic() - started
+    podman_exec("rm", "-rf", "/var/tmp/base")
+    return backup, restore
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", default="medium", choices=["small", "medium", "large"])
@@ -83,6 +116,10 @@ def main() -> None:
             if state.stdout.strip() in ("running", "degraded"):
                 break
             time.sleep(1)
+        # the image caches zstd for an offline install; a Bitrix host without it gets gzip -1 (both compared alike)
+        if args.compression != "gzip":
+            run(["podman", "exec", NAME, "apt-get", "install", "-y", "-q", "--no-install-recommends", "zstd"],
+                check=False)
         run(["podman", "cp", os.path.join(ROOT, "tools", "sitegen", "bxsitegen"), NAME + ":/opt/bxsitegen"])
         gen = [
             "env",
@@ -127,6 +164,7 @@ def main() -> None:
                 f"mysql {db} -e \"UPDATE b_option SET VALUE = CONCAT(VALUE, 'x') LIMIT 10\"",
             )
             restore_s = playbook(workdir, "restore", play("restore"), env)
+            base_backup_s, base_restore_s = baseline(db, meta["exclude"], meta.get("compression", "zstd"))
 
         files = meta["files"]
         dbm = meta.get("db") or {}
@@ -144,6 +182,14 @@ def main() -> None:
         print(f"  backup  wall {backup_s:6.1f} s  (role main; module {meta['duration_s']:.1f} s)")
         print(f"  verify  wall {verify_s:6.1f} s  (role verify: sha256 of every file against the manifest)")
         print(f"  restore wall {restore_s:6.1f} s  (role restore: files + DB + home page check)")
+        comp = meta["compression"]
+        print(f"  baseline backup  {base_backup_s:6.1f} s  (mysqldump | {comp}, tar | {comp})")
+        print(f"  baseline restore {base_restore_s:6.1f} s  (decompress | tar -x over the docroot, decompress | mysql)")
+        print(
+            f"  ratio backup:  module {meta['duration_s'] / base_backup_s:.2f}x,"
+            f" role wall {backup_s / base_backup_s:.2f}x"
+        )
+        print(f"  ratio restore: role wall {restore_s / base_restore_s:.2f}x")
     finally:
         if not args.keep:
             run(["podman", "rm", "-f", NAME], check=False)

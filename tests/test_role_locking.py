@@ -24,6 +24,7 @@ ROLES = PROJECT / "roles"
 READ_ONLY = {
     ("audit", "main"): "reads the site and reports",
     ("backup", "verify"): "reads a backup and compares it with its manifest",
+    ("backup", "schedule"): "installs the timer outside the docroot; each scheduled run takes the site lock itself",
     ("php_upgrade", "staging_gate"): "reads the staging gate's records",
 }
 

@@ -103,6 +103,21 @@ options:
     description: Recorded in C(backup.json).
     type: str
     default: ""
+  keep_files:
+    description:
+      - Files (relative to the docroot) whose version on this site C(restore) keeps, byte for byte with owner,
+        mode and mtime, whatever the backup holds (a drill into staging keeps staging's DB connection
+        settings, C(bitrix/.settings.php), C(bitrix/php_interface/dbconn.php)). Read and written through the
+        docroot's anchor; a kept path that is not a regular file is refused before anything changes.
+    type: list
+    elements: str
+    default: []
+  source_docroot:
+    description:
+      - C(restore) and C(verify) pick backups made of this docroot instead of O(docroot) (a restore drill
+        brings production's backup into staging, whose docroot may differ). Empty means O(docroot).
+    type: path
+    default: ""
 """
 
 EXAMPLES = r"""
@@ -173,8 +188,8 @@ import subprocess
 import tarfile
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_db import (
     DB_OPTION,
     MYSQLDUMP_ARGS,
@@ -199,6 +214,9 @@ from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
     db_credentials,
     require_site,
 )
+
+if TYPE_CHECKING:  # imported in main(): the scheduled runner on the host drives run() without Ansible
+    from ansible.module_utils.basic import AnsibleModule
 
 FORMAT = 1
 META = "backup.json"
@@ -792,7 +810,7 @@ def normalise(name: str) -> str:
 
 
 def do_verify(module: AnsibleModule, docroot: str, backup_dir: str) -> dict:
-    meta = pick(backup_dir, docroot, module.params["id"])
+    meta = pick(backup_dir, module.params.get("source_docroot") or docroot, module.params["id"])
     path = os.path.join(backup_dir, meta["id"])
     mismatches: list[dict] = []
     limit = 20
@@ -807,6 +825,8 @@ def do_verify(module: AnsibleModule, docroot: str, backup_dir: str) -> dict:
     manifest_path = os.path.join(path, files["manifest"])
     if sha256_file(manifest_path) != files.get("manifest_sha256"):
         note(files["manifest"], "manifest checksum differs from backup.json")
+    if files.get("sha256") and sha256_file(os.path.join(path, files["archive"])) != files["sha256"]:
+        note(files["archive"], "archive checksum differs from backup.json (corrupted)")
     db = meta.get("db") or {}
     if db.get("dump"):
         dump_path = os.path.join(path, db["dump"])
@@ -1210,10 +1230,41 @@ def compare_disk(docroot: str, manifest_path: str, exclude: list[str]) -> list[s
     return problems
 
 
+def read_kept(docroot: str, keep: list[str]) -> dict[str, tuple[bytes, os.stat_result]]:
+    """This site's own version of each file in ``keep`` (content and lstat), before the restore changes it."""
+    kept: dict[str, tuple[bytes, os.stat_result]] = {}
+    with open_docroot(docroot) as anchor:
+        for value in keep:
+            try:
+                rel = clean_rel(value, "keep_files")
+                if not anchor.exists(rel):
+                    continue
+                st = anchor.lstat(rel)
+                if not stat.S_ISREG(st.st_mode):
+                    raise BackupError(f"keep_files: {_qualified(anchor, rel)} is not a regular file")
+                kept[rel] = (anchor.read_bytes(rel, limit=16 << 20), st)
+            except UnsafePath as exc:
+                raise BackupError(f"keep_files: {exc}") from exc
+    return kept
+
+
+def write_kept(docroot: str, kept: dict[str, tuple[bytes, os.stat_result]]) -> None:
+    with open_docroot(docroot) as anchor:
+        for rel, (data, st) in sorted(kept.items()):
+            try:
+                parent = os.path.dirname(rel)
+                if parent and not anchor.exists(parent):
+                    anchor.makedirs(parent)
+                anchor.write_atomic(rel, data, mode=stat.S_IMODE(st.st_mode), uid=st.st_uid, gid=st.st_gid)
+                anchor.utime(rel, (st.st_atime_ns, st.st_mtime_ns))
+            except UnsafePath as exc:
+                raise BackupError(f"keep_files: {exc}") from exc
+
+
 def do_restore(module: AnsibleModule, docroot: str, backup_dir: str) -> dict:
     params = module.params
     started = time.monotonic()
-    meta = pick(backup_dir, docroot, params["id"])
+    meta = pick(backup_dir, params.get("source_docroot") or docroot, params["id"])
     path = os.path.join(backup_dir, meta["id"])
     files = meta["files"]
     exclude = meta.get("exclude", [])
@@ -1229,9 +1280,16 @@ def do_restore(module: AnsibleModule, docroot: str, backup_dir: str) -> dict:
             raise BackupError("backup {} is incomplete: {} is missing".format(meta["id"], name))
     if sha256_file(manifest_path) != files.get("manifest_sha256"):
         raise BackupError("backup {}: the manifest does not match backup.json; run verify".format(meta["id"]))
+    if files.get("sha256") and sha256_file(os.path.join(path, files["archive"])) != files["sha256"]:
+        raise BackupError(
+            "backup {}: {} is corrupted (its sha256 differs from backup.json); nothing was restored".format(
+                meta["id"], files["archive"]
+            )
+        )
     left_out = {p.strip("/") for p in exclude}
     caches = [c.strip("/") for c in params["clear_cache"] if c.strip("/") in left_out]
     check_clear_folders(docroot, caches)
+    kept = read_kept(docroot, params.get("keep_files") or []) if params["restore_files"] else {}
     db = open_db(module, docroot) if restore_db else None
     report: dict[str, object] = {"id": meta["id"], "files": params["restore_files"], "db": restore_db}
     try:
@@ -1292,6 +1350,9 @@ def do_restore(module: AnsibleModule, docroot: str, backup_dir: str) -> dict:
                     f"after extracting, {len(problems)} entries differ from the manifest, "
                     f"first: {'; '.join(problems[:5])}"
                 )
+            if kept:
+                write_kept(docroot, kept)
+                report["kept_files"] = sorted(kept)
     finally:
         if db:
             db.close()
@@ -1356,53 +1417,60 @@ def do_prune(module: AnsibleModule, docroot: str, backup_dir: str) -> dict:
 # ---------------------------------------------------------------- main
 
 
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            action=dict(
-                type="str", default="create", choices=["check", "create", "restore", "verify", "prune"]
-            ),
-            docroot=DOCROOT_OPTION,
-            backup_dir=dict(type="path", required=True),
-            id=dict(type="str", default=""),
-            include_db=dict(type="bool", default=True),
-            db=DB_OPTION,
-            exclude=dict(type="list", elements="str", default=[]),
-            compression=dict(type="str", default="auto", choices=["auto", "zstd", "gzip"]),
-            min_interval=dict(type="int", default=0),
-            keep_count=dict(type="int", default=7),
-            keep_days=dict(type="int", default=14),
-            protect=dict(type="list", elements="str", default=[]),
-            quarantine_dir=dict(type="path"),
-            restore_files=dict(type="bool", default=True),
-            clear_cache=dict(type="list", elements="str", default=[]),
-            run_id=dict(type="str", default=""),
-        ),
-        supports_check_mode=True,
-    )
+ARGUMENT_SPEC: dict = dict(
+    action=dict(type="str", default="create", choices=["check", "create", "restore", "verify", "prune"]),
+    docroot=DOCROOT_OPTION,
+    backup_dir=dict(type="path", required=True),
+    id=dict(type="str", default=""),
+    include_db=dict(type="bool", default=True),
+    db=DB_OPTION,
+    exclude=dict(type="list", elements="str", default=[]),
+    compression=dict(type="str", default="auto", choices=["auto", "zstd", "gzip"]),
+    min_interval=dict(type="int", default=0),
+    keep_count=dict(type="int", default=7),
+    keep_days=dict(type="int", default=14),
+    protect=dict(type="list", elements="str", default=[]),
+    quarantine_dir=dict(type="path"),
+    restore_files=dict(type="bool", default=True),
+    clear_cache=dict(type="list", elements="str", default=[]),
+    run_id=dict(type="str", default=""),
+    source_docroot=dict(type="path", default=""),
+    keep_files=dict(type="list", elements="str", default=[]),
+)
+
+
+def run(module: AnsibleModule) -> dict:
+    """The module's work on validated params; raises BackupError (DbError, NotABitrixSite) with the message
+    to show. main() and the scheduled runner on the host (roles/backup/files/bxops_backup_scheduled.py) call it."""
     params = module.params
     docroot = os.path.normpath(params["docroot"])
     backup_dir = os.path.normpath(params["backup_dir"])
     exclude = [p.strip("/") for p in params["exclude"] if p.strip("/")]
     action = params["action"]
     if params["keep_count"] < 1:
-        module.fail_json(msg=f"keep_count must be at least 1 (got {params['keep_count']})")
+        raise BackupError(f"keep_count must be at least 1 (got {params['keep_count']})")
     if action != "check" and (inside(backup_dir, docroot) or inside(docroot, backup_dir)):
-        module.fail_json(msg=f"backup_dir {backup_dir} must lie outside the docroot {docroot}")
+        raise BackupError(f"backup_dir {backup_dir} must lie outside the docroot {docroot}")
+    if action == "check":
+        result = do_check(module, docroot, backup_dir, exclude)
+        result["changed"] = False
+        return result
+    require_site(docroot)
+    if action == "create":
+        return do_create(module, docroot, backup_dir, exclude)
+    if action == "verify":
+        return do_verify(module, docroot, backup_dir)
+    if action == "restore":
+        return do_restore(module, docroot, backup_dir)
+    return do_prune(module, docroot, backup_dir)
+
+
+def main() -> None:
+    from ansible.module_utils.basic import AnsibleModule
+
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     try:
-        if action == "check":
-            result = do_check(module, docroot, backup_dir, exclude)
-            result["changed"] = False
-        else:
-            require_site(docroot)
-            if action == "create":
-                result = do_create(module, docroot, backup_dir, exclude)
-            elif action == "verify":
-                result = do_verify(module, docroot, backup_dir)
-            elif action == "restore":
-                result = do_restore(module, docroot, backup_dir)
-            else:
-                result = do_prune(module, docroot, backup_dir)
+        result = run(module)
     except (BackupError, DbError, NotABitrixSite) as exc:
         module.fail_json(msg=str(exc))
     for warning in result.pop("warnings_", []):

@@ -4,6 +4,8 @@ import os
 
 import pytest
 
+testinfra_hosts = ["bxops-backup-host"]  # the staging host; production is test_drill.py's
+
 TEST_DIR = "/var/lib/bxops-test"
 BACKUPS = "/var/lib/bxops/backups"
 DOCROOT = "/home/bitrix/www"

@@ -1,0 +1,257 @@
+#!/usr/bin/python3
+# Copyright: bxops maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The backup role's scheduled run on the host (systemd timer -> bxops-backup-<site>.service).
+
+    bxops_backup_scheduled.py CONFIG.json [--offsite-only]
+
+One run: take the site's maintenance lock (the format and rules of the bitrix_site_lock module: a run
+that holds it is never disturbed, the scheduled run is skipped and says so), make a backup and apply
+retention with the collection's own bitrix_backup module code (run() on the same parameters the role
+passes), copy the new backup to the restic repository (encrypted; password from a 0600 file, never in
+the environment of the unit or on a command line), forget off-site snapshots beyond the retention, and
+write the status record the monitoring collector reads (README: "The status record").
+--offsite-only copies the newest local backup without making a new one (after a repository outage).
+Stdlib only, Python 3.9: it runs with the host's python3 next to the deployed module files.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime
+import fcntl
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_db import DbError
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_process import UNKNOWN, current_identity, state
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import NotABitrixSite
+from ansible_collections.bxops.bitrix.plugins.modules import bitrix_backup
+
+SCHEMA = "bxops.backup-status/1"
+
+
+class Skipped(Exception):
+    """The run did not start (the site is locked by another run)."""
+
+
+class HostModule:
+    """What bitrix_backup.run() uses of AnsibleModule: validated params, check_mode and warn."""
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        full: dict[str, Any] = {}
+        for name, spec in bitrix_backup.ARGUMENT_SPEC.items():
+            full[name] = spec.get("default")
+        full["db"] = {"host": "", "database": "", "user": "", "password": ""}
+        full.update(params)
+        self.params = full
+        self.check_mode = False
+        self.warnings: list[str] = []
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+
+
+def iso(moment: float) -> str:
+    # timezone.utc, not datetime.UTC: this runs on the host's python3 (3.9 or newer)
+    utc = datetime.timezone.utc  # noqa: UP017
+    return datetime.datetime.fromtimestamp(moment, utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def write_json(path: str, content: dict, mode: int) -> None:
+    folder = os.path.dirname(path)
+    os.makedirs(folder, mode=0o755, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=".status-", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), mode)
+            json.dump(content, handle, indent=1, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def read_json(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+@contextlib.contextmanager
+def site_lock(path: str, stale_after: int, owner: str):  # type: ignore[no-untyped-def]
+    """Take the site's maintenance lock as bitrix_site_lock does (flock on the folder, read, decide,
+    replace); release it when done. A live or recent holder makes the scheduled run skip."""
+    folder = os.path.dirname(path)
+    os.makedirs(folder, mode=0o750, exist_ok=True)
+
+    def folder_fd() -> int:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return fd
+
+    fd = folder_fd()
+    try:
+        current = read_json(path) if os.path.exists(path) else {}
+        if os.path.exists(path) and not current:
+            current = {"owner": None, "purpose": "unreadable lock file", "since": os.stat(path).st_mtime}
+        if current:
+            holder = current.get("holder")
+            alive = UNKNOWN
+            if isinstance(holder, dict) and holder.get("host") == socket.gethostname():
+                alive = state(holder)
+            try:
+                age = time.time() - float(current.get("since", 0))
+            except (TypeError, ValueError):
+                age = float("inf")
+            if alive == "alive" or (alive == UNKNOWN and age < stale_after):
+                raise Skipped(
+                    "site is locked by run {} ({}) since {}".format(
+                        current.get("owner"), current.get("purpose"), iso(float(current.get("since", 0) or 0))
+                    )
+                )
+        content = {"owner": owner, "purpose": "backup (scheduled)", "since": int(time.time()),
+                   "holder": current_identity()}
+        write_json(path, content, 0o640)
+    finally:
+        os.close(fd)
+    try:
+        yield
+    finally:
+        fd = folder_fd()
+        try:
+            if read_json(path).get("owner") == owner:
+                os.unlink(path)
+        finally:
+            os.close(fd)
+
+
+def restic(config: dict, args: list[str]) -> str:
+    offsite = config["offsite"]
+    env = dict(os.environ, RESTIC_PASSWORD_FILE=offsite["password_file"], RESTIC_REPOSITORY=offsite["repository"])
+    env.pop("RESTIC_PASSWORD", None)
+    argv = ["restic", "--cache-dir", offsite.get("cache_dir") or "/var/cache/bxops-restic", *args]
+    done = subprocess.run(argv, env=env, capture_output=True, check=False)
+    if done.returncode != 0:
+        err = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise bitrix_backup.BackupError(
+            "restic {} failed ({}): {}".format(args[0], done.returncode, err[-1] if err else "no message")
+        )
+    return done.stdout.decode("utf-8", "replace")
+
+
+def offsite_copy(config: dict, backup: dict) -> dict:
+    offsite = config["offsite"]
+    tags = ",".join(offsite["tags"])
+    out = restic(config, ["backup", "--json", "--host", offsite["host"], "--tag", tags, backup["path"]])
+    snapshot = ""
+    for line in out.splitlines():
+        with contextlib.suppress(ValueError):
+            message = json.loads(line)
+            if isinstance(message, dict) and message.get("message_type") == "summary":
+                snapshot = str(message.get("snapshot_id", ""))
+    if not snapshot:
+        raise bitrix_backup.BackupError("restic backup reported no snapshot id")
+    forget = ["forget", "--host", offsite["host"], "--tag", tags, "--group-by", "host,tags",
+              "--keep-last", str(offsite["keep_last"])]
+    if int(offsite["keep_days"]) > 0:
+        forget += ["--keep-within", "{}d".format(int(offsite["keep_days"]))]
+    restic(config, [*forget, "--prune"])
+    return {"snapshot": snapshot, "repository": offsite["repository_shown"]}
+
+
+def backup_once(config: dict, offsite_only: bool) -> dict:
+    base = {
+        "docroot": config["docroot"],
+        "backup_dir": config["backup_dir"],
+        "exclude": config["exclude"],
+        "compression": config["compression"],
+        "include_db": config["include_db"],
+        "run_id": "scheduled",
+    }
+    if config.get("db"):
+        base["db"] = config["db"]
+    result: dict[str, Any] = {}
+    if offsite_only:
+        newest = bitrix_backup.list_backups(os.path.normpath(config["backup_dir"]), config["docroot"])
+        if not newest:
+            raise bitrix_backup.BackupError("no complete backup of {} to copy".format(config["docroot"]))
+        backup = bitrix_backup.result_of(os.path.normpath(config["backup_dir"]), newest[0])
+    else:
+        module = HostModule(dict(base, action="create"))
+        made = bitrix_backup.run(module)
+        backup = made["backup"]
+        result["warnings"] = made.get("warnings_", [])
+        pruned = bitrix_backup.run(HostModule(dict(
+            base, action="prune", keep_count=config["keep_count"], keep_days=config["keep_days"],
+            protect=[backup["id"]],
+        )))
+        result["pruned"] = [p["id"] for p in pruned["pruned"]]
+    result["backup"] = backup
+    if config.get("offsite"):
+        result["offsite"] = offsite_copy(config, backup)
+    return result
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 2 or argv[1].startswith("-"):
+        print("usage: bxops_backup_scheduled.py CONFIG.json [--offsite-only]", file=sys.stderr)
+        return 2
+    with open(argv[1], encoding="utf-8") as handle:
+        config = json.load(handle)
+    offsite_only = "--offsite-only" in argv[2:]
+    status_path = config["status_path"]
+    record = read_json(status_path)
+    started = time.time()
+    record.update(schema=SCHEMA, docroot=config["docroot"], host=socket.gethostname())
+    outcome: dict[str, Any] = {"started": iso(started)}
+    code = 0
+    try:
+        with site_lock(config["lock"]["path"], int(config["lock"]["stale_after"]),
+                       "scheduled-" + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))):
+            done = backup_once(config, offsite_only)
+        backup = done["backup"]
+        outcome.update(result="ok", msg="backup {} ({} bytes){}".format(
+            backup["id"], backup["size_bytes"],
+            ", off-site snapshot {}".format(done["offsite"]["snapshot"]) if done.get("offsite") else ""))
+        record["last_good"] = {
+            "id": backup["id"],
+            "created": backup["created"],
+            "finished": iso(time.time()),
+            "finished_ts": int(time.time()),
+            "size_bytes": int(backup["size_bytes"]),
+            "duration_s": round(time.time() - started, 2),
+            "path": backup["path"],
+            "offsite": done.get("offsite"),
+        }
+        for warning in done.get("warnings", []):
+            print("WARNING: " + warning, file=sys.stderr)
+        print(outcome["msg"])
+    except Skipped as exc:
+        outcome.update(result="skipped", msg=str(exc))
+        print("skipped: " + str(exc), file=sys.stderr)
+        code = 75  # EX_TEMPFAIL: the unit shows it, the next run tries again
+    except (bitrix_backup.BackupError, DbError, NotABitrixSite, OSError) as exc:
+        outcome.update(result="failed", msg=str(exc))
+        print("backup failed: " + str(exc), file=sys.stderr)
+        code = 1
+    outcome["finished"] = iso(time.time())
+    outcome["duration_s"] = round(time.time() - started, 2)
+    record["last_run"] = outcome
+    write_json(status_path, record, 0o644)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
