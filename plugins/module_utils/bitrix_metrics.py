@@ -433,12 +433,13 @@ def collect_backups(site: SiteConfig, backup_dir: str, now: float | None = None)
     return result
 
 
-def finish(result: Result, site: str, started: float, now: float) -> str:
-    """Append the collector's own health metrics and render the file's text."""
-    result.add("bitrix_collector_success", 0 if result.errors else 1, site=site)
-    result.add("bitrix_collector_errors", len(result.errors), site=site)
-    result.add("bitrix_collector_duration_seconds", round(time.monotonic() - started, 3), site=site)
-    result.add("bitrix_collector_last_run_timestamp_seconds", int(now), site=site)
+def finish(result: Result, site: str, part: str, started: float, now: float) -> str:
+    """Append the collector's own health metrics (label ``part``: each part writes its own file, and one series
+    may appear in one file only) and render the file's text."""
+    result.add("bitrix_collector_success", 0 if result.errors else 1, site=site, part=part)
+    result.add("bitrix_collector_errors", len(result.errors), site=site, part=part)
+    result.add("bitrix_collector_duration_seconds", round(time.monotonic() - started, 3), site=site, part=part)
+    result.add("bitrix_collector_last_run_timestamp_seconds", int(now), site=site, part=part)
     return render(result.samples)
 
 
@@ -482,7 +483,7 @@ def run_part(config: dict[str, Any], part: str, write: bool = True,
             if connect_error:
                 result.errors = [f"database: {connect_error}"] + [e for e in result.errors
                                                                   if e != "database: no connection"]
-        text = finish(result, site.name, started, now)
+        text = finish(result, site.name, part, started, now)
         name = f"bitrix-{part}-{site.name}.prom"
         if write:
             write_atomic(config["textfile_dir"], name, text)

@@ -303,7 +303,7 @@ def test_run_part_writes_one_whole_file_per_site_and_leaves_no_temporary(tmp_pat
     text = (textfiles / "bitrix-backups-shop.prom").read_text()
     assert text == done["shop"]["text"]
     assert 'bitrix_backup_last_size_bytes{site="shop"} 5\n' in text
-    assert 'bitrix_collector_success{site="shop"} 1\n' in text
+    assert 'bitrix_collector_success{part="backups",site="shop"} 1\n' in text
     assert oct((textfiles / "bitrix-backups-shop.prom").stat().st_mode & 0o777) == "0o644"
 
 
@@ -368,4 +368,4 @@ def test_in_a_test_host_the_collector_reads_mariadb_as_truth_says() -> None:
     assert got['bitrix_db_size_bytes{site="shop"}'] > 0
     for folder, expected in truth["disposable"].items():
         assert got[f'bitrix_disposable_bytes{{folder="{folder}",site="shop"}}'] == expected["bytes"], folder
-    assert got['bitrix_collector_success{site="shop"}'] == 1
+    assert got['bitrix_collector_success{part="site",site="shop"}'] == 1
