@@ -1,11 +1,15 @@
 """The monitoring_agent role's entry point: argument_specs in step with defaults, secrets marked no_log."""
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
-ROLE = Path(__file__).resolve().parents[2] / "roles" / "monitoring_agent"
+PROJECT = Path(__file__).resolve().parents[2]
+ROLE = PROJECT / "roles" / "monitoring_agent"
 COMMON_OPTIONS = {"bitrix_docroot", "bitrix_site_user", "bitrix_site_group", "bitrix_domains", "bxops_state_dir"}
 
 
@@ -22,3 +26,40 @@ def test_the_vault_secrets_are_no_log_in_the_specs() -> None:
     secrets = {name for name in options if name.endswith("password")}
     assert secrets == {"monitoring_agent_basic_auth_password", "monitoring_agent_mysqld_exporter_password"}
     assert all(options[name].get("no_log") for name in secrets)
+
+
+def run_role(tmp_path: Path, **role_vars: object) -> subprocess.CompletedProcess[str]:
+    """The role on localhost, stopping at whatever refuses first (preflight runs before any change)."""
+    play = [{"name": "agent", "hosts": "localhost", "connection": "local", "gather_facts": False,
+             "roles": [{"role": "bxops.bitrix.monitoring_agent", "vars": role_vars}]}]
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_COLLECTIONS_PATH=str(PROJECT / ".collections"),
+               ANSIBLE_ROLES_PATH=str(PROJECT / "roles"))
+    return subprocess.run(["ansible-playbook", "-i", "localhost,", str(tmp_path / "play.yml")], cwd=PROJECT, env=env,
+                          text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+
+
+GOOD = {"monitoring_agent_basic_auth_password": "s3cret-scrape",
+        "monitoring_agent_mysqld_exporter_password": "s3cret-db"}
+
+
+@pytest.mark.parametrize(("override", "named"), [
+    ({"monitoring_agent_basic_auth_password": ""}, "monitoring_agent_basic_auth_password is empty"),
+    ({"monitoring_agent_mysqld_exporter_password": ""}, "monitoring_agent_mysqld_exporter_password is empty"),
+    ({"monitoring_agent_mysqld_exporter_password": "a`b"},
+     "monitoring_agent_mysqld_exporter_password holds a backtick or a control character"),
+    ({"monitoring_agent_node_exporter_port": "nine"}, "monitoring_agent_node_exporter_port"),
+    ({"monitoring_agent_listen_address": "0.0.0.0; rm -rf /"},
+     "monitoring_agent_listen_address=0.0.0.0; rm -rf /: must be an address"),
+    ({"monitoring_agent_site": "a b"}, "monitoring_agent_site=a b: must be a label"),
+    ({"monitoring_agent_status_port": 9100}, "monitoring_agent_status_port=9100: the exporters' ports and the status"),
+    ({"monitoring_agent_tls_port": 70000}, "monitoring_agent_tls_port=70000: must be a TCP port"),
+    ({"monitoring_agent_systemd_units": "a b"}, "monitoring_agent_systemd_units=a b: must be a regular expression"),
+])
+def test_bad_input_is_refused_before_any_change_naming_the_variable(tmp_path: Path, override: dict[str, object],
+                                                                    named: str) -> None:
+    proc = run_role(tmp_path, **{**GOOD, **override})
+    assert proc.returncode != 0
+    assert named in proc.stdout
+    assert "s3cret" not in proc.stdout  # the other secret never shows
+    assert "Install node_exporter" not in proc.stdout  # refused before the first change
