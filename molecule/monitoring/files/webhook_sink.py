@@ -13,7 +13,7 @@ OUT = Path(sys.argv[3])
 
 
 class Sink(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         number = len(list(OUT.glob("*.json"))) + 1
         record = {"path": self.path, "authorization": self.headers.get("Authorization", ""),
