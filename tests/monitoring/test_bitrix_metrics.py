@@ -369,3 +369,19 @@ def test_in_a_test_host_the_collector_reads_mariadb_as_truth_says() -> None:
     for folder, expected in truth["disposable"].items():
         assert got[f'bitrix_disposable_bytes{{folder="{folder}",site="shop"}}'] == expected["bytes"], folder
     assert got['bitrix_collector_success{part="site",site="shop"}'] == 1
+
+
+def test_an_exchange_1c_confirmed_after_its_last_attempt_is_no_error() -> None:
+    # two exchange scripts (orders and a second site's): the first confirmed after it was asked, the second not
+    rows = [["last_export_time_committed_/bitrix/admin/1c_excha", "1000"],
+            ["last_export_time_/bitrix/admin/1c_excha", "900"],
+            ["last_export_time_committed_/shop2/1c_exchange.p", "500"],
+            ["last_export_time_/shop2/1c_exchange.p", "800"],
+            ["last_export_time_junk", "not a number"]]
+    result = m.Result()
+    m.db_checks(FakeDb({"last\\_export": rows, "b_agent": [["0", "0"]], "b_event": [["0"]],
+                        "information_schema": [["0"]], "upload_dir": [["upload"]]}), result, "shop", 1600.0)
+    got = values(result)
+    assert got["bitrix_exchange_1c_errors"] == 1  # only /shop2's attempt at 800 is newer than its confirmation
+    assert got["bitrix_exchange_1c_last_success_timestamp_seconds"] == 1000
+    assert got["bitrix_exchange_1c_last_success_age_seconds"] == 600
