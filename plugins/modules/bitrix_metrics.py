@@ -104,10 +104,8 @@ def main() -> None:
     out: dict[str, dict] = {site.name: {} for site in sites}
     changed = False
     for part in p["parts"]:
-        if not module.check_mode:
-            existed = {site.name: os.path.exists(os.path.join(p["textfile_dir"], f"bitrix-{part}-{site.name}.prom"))
-                       for site in sites}
-            changed = changed or not all(existed.values())
+        existed = [os.path.exists(os.path.join(p["textfile_dir"], f"bitrix-{part}-{site.name}.prom")) for site in sites]
+        changed = changed or not all(existed)  # in check mode: a file that would be created
         done = metrics.run_part(config, part, write=not module.check_mode)
         for name, info in done.items():
             out[name][part] = {"file": info["file"], "values": values_of(info["text"]), "errors": info["errors"]}

@@ -1,6 +1,7 @@
 """The monitoring_agent role's entry point: argument_specs in step with defaults, secrets marked no_log."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -67,3 +68,29 @@ def test_bad_input_is_refused_before_any_change_naming_the_variable(tmp_path: Pa
     assert named in proc.stdout
     assert "s3cret" not in proc.stdout  # the other secret never shows
     assert "Install node_exporter" not in proc.stdout  # refused before the first change
+
+
+def run_module(tmp_path: Path, check: bool = False) -> dict:
+    args = {"sites": [{"name": "shop", "docroot": "/srv/www"}], "textfile_dir": str(tmp_path / "tf"),
+            "backup_dir": str(tmp_path / "backups"), "parts": ["backups"]}
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_COLLECTIONS_PATH=str(PROJECT / ".collections"),
+               ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
+    proc = subprocess.run(["ansible", "localhost", "-c", "local", "-m", "bxops.bitrix.bitrix_metrics", "-a",
+                           json.dumps(args), *(["--check"] if check else [])], cwd=PROJECT, env=env, text=True,
+                          capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+
+
+def test_the_module_reports_a_change_only_for_a_new_file_and_check_mode_writes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "tf").mkdir()
+    (tmp_path / "backups/20260502T030000Z").mkdir(parents=True)
+    (tmp_path / "backups/20260502T030000Z/backup.json").write_text(json.dumps(
+        {"id": "20260502T030000Z", "status": "complete", "docroot": "/srv/www", "created_ts": 1000, "size_bytes": 42}))
+    preview = run_module(tmp_path, check=True)
+    assert preview["changed"] is True and os.listdir(tmp_path / "tf") == []
+    first = run_module(tmp_path)
+    assert first["changed"] is True
+    assert first["sites"]["shop"]["backups"]["values"]["bitrix_backup_last_size_bytes"] == 42
+    assert os.listdir(tmp_path / "tf") == ["bitrix-backups-shop.prom"]
+    assert run_module(tmp_path)["changed"] is False
