@@ -197,7 +197,7 @@ def fingerprint(monitor: Any) -> str:
 ])
 def test_bad_input_is_refused_before_any_change(monitor, extra, message):
     before = fingerprint(monitor)
-    proc = run_playbook(PLAYBOOK, limit="monitor", extra_vars=extra)
+    proc = run_playbook(PLAYBOOK, limit="monitor", extra_vars={"bxops_env": "staging", **extra})
     assert proc.returncode != 0
     flat = " ".join(proc.stdout.replace("''", "'").split())  # the YAML callback folds and quotes messages
     assert message in flat, proc.stdout[-3000:]
@@ -208,7 +208,8 @@ def test_bad_input_is_refused_before_any_change(monitor, extra, message):
 def test_check_mode_changes_nothing(monitor):
     before = fingerprint(monitor)
     proc = run_playbook(PLAYBOOK, limit="monitor", check=True,
-                        extra_vars={"monitoring_server_disk_high_percent": 2, "monitoring_server_retention": "30d"})
+                        extra_vars={"bxops_env": "staging", "monitoring_server_disk_high_percent": 2,
+                                    "monitoring_server_retention": "30d"})
     assert proc.returncode == 0, proc.stdout[-3000:]
     recap = re.search(rf"{MONITOR}\s*:\s*ok=\d+\s+changed=(\d+)", proc.stdout)
     assert recap and int(recap.group(1)) >= 2, proc.stdout[-3000:]  # the rules and the command line would change
