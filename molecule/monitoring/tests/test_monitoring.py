@@ -102,7 +102,9 @@ def test_the_collectors_metrics_as_prometheus_sees_them_equal_the_generators_tru
         assert len(result) == 1, (promql, result)
         return float(result[0]["value"][1])
 
-    assert value('bitrix_agents_overdue{client="mon"}') == planted["monitoring"]["agents_overdue"]
+    # cron is stopped: the planted overdue agents stay overdue, and short-interval agents join them as
+    # their NEXT_EXEC passes; the oldest stays the planted one
+    assert value('bitrix_agents_overdue{client="mon"}') >= planted["monitoring"]["agents_overdue"]
     assert value('bitrix_mail_events_unsent{client="mon"}') == planted["monitoring"]["mail_unsent"]
     assert value('bitrix_updates_pending{client="mon"}') == len(planted["updates"]["available"])
     exchange = planted["monitoring"]["exchange_1c"]
