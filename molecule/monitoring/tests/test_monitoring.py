@@ -169,7 +169,8 @@ def test_the_receivers_got_the_alert_and_its_resolution(monitor):
     assert "oncall@agency.bxops.test" in firing[0] and "client@mon.bxops.test" in firing[0]
 
     def hooks() -> list[dict[str, Any]]:
-        out = monitor.check_output("cat /var/lib/bxops-sink/webhook/*.json 2>/dev/null | sed 's/$/\\n/'")
+        out = monitor.check_output(
+            'for f in /var/lib/bxops-sink/webhook/*.json; do [ -f "$f" ] && cat "$f" && echo; done')
         return [json.loads(line) for line in out.splitlines() if line.strip()]
 
     wait_for("a resolved webhook", lambda: any(
