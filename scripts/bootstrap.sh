@@ -57,7 +57,25 @@ PY
   fi
 }
 
+# promtool (rule unit tests, tests/monitoring_rules/) from Debian's prometheus package, unpacked into the
+# cache without installing the package: no daemon is started on the machine running the tests.
+BXOPS_PROMTOOL_DIR="${BXOPS_PROMTOOL_DIR:-/var/cache/bxops/promtool}"
+export BXOPS_PROMTOOL="$BXOPS_PROMTOOL_DIR/usr/bin/promtool"
+bxops_install_promtool() {
+  [ -x "$BXOPS_PROMTOOL" ] && return 0
+  echo "bxops: unpacking promtool from the prometheus package into $BXOPS_PROMTOOL_DIR"
+  local tmp
+  tmp=$(mktemp -d)
+  (cd "$tmp" && { apt-get download prometheus >/dev/null 2>&1 \
+     || { apt-get update -qq || true; apt-get download prometheus >/dev/null; }; })
+  mkdir -p "$BXOPS_PROMTOOL_DIR"
+  dpkg-deb -x "$tmp"/prometheus_*.deb "$BXOPS_PROMTOOL_DIR"
+  rm -rf "$tmp"
+  "$BXOPS_PROMTOOL" --version >/dev/null
+}
+
 bxops_install_apt
 bxops_install_venv
+bxops_install_promtool
 export PATH="$BXOPS_VENV/bin:$PATH"
 "$BXOPS_ROOT/scripts/build-image.sh"

@@ -113,6 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="commented-out version lines above the real one in main's and some modules' version.php "
         "(truth: commented_versions)",
     )
+    p.add_argument(
+        "--monitoring-shapes",
+        action="store_true",
+        help="plant b_event with unsent mail, overdue agents and sale's 1C exchange records (truth: monitoring)",
+    )
     p.add_argument("--force", action="store_true", help="wipe a non-empty docroot first")
     p.add_argument("--version", action="version", version=f"bxsitegen {VERSION}")
     return p
@@ -150,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         upload_dir=args.upload_dir,
         odd_names=args.odd_names,
         commented_versions=args.commented_versions,
+        monitoring_shapes=args.monitoring_shapes,
     )
     t0 = time.time()
     truth = Generator(cfg).run()

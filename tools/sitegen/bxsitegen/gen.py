@@ -17,7 +17,7 @@ from pathlib import Path
 from random import Random
 from typing import Any
 
-from . import VERSION, bitrix_facts, content
+from . import VERSION, bitrix_facts, content, monitoring
 from .db import DDL, DbLoader
 
 SCHEMA = 1
@@ -187,6 +187,7 @@ class Config:
     upload_dir: str = "upload"
     odd_names: bool = False
     commented_versions: bool = False
+    monitoring_shapes: bool = False
 
 
 class Tree:
@@ -346,6 +347,11 @@ class Generator:
         loader = self._make_loader()
         self._write_uploads(loader)
         self._write_db_small(loader)
+        self.monitoring_truth = (
+            monitoring.plant(loader, Random(f"monitoring-{self.cfg.seed}"), self.now, fmt_time)
+            if self.cfg.monitoring_shapes
+            else None
+        )
         self._write_disposable()
         self._write_backups_and_logs()
         self._write_planted()
@@ -1774,6 +1780,7 @@ class Generator:
                 "page": "bitrix/modules/main/include/site_closed.php",
             },
             "agents": self.agents_truth,
+            "monitoring": self.monitoring_truth,
             "updates": updates,
             "db_rows": dict(sorted(loader.row_counts.items())),
         }
