@@ -134,15 +134,20 @@ class AuditSource:
 
 MONITORING_FILE = "monitoring.yml"
 #: PromQL per figure; `{sel}` is the client's label selector, `{range}` the month (e.g. `2592000s`),
-#: `{by}` the label that names a host. The defaults read blackbox_exporter's probes and node_exporter's
+#: `{by}` the label that names a host. The defaults read blackbox_exporter's home-page probes (kind="home",
+#: as roles/monitoring_server labels them) and node_exporter's
 #: root filesystem (issue 14's monitoring) and the Bitrix collector's DB size; `monitoring.yml` may
 #: override any of them under `prometheus.queries`.
 DEFAULT_QUERIES = {
-    "uptime": "100 * avg by ({by}) (avg_over_time(probe_success{{{sel}}}[{range}]))",
-    "response_p50": "1000 * max by ({by}) (quantile_over_time(0.5, probe_duration_seconds{{{sel}}}[{range}]))",
-    "response_p95": "1000 * max by ({by}) (quantile_over_time(0.95, probe_duration_seconds{{{sel}}}[{range}]))",
-    "response_series": "1000 * avg by ({by}) (probe_duration_seconds{{{sel}}})",
-    "db_series": "sum by ({by}) (bxops_db_size_bytes{{{sel}}})",
+    "uptime": "100 * avg by ({by}) (avg_over_time(probe_success{{{sel},kind='home'}}[{range}]))",
+    "response_p50": (
+        "1000 * max by ({by}) (quantile_over_time(0.5, probe_duration_seconds{{{sel},kind='home'}}[{range}]))"
+    ),
+    "response_p95": (
+        "1000 * max by ({by}) (quantile_over_time(0.95, probe_duration_seconds{{{sel},kind='home'}}[{range}]))"
+    ),
+    "response_series": "1000 * avg by ({by}) (probe_duration_seconds{{{sel},kind='home'}})",
+    "db_series": "sum by ({by}) (bitrix_db_size_bytes{{{sel}}})",
     "disk_used_series": (
         'sum by ({by}) (node_filesystem_size_bytes{{{sel},mountpoint="/"}}'
         ' - node_filesystem_avail_bytes{{{sel},mountpoint="/"}})'
@@ -159,7 +164,7 @@ class PrometheusSource:
     ```yaml
     prometheus:
       url: http://monitor.agency.example:9090
-      host_label: instance        # the label that names a host (default instance)
+      host_label: site            # the label that names a host (default site, as monitoring_server labels)
       selector: 'client="acme"'   # default: client="<client folder>"
     ```
     """
@@ -189,7 +194,7 @@ class PrometheusSource:
 
         config = self.settings(client_dir) or {}
         url = str(config["url"]).rstrip("/")
-        by = str(config.get("host_label", "instance"))
+        by = str(config.get("host_label", "site"))
         selector = str(config.get("selector", f'client="{client_dir.name}"'))
         queries = {**DEFAULT_QUERIES, **(config.get("queries") or {})}
         first, last = month_days(month)

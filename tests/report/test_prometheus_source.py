@@ -23,11 +23,11 @@ DAY2 = datetime(2026, 11, 15, tzinfo=UTC).timestamp()
 
 
 def vector(value: float) -> list[dict[str, Any]]:
-    return [{"metric": {"instance": "web1"}, "value": [DAY2, str(value)]}]
+    return [{"metric": {"site": "web1"}, "value": [DAY2, str(value)]}]
 
 
 def matrix(first: float, second: float) -> list[dict[str, Any]]:
-    return [{"metric": {"instance": "web1"}, "values": [[DAY1, str(first)], [DAY2, str(second)]]}]
+    return [{"metric": {"site": "web1"}, "values": [[DAY1, str(first)], [DAY2, str(second)]]}]
 
 
 def answer(path: str, query: str) -> dict[str, Any]:
@@ -35,7 +35,7 @@ def answer(path: str, query: str) -> dict[str, Any]:
     if path.endswith("/query_range"):
         if "probe_duration_seconds" in query:
             result = matrix(200.0, 300.0)
-        elif "bxops_db_size_bytes" in query:
+        elif "bitrix_db_size_bytes" in query:
             result = matrix(2 * GIB, 3 * GIB)
         else:
             result = matrix(30 * GIB, 44 * GIB)
