@@ -72,7 +72,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "bitrix_exchange_1c_last_success_age_seconds": ("gauge", "Seconds since the last 1C exchange 1C confirmed"),
     "bitrix_exchange_1c_errors": (
         "gauge", "1C exchanges whose last run was never confirmed (attempt newer than the last confirmation)"),
-    "bitrix_composite_enabled": ("gauge", "1 while the composite cache is on (bitrix/html_pages/.enabled exists)"),
+    "bitrix_composite_enabled": ("gauge", "1 while the composite cache is on (its .enabled flag file exists)"),
     "bitrix_upload_bytes": ("gauge", "Bytes of regular files in the upload folder, disposable subfolders excluded"),
     "bitrix_upload_files": ("gauge", "Regular files in the upload folder, disposable subfolders excluded"),
     "bitrix_disposable_bytes": ("gauge", "Bytes of regular files in a disposable folder (caches, temporary files)"),
