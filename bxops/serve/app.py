@@ -28,6 +28,7 @@ from bxops.serve.tokens import TokenStore, is_staff, matches
 from bxops.settings import Settings
 
 COOKIE = "bxops_token"
+ENTRIES_SHOWN = 100  # the month's latest entries on the page; `?all=1` lists them all
 REPORT_KINDS = {".html": "text/html; charset=utf-8", ".pdf": "application/pdf"}
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -78,20 +79,24 @@ def _refused(status: int) -> Response:
     return response
 
 
-def _client_page(config: ServeConfig, client: str) -> dict[str, Any]:
-    """Read the ledger now: balance (the `balance` command's own code path), entries, SLA, reports."""
+def _client_page(config: ServeConfig, client: str, all_entries: bool = False) -> dict[str, Any]:
+    """Read the ledger now: balance (the `balance` command's own code path), entries, SLA, reports.
+    The month's latest ENTRIES_SHOWN entries are listed unless `all_entries` (the balance counts all)."""
     from bxops.bookkeeping import client_balance
-    from bxops.ledger.entries import HistoryFilter, billing_shares, history
+    from bxops.ledger.entries import HistoryFilter, history
     from bxops.monthly.cli import REPORTS_FOLDER
     from bxops.monthly.data import sla_section
-    from bxops.reports import balance_to_dict, billed_of
+    from bxops.reports import balance_to_dict
 
     found = find_client(config.settings.inventories_dir, client)
     contract = found.contract()
     month = contract.month_of(utcnow())
     balance = balance_to_dict(client_balance(config.ledger, contract, month))
-    entries = history(config.ledger, HistoryFilter(client=client, month=month))
-    shares = billing_shares(config.ledger, client, entries)
+    limit = None if all_entries else ENTRIES_SHOWN + 1
+    entries = history(config.ledger, HistoryFilter(client=client, month=month, limit=limit))
+    more = len(entries) > ENTRIES_SHOWN and not all_entries
+    entries = entries[:ENTRIES_SHOWN] if more else entries
+    work_types = contract.term_for(month).work_types
     rows = [
         {
             "id": entry.id,
@@ -99,10 +104,14 @@ def _client_page(config: ServeConfig, client: str) -> dict[str, Any]:
             "kind": entry.kind,
             "status": entry.status,
             "what": entry.playbook or entry.note or entry.reason or "",
-            "work_type": contract.term_for(month).work_types.get(entry.work_type or "", entry.work_type or ""),
+            "work_type": work_types.get(entry.work_type or "", entry.work_type or ""),
             "ticket": entry.ticket or "",
             "raw_seconds": entry.raw_seconds,
-            "billed_seconds": billed_of(entry, shares.get(entry.id)),
+            # A run billed in a rounding group (e.g. the month's runs per work type) has no bill of its own:
+            # the group is billed as a whole, under "By work type". Working out each member's share would
+            # read the whole group on every page view.
+            "billed_seconds": entry.billed_seconds if entry.billing_group is None else None,
+            "grouped": entry.billing_group is not None,
         }
         for entry in entries
     ]
@@ -112,6 +121,8 @@ def _client_page(config: ServeConfig, client: str) -> dict[str, Any]:
         "month": str(month),
         "balance": balance,
         "entries": rows,
+        "more_entries": more,
+        "entries_shown": ENTRIES_SHOWN,
         "sla": sla,
         "reports": list_reports(found.folder / REPORTS_FOLDER),
     }
@@ -174,7 +185,7 @@ def build_app(config: ServeConfig) -> Starlette:
             return refused
         if request.query_params.get("token"):  # keep the token out of the address bar and history
             return with_cookie(request, RedirectResponse(f"/c/{client}/", status_code=303), f"/c/{client}/")
-        page = await run_in_threadpool(_client_page, config, client)
+        page = await run_in_threadpool(_client_page, config, client, request.query_params.get("all") == "1")
         return HTMLResponse(templates.get_template("client.html.j2").render(**page))
 
     async def client_report(request: Request) -> Response:
