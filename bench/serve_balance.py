@@ -83,7 +83,8 @@ def main() -> None:
     median = statistics.median(times)
     print(
         f"balance page, {args.entries} entries: median {median:.1f} ms, worst {max(times):.1f} ms "
-        f"over {args.repeat} requests (goal < 200 ms: {'met' if median < 200 else 'NOT met'})"
+        f"over {args.repeat} requests (goal < 200 ms: {'met' if median < 200 else 'NOT met'}); "
+        f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs"
     )
 
 
