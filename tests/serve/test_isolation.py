@@ -118,3 +118,45 @@ def test_reports_served_only_from_the_clients_folder(filled: ServeSpace) -> None
     for refused in ("notes.txt", "link.html", "..%2f..%2fcontract.yml"):
         assert _get(filled, f"/c/alpha/reports/2026-10/{refused}", token).status_code == 404
     assert _get(filled, "/c/beta/reports/2026-10/report.en.html", token).status_code == 404
+
+
+def test_long_month_lists_the_latest_entries_and_counts_all(space: ServeSpace) -> None:
+    """105 entries of 15 minutes (each billed 0.25 h): 10 h - 26.25 h → 0.00 h left, 16.25 h overage; the
+    page lists the latest 100 and says so; ?all=1 lists every one."""
+    from datetime import UTC, datetime, timedelta
+
+    from bxops.ledger.database import open_ledger
+    from bxops.ledger.entries import ManualWork, add_manual
+    from bxops.periods import Month
+
+    ledger = open_ledger(space.ledger_url)
+    start = datetime.now(UTC).replace(hour=0, minute=1, second=0, microsecond=0)
+    try:
+        for number in range(105):
+            add_manual(
+                ledger,
+                ManualWork(
+                    client="alpha",
+                    engineer="tester",
+                    work_type="bugfix",
+                    started_at=start + timedelta(seconds=number),
+                    raw_seconds=900,
+                    billed_seconds=900,
+                    contract_term="2026-01-01",
+                    note=f"task number {number}",
+                    month=Month.of(start),
+                ),
+            )
+    finally:
+        ledger.dispose()
+    token = space.tokens["alpha"]
+    page = _get(space, "/c/alpha/", token)
+    assert page.status_code == 200
+    assert 'id="remaining" class="big" data-seconds="0">0.00 h' in page.text
+    assert "16.25 h" in page.text
+    assert page.text.count('class="entry"') == 100
+    assert "task number 104" in page.text and "task number 4<" not in page.text
+    assert 'id="more"' in page.text
+    every = httpx.get(space.base_url + "/c/alpha/?all=1", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert every.text.count('class="entry"') == 105 and "task number 0<" in every.text
+    assert 'id="more"' not in every.text
