@@ -553,8 +553,10 @@ def trust_host(
         )
 
 
-# The monthly report, the SLA's commands (`incident …`, `sla`) and the tracker sync register themselves on `app`.
+# The monthly report, the SLA's commands (`incident …`, `sla`), `serve` and the tracker sync register
+# themselves on `app`.
 import bxops.monthly.cli  # noqa: E402
+import bxops.serve.cli  # noqa: E402
 import bxops.sla.cli  # noqa: E402
 import bxops.trackers.cli  # noqa: E402, F401
 

@@ -13,7 +13,8 @@ export CONTAINERS_CONF="$BXOPS_ROOT/images/containers.conf"
 
 bxops_apt_packages=(podman runc debootstrap uidmap slirp4netns fuse-overlayfs conmon catatonit
   python3 python3-venv python3-dev gcc postgresql curl ca-certificates git openssh-client openssh-server
-  fonts-dejavu-core libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils)  # report: PDF, Cyrillic fonts
+  fonts-dejavu-core libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils  # report: PDF, Cyrillic fonts
+  chromium chromium-driver)  # serve: the balance page checked in a real headless browser
 
 bxops_install_apt() {
   local missing=()
