@@ -26,6 +26,8 @@ READ_ONLY = {
     ("backup", "verify"): "reads a backup and compares it with its manifest",
     ("backup", "schedule"): "installs the timer outside the docroot; each scheduled run takes the site lock itself",
     ("php_upgrade", "staging_gate"): "reads the staging gate's records",
+    ("monitoring_agent", "main"): "installs exporters and a collector beside the site; reads the site, never writes it",
+    ("monitoring_server", "main"): "runs on the agency's monitor host, never on a client's site",
 }
 
 #: The collection's modules that change a site, and the actions that do (None: every call).
