@@ -20,9 +20,11 @@ from ansible_collections.bxops.bitrix.plugins.filter import staging_gate as sg  
 from ansible_collections.bxops.bitrix.plugins.filter import update_gate as ug  # noqa: E402
 from ansible_collections.bxops.bitrix.plugins.module_utils import bitrix_process  # noqa: E402
 from ansible_collections.bxops.bitrix.plugins.module_utils import bitrix_update_console as bu  # noqa: E402
-from ansible_collections.bxops.bitrix.plugins.modules import bitrix_site_stopped  # noqa: E402
-from ansible_collections.bxops.bitrix.plugins.modules import bitrix_updates  # noqa: E402
-from ansible_collections.bxops.bitrix.plugins.modules import bitrix_updates_info  # noqa: E402
+from ansible_collections.bxops.bitrix.plugins.modules import (
+    bitrix_site_stopped,
+    bitrix_updates,
+    bitrix_updates_info,
+)
 
 AVAILABLE = {
     "main": {"from": "25.100.200", "to": "25.100.400"},
