@@ -20,7 +20,7 @@ from ansible_collections.bxops.bitrix.plugins.filter import staging_gate as sg  
 from ansible_collections.bxops.bitrix.plugins.filter import update_gate as ug  # noqa: E402
 from ansible_collections.bxops.bitrix.plugins.module_utils import bitrix_process  # noqa: E402
 from ansible_collections.bxops.bitrix.plugins.module_utils import bitrix_update_console as bu  # noqa: E402
-from ansible_collections.bxops.bitrix.plugins.modules import (
+from ansible_collections.bxops.bitrix.plugins.modules import (  # noqa: E402
     bitrix_site_stopped,
     bitrix_updates,
     bitrix_updates_info,
