@@ -123,7 +123,7 @@ def test_the_db_option_has_one_shape() -> None:
 
 
 MODULES_WITH_DB = {"bitrix_audit", "bitrix_backup", "bitrix_cleanup", "bitrix_orphans", "bitrix_site_info",
-                   "bitrix_updates"}
+                   "bitrix_updates", "bitrix_updates_info", "bitrix_site_stopped"}
 
 
 @pytest.mark.parametrize("path", sorted((PROJECT / "plugins" / "modules").glob("*.py")), ids=lambda p: p.stem)

@@ -139,8 +139,8 @@ def test_a_child_runs_as_the_site_user_with_its_own_group_only() -> None:
 
 @needs_root_and_nobody
 def test_the_updaters_console_and_the_compat_check_drop_the_same_way(tmp_path) -> None:
+    from ansible_collections.bxops.bitrix.plugins.module_utils import bitrix_update_console as updates
     from ansible_collections.bxops.bitrix.plugins.modules import bitrix_php_compat as compat
-    from ansible_collections.bxops.bitrix.plugins.modules import bitrix_updates as updates
 
     console = updates.Console(_FailingModule(), str(tmp_path), "nobody", "/bin/sh")  # type: ignore[arg-type]
     rc, out = console.run_php(["-c", ID_SCRIPT], "/")

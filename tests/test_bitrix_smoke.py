@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from ansible_collections.bxops.bitrix.plugins.filter import update_gate
 from ansible_collections.bxops.bitrix.plugins.module_utils import bitrix_smoke as smoke
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -216,23 +217,34 @@ def test_the_module_refuses_a_bad_url_before_any_request(server: str) -> None:
     assert Handler.hosts == []
 
 
-def test_the_updaters_smoke_action_uses_the_same_checks(server: str, tmp_path: Path) -> None:
-    """bitrix_updates action=smoke: the same URL checks, in its own check list, and the message the update role
-    (and its molecule scenario) reads: 'url <path>: <reason>'."""
+def test_the_update_roles_smoke_test_is_this_module_plus_the_updates_info_checks(server: str, tmp_path: Path) -> None:
+    """The update role's smoke test: bitrix_smoke_test's URL results and bitrix_updates_info's checks (new PHP
+    fatal errors since the offsets, versions on disk against the plan) become one check list and the message
+    the update role (and its molecule scenario) reads: '<check> <path>: <detail>'."""
     version = tmp_path / "bitrix" / "modules" / "main" / "classes" / "general" / "version.php"
     version.parent.mkdir(parents=True)
     version.write_text('<?php\ndefine("SM_VERSION", "25.100.300");\ndefine("SM_VERSION_DATE", "2026-01-01");\n')
+    log = tmp_path / "error.log"
+    before = "PHP Fatal error:  old, before the update\n"
+    log.write_text(before + "PHP Fatal error:  Uncaught Error: Call to undefined function each()\n")
+    pages = _run_module({"base_url": server, "host_header": "shop.example.test",
+                         "urls": [{"path": "/", "marker": "BXOPS-PAGE-OK home"}, {"path": "/broken.php"}]})
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(PROJECT / ".collections"), ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
                ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_PYTHON_INTERPRETER="auto_silent")
-    args = {"action": "smoke", "docroot": str(tmp_path), "logs": [], "base_url": server,
-            "host_header": "shop.example.test",
-            "urls": [{"path": "/", "marker": "BXOPS-PAGE-OK home"}, {"path": "/broken.php", "status": 200}]}
-    proc = subprocess.run(["ansible", "localhost", "-c", "local", "-m", "bxops.bitrix.bitrix_updates",
-                           "-a", json.dumps(args)], env=env, text=True, capture_output=True, timeout=120, cwd=PROJECT)
-    result = json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
-    assert result["failed"] is True
-    assert result["msg"] == "smoke test failed: url /broken.php: status 500, expected 200"
-    assert [(c["check"], c["path"], c["ok"], c["detail"]) for c in result["checks"]] == [
-        ("url", "/", True, "status 200, marker found"),
-        ("url", "/broken.php", False, "status 500, expected 200")]
+    args = {"gather": ["checks"], "docroot": str(tmp_path), "logs": [str(log)],
+            "log_offsets": {str(log): len(before)}, "plan": {"main": "25.100.400"}}
+    proc = subprocess.run(["ansible", "localhost", "-c", "local", "-m", "bxops.bitrix.bitrix_updates_info",
+                           "-a", json.dumps(args), "--check"], env=env, text=True, capture_output=True, timeout=120,
+                          cwd=PROJECT)
+    info = json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    assert info.get("failed") is not True and info["changed"] is False and info["passed"] is False
+    checks = update_gate.smoke_checks(pages["results"], info["checks"])
+    assert [(c["check"], c.get("path"), c["ok"]) for c in checks] == [
+        ("url", "/", True), ("url", "/broken.php", False), ("log", str(log), False), ("versions", None, False)]
+    assert update_gate.smoke_message(checks) == (
+        "smoke test failed: url /broken.php: status 500, expected 200; "
+        f"log {log}: 1 new PHP fatal error(s): "
+        "['PHP Fatal error:  Uncaught Error: Call to undefined function each()']; "
+        "versions : not as planned: {'main': {'planned': '25.100.400', 'on_disk': '25.100.300'}}")
+    assert update_gate.smoke_message(checks[:1]) == ""
     assert Handler.hosts == ["shop.example.test"] * 2

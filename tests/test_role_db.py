@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 PROJECT = Path(__file__).resolve().parents[1]
-DB_MODULES = {"bitrix_audit", "bitrix_backup", "bitrix_cleanup", "bitrix_orphans", "bitrix_site_info", "bitrix_updates"}
+DB_MODULES = {"bitrix_audit", "bitrix_backup", "bitrix_cleanup", "bitrix_orphans", "bitrix_site_info", "bitrix_updates",
+              "bitrix_updates_info", "bitrix_site_stopped"}
 VAULT = ("bitrix_db_host", "bitrix_db_name", "bitrix_db_user", "bitrix_db_password")
 
 
@@ -44,9 +45,12 @@ def test_db_credentials_go_as_one_db_dict(where: str, module: str, args: dict[st
     action = args.get("action")
     if module == "bitrix_backup" and action in ("verify", "prune"):
         return  # no database involved
-    if module == "bitrix_updates" and action not in ("inspect", "maintenance", "begin") \
-            and not (action == "smoke" and args.get("check_agents")):
-        return  # list, apply and cleanup run the console and touch files; smoke reads b_agent only for check_agents
+    if module == "bitrix_updates" and action != "begin":
+        return  # apply and cleanup run the console and touch files
+    gather = args.get("gather", ["updates"])
+    if module == "bitrix_updates_info" and "state" not in gather \
+            and not ("checks" in gather and args.get("check_agents")):
+        return  # the list runs the console; the checks read b_agent only for check_agents
     assert "db" in args, f"{where}: {module} gets no db credentials (the vault's would be ignored)"
     assert not {"db_credentials", "db_host", "db_name", "db_user", "db_password"} & set(args)
 

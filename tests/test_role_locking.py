@@ -36,7 +36,8 @@ SITE_CHANGING: dict[str, set[str] | None] = {
     "bitrix_permissions": None,
     "bitrix_cleanup": None,
     "bitrix_orphans": None,
-    "bitrix_updates": {"begin", "apply", "cleanup", "maintenance"},
+    "bitrix_updates": {"begin", "apply", "cleanup"},
+    "bitrix_site_stopped": None,
 }
 
 

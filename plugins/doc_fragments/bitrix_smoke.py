@@ -1,6 +1,6 @@
 # Copyright: bxops maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The smoke-test options (module_utils/bitrix_smoke.SMOKE_OPTIONS) of bitrix_smoke_test and bitrix_updates."""
+"""The smoke-test options (module_utils/bitrix_smoke.SMOKE_OPTIONS) of bitrix_smoke_test."""
 from __future__ import annotations
 
 

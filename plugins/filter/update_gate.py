@@ -68,6 +68,22 @@ def not_versions(candidates: dict[str, str]) -> list[str]:
     return sorted(n for n, v in (candidates or {}).items() if not _VERSION_RE.match(str(v)))
 
 
+def smoke_checks(url_results: list[dict[str, Any]], checks: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The update's smoke checks as one list: each URL result of bitrix_smoke_test as a check {check: url,
+    path, ok, detail: its reason}, then bitrix_updates_info's checks (logs, versions, agents)."""
+    found = [dict(result, check="url", detail=result.get("reason", "")) for result in url_results or []]
+    return found + list(checks or [])
+
+
+def smoke_message(checks: list[dict[str, Any]]) -> str:
+    """'smoke test failed: <check> <path>: <detail>; ...' for the failed checks (empty when all passed)."""
+    failed = [c for c in checks or [] if not c.get("ok")]
+    if not failed:
+        return ""
+    return "smoke test failed: " + "; ".join(
+        "{} {}: {}".format(c.get("check", "?"), c.get("path", ""), c.get("detail", "")) for c in failed)
+
+
 class FilterModule:
     """bxops.bitrix update filters."""
 
@@ -77,4 +93,6 @@ class FilterModule:
             "update_version_lower": version_lower,
             "update_not_versions": not_versions,
             "update_short_of_newest": short_of_newest,
+            "update_smoke_checks": smoke_checks,
+            "update_smoke_message": smoke_message,
         }

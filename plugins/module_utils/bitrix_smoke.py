@@ -12,8 +12,8 @@ Every URL gets a result {path, url, ok, status, reason, response_ms, bytes, x_po
 plain words what was wrong ("status 500, expected 200", "marker 'X' not found", "no answer: ...") or what
 was seen ("status 200, marker found").
 
-Used by bitrix_updates (action=smoke), bitrix_smoke_test (php_upgrade's smoke test and rollback check, the
-backup's restore check) and bitrix_audit (the home page).
+Used by bitrix_smoke_test (the update's smoke test and its check after a rollback, php_upgrade's smoke test and
+rollback check, the backup's restore check) and bitrix_audit (the home page).
 """
 from __future__ import annotations
 

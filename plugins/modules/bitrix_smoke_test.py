@@ -17,8 +17,9 @@ description:
   - Each URL gets a result with a reason in plain words; the module fails naming each failed URL and why.
   - With O(retry_for), failing URLs are asked again every 3 seconds for up to that many seconds (a site
     coming back after a restore or a reload).
-  - The smoke test of the collection, shared with C(bitrix_updates) (action C(smoke)) and the audit's home
-    page (C(module_utils/bitrix_smoke)).
+  - The smoke test of the collection (the update role's, php_upgrade's, the backup's restore check), shared
+    with the audit's home page (C(module_utils/bitrix_smoke)). The update role adds C(bitrix_updates_info)'s
+    checks (new PHP fatal errors, versions reached, agents).
   - Read-only; runs in check mode too.
 options:
   retry_for:

@@ -1,5 +1,6 @@
-"""The update role's controller-side filters (plan, staging gate) and the bitrix_updates module's
-parsing of the console's output and error codes."""
+"""The update role's controller-side filters (plan, staging gate, smoke checks) and the updater's driver
+(module_utils/bitrix_update_console, shared by bitrix_updates, bitrix_updates_info and bitrix_site_stopped):
+parsing of the console's output and error codes, the journal, the leftovers."""
 
 from __future__ import annotations
 
@@ -18,7 +19,12 @@ if str(ROOT / ".collections") not in sys.path:
 from ansible_collections.bxops.bitrix.plugins.filter import staging_gate as sg  # noqa: E402
 from ansible_collections.bxops.bitrix.plugins.filter import update_gate as ug  # noqa: E402
 from ansible_collections.bxops.bitrix.plugins.module_utils import bitrix_process  # noqa: E402
-from ansible_collections.bxops.bitrix.plugins.modules import bitrix_updates as bu  # noqa: E402
+from ansible_collections.bxops.bitrix.plugins.module_utils import bitrix_update_console as bu  # noqa: E402
+from ansible_collections.bxops.bitrix.plugins.modules import (  # noqa: E402
+    bitrix_site_stopped,
+    bitrix_updates,
+    bitrix_updates_info,
+)
 
 AVAILABLE = {
     "main": {"from": "25.100.200", "to": "25.100.400"},
@@ -206,16 +212,19 @@ def test_update_cleanup_never_reaches_through_the_sites_symlinks(tmp_path: Path)
     assert (outside / "s1" / "b_option" / "x.php").read_text() == "keep"
 
 
-def test_module_documentation_parses_and_lists_every_option() -> None:
+@pytest.mark.parametrize("module", [bitrix_updates, bitrix_updates_info, bitrix_site_stopped],
+                         ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def test_module_documentation_parses_and_lists_every_option(module) -> None:
     import re
 
     import yaml
 
-    doc = yaml.safe_load(bu.DOCUMENTATION)
-    yaml.safe_load(bu.EXAMPLES)
-    yaml.safe_load(bu.RETURN)
-    source = Path(bu.__file__).read_text()
+    doc = yaml.safe_load(module.DOCUMENTATION)
+    yaml.safe_load(module.EXAMPLES)
+    yaml.safe_load(module.RETURN)
+    source = Path(module.__file__).read_text()
     spec = set(re.findall(r"^            (\w+)=dict\(", source, re.M))
+    # docroot and db come from the doc fragments (bitrix_site, bitrix_db), named in the spec by constant
     assert spec == set(doc["options"])
 
 
