@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_backup_records import list_backups
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_db import MysqlClient, given
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import Anchor
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_facts import (
@@ -53,7 +54,6 @@ SITE_LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 #: one pair per exchange script.
 EXCHANGE_COMMITTED = "last_export_time_committed_"
 EXCHANGE_ATTEMPT = "last_export_time_"
-BACKUP_META = "backup.json"
 
 #: name -> (type, help). Every metric the collector writes; HELP and TYPE lines come from here.
 METRICS: dict[str, tuple[str, str]] = {
@@ -341,27 +341,11 @@ def updates(listing_path: str, result: Result, site: str, now: float) -> None:
 def backups(backup_dir: str, docroot: str, result: Result, site: str, now: float) -> None:
     """The newest complete backup of ``docroot`` among ``backup_dir/<id>/backup.json`` (bitrix_backup's
     records: ``status`` complete, ``id`` = folder name, ``docroot``, ``created_ts``, ``size_bytes``)."""
-    found: list[dict[str, Any]] = []
-    try:
-        names = os.listdir(backup_dir)
-    except FileNotFoundError:
-        names = []
-    for name in names:
-        path = os.path.join(backup_dir, name)
-        if name.endswith(".partial") or os.path.islink(path) or not os.path.isdir(path):
-            continue
-        try:
-            with open(os.path.join(path, BACKUP_META), encoding="utf-8") as handle:
-                meta = json.load(handle)
-        except (OSError, ValueError):
-            continue
-        if (isinstance(meta, dict) and meta.get("status") == "complete" and meta.get("id") == name
-                and meta.get("docroot") == docroot):
-            found.append(meta)
+    found = list_backups(backup_dir, docroot)
     result.add("bitrix_backups", len(found), site=site)
     if not found:
         return
-    newest = max(found, key=lambda m: (float(m.get("created_ts", 0)), str(m["id"])))
+    newest = found[0]  # newest first
     created = float(newest.get("created_ts", 0))
     result.add("bitrix_backup_last_success_timestamp_seconds", created, site=site)
     result.add("bitrix_backup_last_age_seconds", max(0.0, now - created), site=site)

@@ -190,6 +190,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_backup_records import META, list_backups, load_meta
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_db import (
     DB_OPTION,
     MYSQLDUMP_ARGS,
@@ -219,7 +220,6 @@ if TYPE_CHECKING:  # imported in main(): the scheduled runner on the host drives
     from ansible.module_utils.basic import AnsibleModule
 
 FORMAT = 1
-META = "backup.json"
 MANIFEST = "manifest.jsonl"
 INLINE_LIMIT = 32 << 20  # files up to this size are read once into memory (hash and archive agree)
 CHUNK = 1 << 20
@@ -341,37 +341,6 @@ def count_tree(docroot: str, exclude: list[str]) -> dict[str, int]:
 
 
 # ---------------------------------------------------------------- backups on disk
-
-
-def load_meta(path: str) -> dict | None:
-    try:
-        with open(os.path.join(path, META), encoding="utf-8") as handle:
-            meta = json.load(handle)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(meta, dict) or meta.get("status") != "complete":
-        return None
-    if meta.get("id") != os.path.basename(path):
-        return None
-    return meta
-
-
-def list_backups(backup_dir: str, docroot: str) -> list[dict]:
-    """Complete backups of this docroot, newest first."""
-    found = []
-    try:
-        names = os.listdir(backup_dir)
-    except OSError:
-        return []
-    for name in names:
-        path = os.path.join(backup_dir, name)
-        if name.endswith(".partial") or not os.path.isdir(path) or os.path.islink(path):
-            continue
-        meta = load_meta(path)
-        if meta and meta.get("docroot") == docroot:
-            found.append(meta)
-    found.sort(key=lambda m: (float(m.get("created_ts", 0)), m["id"]), reverse=True)
-    return found
 
 
 def result_of(backup_dir: str, meta: dict, reused: bool = False) -> dict:

@@ -338,7 +338,9 @@ def test_in_a_test_host_the_collector_reads_mariadb_as_truth_says() -> None:
         truth = json.loads(_podman("exec", name, "cat", "/var/lib/bxops-sitegen/truth.json").stdout)
         lib = "/tmp/bxm/ansible_collections/bxops/bitrix/plugins/module_utils"
         _podman("exec", name, "mkdir", "-p", lib)
-        for util in ("bitrix_db", "bitrix_docroot", "bitrix_facts", "bitrix_site", "bitrix_metrics"):
+        utils = ("bitrix_backup_records", "bitrix_db", "bitrix_docroot", "bitrix_facts", "bitrix_site",
+                 "bitrix_metrics")
+        for util in utils:
             src = (PROJECT / "plugins/module_utils" / f"{util}.py").read_bytes()
             _podman("exec", "-i", name, "sh", "-c", f"cat > {lib}/{util}.py", stdin=src)
         _podman("exec", name, "chmod", "-R", "a+rX", "/tmp/bxm")
