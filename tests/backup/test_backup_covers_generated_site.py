@@ -98,8 +98,7 @@ SETTLE = """
   connection: local
   gather_facts: false
   vars_files: ["{defaults}"]
-  vars:
-    __common_site: {site}
+  vars: {play_vars}
   tasks:
     - name: The role's own tasks (roles/backup/tasks/preflight.yml)
       ansible.builtin.include_tasks: settle.yml
@@ -109,10 +108,10 @@ SETTLE = """
         dest: "{out}"
         mode: "0600"
 """
-SETTLE_TASKS = ("Settle the folders left out", "Refuse disposable folders", "List the folders left out")
+SETTLE_TASKS = ("Refuse disposable folders", "List the folders left out")
 
 
-def role_exclude(tmp_path: Path, site: dict) -> list[str]:
+def role_exclude(tmp_path: Path, site: dict, **role_vars: object) -> list[str]:
     """__backup_exclude as the backup role settles it from its defaults and the site check's result."""
     preflight = yaml.safe_load((PROJECT / "roles/backup/tasks/preflight.yml").read_text())
     tasks = [t for t in preflight if str(t["name"]).startswith(SETTLE_TASKS)]
@@ -121,11 +120,11 @@ def role_exclude(tmp_path: Path, site: dict) -> list[str]:
     out = tmp_path / "exclude.json"
     playbook = tmp_path / "settle-play.yml"
     playbook.write_text(SETTLE.format(defaults=PROJECT / "roles/backup/defaults/main.yml",
-                                      site=json.dumps(site), out=out))
+                                      play_vars=json.dumps({"__common_site": site}), out=out))
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_COLLECTIONS_PATH=str(PROJECT / ".collections"),
                ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
     proc = subprocess.run(["ansible-playbook", "-i", "localhost,", "-e", f"ansible_python_interpreter={sys.executable}",
-                           str(playbook)], cwd=tmp_path, env=env, text=True,
+                           "-e", json.dumps(role_vars), str(playbook)], cwd=tmp_path, env=env, text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
     if proc.returncode != 0:
         raise AssertionError(proc.stdout[-3000:])
@@ -150,3 +149,6 @@ def test_the_role_refuses_when_the_sites_upload_folder_is_unknown_unless_given(t
     site = {"upload_dir": None, "upload_dir_error": "cannot read option main.upload_dir: no DB"}
     with pytest.raises(AssertionError, match="cannot read option main.upload_dir: no DB"):
         role_exclude(tmp_path, site)
+    # a list given is taken as it is
+    given = ["files/tmp", "bitrix/cache"]
+    assert role_exclude(tmp_path, site, backup_disposable_paths=given) == given
