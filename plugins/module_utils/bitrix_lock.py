@@ -28,7 +28,7 @@ import re
 import socket
 import tempfile
 import time
-from typing import Any, Optional
+from typing import Any
 
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_process import UNKNOWN, state
 
@@ -124,8 +124,8 @@ class FolderLock:
         os.close(self.fd)  # releases the flock
 
 
-def take(path: str, owner: str, purpose: str, stale_after: int, holder: Optional[dict[str, Any]] = None,
-         check_mode: bool = False) -> tuple[bool, dict[str, Any], Optional[dict[str, Any]]]:
+def take(path: str, owner: str, purpose: str, stale_after: int, holder: dict[str, Any] | None = None,
+         check_mode: bool = False) -> tuple[bool, dict[str, Any], dict[str, Any] | None]:
     """Take the lock for `owner`: (changed, the lock's content after, the abandoned lock taken over or None).
     Raises Locked when another owner holds it and is not gone."""
     content: dict[str, Any] = {"owner": owner, "purpose": purpose, "since": int(time.time())}

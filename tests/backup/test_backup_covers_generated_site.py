@@ -147,7 +147,7 @@ def test_the_role_leaves_out_the_disposable_folders_of_the_sites_own_upload_fold
 
 def test_the_role_refuses_when_the_sites_upload_folder_is_unknown_unless_given(tmp_path: Path) -> None:
     site = {"upload_dir": None, "upload_dir_error": "cannot read option main.upload_dir: no DB"}
-    with pytest.raises(AssertionError, match="cannot read option main.upload_dir: no DB"):
+    with pytest.raises(AssertionError, match=r"cannot read option main\.upload_dir: no DB"):
         role_exclude(tmp_path, site)
     # a list given is taken as it is
     given = ["files/tmp", "bitrix/cache"]

@@ -20,7 +20,7 @@ from test_bitrix_backup_module import EXCLUDE, Stub, create, state, write
 PROJECT = Path(__file__).resolve().parents[2]
 RUNNER = PROJECT / "roles/backup/files/bxops_backup_scheduled.py"
 #: Where common's lock tasks and the runner keep the lock of /home/bitrix/www (written by hand).
-def LOCK(state_dir: Path) -> Path:  # noqa: N802
+def lock_file(state_dir: Path) -> Path:
     return state_dir / "locks" / "_home_bitrix_www.lock"
 
 
@@ -186,7 +186,7 @@ def test_scheduled_run_backs_up_keeps_count_and_records_the_last_good_backup(sit
     assert abs(record["last_good"]["finished_ts"] - time.time()) < 30
     assert record["last_run"]["result"] == "ok"
     assert oct((tmp_path / "status" / "backup-site.json").stat().st_mode & 0o777) == "0o644"
-    assert not (LOCK(tmp_path)).exists(), "the lock is released"
+    assert not (lock_file(tmp_path)).exists(), "the lock is released"
     # the backup restores the site (the runner made a real backup, not a record of one)
     verified = bb.do_verify(Stub(), str(site), str(tmp_path / "backups"))
     assert verified["mismatch_count"] == 0 and verified["entries"] > 5
@@ -196,7 +196,7 @@ def test_scheduled_run_skips_a_site_locked_by_a_live_run_and_keeps_the_last_good
     path = config(site, tmp_path)
     assert run_scheduled(path).returncode == 0
     good = status(tmp_path)["last_good"]
-    lock = LOCK(tmp_path)
+    lock = lock_file(tmp_path)
     holder = {"owner": "run-update-1", "purpose": "update", "since": int(time.time()), "holder": current_identity()}
     lock.write_text(json.dumps(holder))
     time.sleep(1.1)
@@ -275,17 +275,17 @@ def test_a_lock_taken_by_the_module_makes_the_scheduled_run_skip(site: Path, tmp
     scheduled runner at the same path; it skips (exit 75, no backup) and leaves the lock as it was."""
     me = current_identity()
     taken = module_lock(tmp_path, "run-update-7", holder=me)
-    assert taken.get("changed") is True and taken["path"] == str(LOCK(tmp_path)), taken
-    before = LOCK(tmp_path).read_text()
+    assert taken.get("changed") is True and taken["path"] == str(lock_file(tmp_path)), taken
+    before = lock_file(tmp_path).read_text()
     done = run_scheduled(config(site, tmp_path))
     assert done.returncode == 75, done.stderr
     record = status(tmp_path)
     assert record["last_run"]["result"] == "skipped"
     assert "site is locked by run run-update-7 (update)" in record["last_run"]["msg"]
     assert not (tmp_path / "backups").exists() or backups(tmp_path) == []
-    assert LOCK(tmp_path).read_text() == before
+    assert lock_file(tmp_path).read_text() == before
     assert module_lock(tmp_path, "run-update-7", state="absent")["changed"] is True
-    assert not LOCK(tmp_path).exists()
+    assert not lock_file(tmp_path).exists()
 
 
 def test_a_scheduled_run_in_progress_refuses_the_module(site: Path, tmp_path: Path) -> None:
@@ -303,10 +303,10 @@ def test_a_scheduled_run_in_progress_refuses_the_module(site: Path, tmp_path: Pa
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 30
-        while not LOCK(tmp_path).exists() and runner.poll() is None and time.time() < deadline:
+        while not lock_file(tmp_path).exists() and runner.poll() is None and time.time() < deadline:
             time.sleep(0.001)
         os.kill(runner.pid, signal.SIGSTOP)
-        assert LOCK(tmp_path).exists(), "the runner took no lock (or finished first)"
+        assert lock_file(tmp_path).exists(), "the runner took no lock (or finished first)"
         refused = module_lock(tmp_path, "run-update-8", holder=current_identity())
         assert refused.get("failed") is True, refused
         assert refused["msg"].startswith("site is locked by run scheduled-")
@@ -315,8 +315,8 @@ def test_a_scheduled_run_in_progress_refuses_the_module(site: Path, tmp_path: Pa
         assert refused["holder"]["holder"]["pid"] == runner.pid
     finally:
         os.kill(runner.pid, signal.SIGCONT)
-        out, err = runner.communicate(timeout=300)
+        _out, err = runner.communicate(timeout=300)
     assert runner.returncode == 0, err
-    assert not LOCK(tmp_path).exists()
+    assert not lock_file(tmp_path).exists()
     taken = module_lock(tmp_path, "run-update-8", holder=current_identity())
     assert taken.get("changed") is True and taken["holder"]["owner"] == "run-update-8"

@@ -27,8 +27,8 @@ import tempfile
 import time
 from typing import Any
 
-from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_db import DbError
 from ansible_collections.bxops.bitrix.plugins.module_utils import bitrix_lock
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_db import DbError
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_process import current_identity
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import NotABitrixSite
 from ansible_collections.bxops.bitrix.plugins.modules import bitrix_backup
