@@ -320,3 +320,88 @@ def test_a_scheduled_run_in_progress_refuses_the_module(site: Path, tmp_path: Pa
     assert not lock_file(tmp_path).exists()
     taken = module_lock(tmp_path, "run-update-8", holder=current_identity())
     assert taken.get("changed") is True and taken["holder"]["owner"] == "run-update-8"
+
+
+DRILL_SMOKE = """
+- name: The restore drill's smoke test
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: The role's own tasks (roles/backup/tasks/drill_run.yml)
+      block:
+        - name: The role's own tasks
+          ansible.builtin.include_tasks: smoke.yml
+      rescue:
+        - name: Keep the refusal
+          ansible.builtin.copy:
+            content: "{{ ansible_failed_result.msg }}"
+            dest: "{out}/refused.txt"
+            mode: "0600"
+    - name: Keep what was tested
+      ansible.builtin.copy:
+        content: "{{ __backup_drill_smoke | to_json }}"
+        dest: "{out}/smoke.json"
+        mode: "0600"
+"""
+
+
+def drill_smoke(tmp_path: Path, base_url: str, urls: list[dict]) -> tuple[str | None, dict]:
+    """Run the drill's smoke-test tasks (taken from drill_run.yml) against base_url: (refusal or None, result)."""
+    import yaml
+
+    tasks = [t for t in yaml.safe_load((PROJECT / "roles/backup/tasks/drill_run.yml").read_text())
+             if str(t["name"]).startswith(("Run the smoke test", "Fail when a smoke-test page failed"))]
+    assert len(tasks) == 2
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "smoke.yml").write_text(yaml.safe_dump(tasks))
+    (tmp_path / "play.yml").write_text(DRILL_SMOKE.replace("{out}", str(tmp_path)))
+    extra = {"backup_drill_smoke_urls": urls, "backup_drill_smoke_base_url": base_url,
+             "bitrix_domains": ["shop.example.test"]}
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_COLLECTIONS_PATH=str(PROJECT / ".collections"),
+               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
+    proc = subprocess.run(["ansible-playbook", "-i", "localhost,", "-e", f"ansible_python_interpreter={sys.executable}",
+                           "-e", json.dumps(extra), str(tmp_path / "play.yml")], cwd=tmp_path, env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    refused = tmp_path / "refused.txt"
+    return (refused.read_text() if refused.exists() else None), json.loads((tmp_path / "smoke.json").read_text())
+
+
+def test_the_drills_smoke_test_is_the_collections_and_names_a_failed_page(tmp_path: Path) -> None:
+    """Expected (written by hand): a page with its marker passes; a missing marker and a 404 fail the drill,
+    the message naming each path and why (bitrix_smoke_test's reasons); the Host header is bitrix_domains[0]."""
+    import http.server
+    import threading
+
+    seen: list[str] = []
+
+    class Site(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(str(self.headers.get("Host")))
+            body = b"<html>Bitrix shop</html>" if self.path in ("/", "/catalog/") else b"not here"
+            self.send_response(200 if self.path in ("/", "/catalog/") else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Site)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        refused, result = drill_smoke(tmp_path / "ok", base, [{"path": "/", "status": 200, "marker": "Bitrix shop"}])
+        assert refused is None and result["passed"] is True
+        assert [r["path"] for r in result["results"]] == ["/"]
+        assert seen and set(seen) == {"shop.example.test"}
+        refused, result = drill_smoke(tmp_path / "bad", base, [
+            {"path": "/catalog/", "status": 200, "marker": "Checkout"},
+            {"path": "/gone/", "status": 200, "marker": ""},
+        ])
+    finally:
+        server.shutdown()
+    assert refused is not None and refused.startswith("smoke test after restoring production's backup failed:")
+    assert "/catalog/: " in refused and "marker 'Checkout' not found" in refused
+    assert "/gone/: " in refused and "status 404, expected 200" in refused
