@@ -22,9 +22,16 @@ description:
     taken over, however old.
 options:
   path:
-    description: The lock file.
+    description:
+      - The lock file. Give it, or O(docroot) and O(state_dir) (the collection's one rule, module_utils/bitrix_lock,
+        C(<state_dir>/locks/<docroot with each run of other characters than letters and digits as _>.lock)).
     type: path
-    required: true
+  docroot:
+    description: The site's docroot, whose lock file under O(state_dir) is taken or released.
+    type: str
+  state_dir:
+    description: bxops' state folder (C(bxops_state_dir)), with O(docroot).
+    type: path
   owner:
     description: The run that takes or releases the lock.
     type: str
@@ -56,13 +63,18 @@ options:
 EXAMPLES = r"""
 - name: Lock the site
   bxops.bitrix.bitrix_site_lock:
-    path: /var/lib/bxops/locks/home_bitrix_www.lock
+    docroot: "{{ bitrix_docroot }}"
+    state_dir: "{{ bxops_state_dir }}"
     owner: "{{ __common_run_id }}"
     purpose: update
     holder: "{{ bxops_runner | default(omit) }}"
 """
 
 RETURN = r"""
+path:
+  description: The lock file.
+  type: str
+  returned: always
 holder:
   description: The lock's content after the call (owner, purpose, since, and the holder process if known).
   type: dict
@@ -73,81 +85,14 @@ stale_taken_over:
   returned: when a lock was taken over
 """
 
-import contextlib
-import fcntl
-import json
-import os
-import socket
-import tempfile
-import time
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_process import UNKNOWN, state
-
-
-def _read(path: str) -> dict:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def holder_state(current: dict) -> str:
-    """`alive`, `dead`, or `unknown` (no holder recorded, or it ran on another machine)."""
-    holder = current.get("holder")
-    if not isinstance(holder, dict) or holder.get("host") != socket.gethostname():
-        return UNKNOWN
-    return state(holder)
-
-
-def _write(path: str, content: dict) -> None:
-    """Replace the lock file at once: a reader sees the old lock or the new one, never half of one."""
-    folder = os.path.dirname(path)
-    fd, temporary = tempfile.mkstemp(prefix=".lock-", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            os.fchmod(handle.fileno(), 0o640)
-            json.dump(content, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-
-
-class FolderLock:
-    """An exclusive flock on the lock's folder for one read-decide-write step."""
-
-    def __init__(self, folder: str) -> None:
-        self.folder = folder
-        self.fd = -1
-
-    def __enter__(self) -> FolderLock:
-        self.fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        os.close(self.fd)  # releases the flock
-
-
-def _since(current: dict) -> str:
-    try:
-        moment = float(current.get("since", 0))
-    except (TypeError, ValueError):
-        moment = 0.0
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(moment))
-
-
-def _age(current: dict) -> float:
-    try:
-        return time.time() - float(current.get("since", 0))
-    except (TypeError, ValueError):
-        return float("inf")
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_lock import (
+    DEFAULT_STALE_AFTER,
+    Locked,
+    lock_path,
+    release,
+    take,
+)
 
 
 def _holder(module: AnsibleModule) -> dict | None:
@@ -167,66 +112,36 @@ def _holder(module: AnsibleModule) -> dict | None:
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            path=dict(type="path", required=True),
+            path=dict(type="path", required=False),
+            state_dir=dict(type="path", required=False),
+            docroot=dict(type="str", required=False),
             owner=dict(type="str", required=True),
             purpose=dict(type="str", default="maintenance"),
             state=dict(type="str", choices=["present", "absent"], default="present"),
-            stale_after=dict(type="int", default=21600),
+            stale_after=dict(type="int", default=DEFAULT_STALE_AFTER),
             holder=dict(type="dict", required=False),
         ),
+        required_one_of=[("path", "docroot")],
+        mutually_exclusive=[("path", "docroot")],
+        required_together=[("docroot", "state_dir")],
         supports_check_mode=True,
     )
-    path, owner = module.params["path"], module.params["owner"]
-    folder = os.path.dirname(path) or "."
+    params = module.params
+    path = params["path"] or lock_path(params["state_dir"], params["docroot"])
+    owner = params["owner"]
     holder = _holder(module)
 
-    if module.params["state"] == "absent":
-        if not os.path.isdir(folder):
-            module.exit_json(changed=False, holder={})
-        with FolderLock(folder):
-            current = _read(path) if os.path.exists(path) else {}
-            if current.get("owner") != owner:
-                module.exit_json(changed=False, holder=current)
-            if not module.check_mode:
-                os.unlink(path)
-        module.exit_json(changed=True, holder={})
-
-    content = {"owner": owner, "purpose": module.params["purpose"], "since": int(time.time())}
-    if holder is not None:
-        content["holder"] = holder
-    if not os.path.isdir(folder):
-        if module.check_mode:
-            module.exit_json(changed=True, holder=content)
-        os.makedirs(folder, mode=0o750, exist_ok=True)
-    with FolderLock(folder):
-        current = _read(path) if os.path.exists(path) else {}
-        if os.path.exists(path) and not current:
-            current = {"owner": None, "purpose": "unreadable lock file", "since": os.stat(path).st_mtime}
-        if current.get("owner") == owner:
-            module.exit_json(changed=False, holder=current)
-        taken_over = None
-        if current:
-            state = holder_state(current)
-            stale = _age(current) >= module.params["stale_after"]
-            if state == "alive" or (state == "unknown" and not stale):
-                module.fail_json(
-                    msg="site is locked by run %s (%s) since %s%s; wait for it or remove %s if that run is dead"
-                    % (
-                        current.get("owner"),
-                        current.get("purpose"),
-                        _since(current),
-                        ", and its runner (pid %s) is alive" % current["holder"]["pid"] if state == "alive" else "",
-                        path,
-                    ),
-                    holder=current,
-                )
-            stale_after = module.params["stale_after"]
-            reason = "its holder process is gone" if state == "dead" else "older than %ss" % stale_after
-            taken_over = dict(current, reason=reason)
-        if module.check_mode:
-            module.exit_json(changed=True, holder=content, stale_taken_over=taken_over)
-        _write(path, content)
-    module.exit_json(changed=True, holder=content, stale_taken_over=taken_over)
+    if params["state"] == "absent":
+        changed, current = release(path, owner, module.check_mode)
+        module.exit_json(changed=changed, holder=current, path=path)
+    try:
+        changed, content, taken_over = take(path, owner, params["purpose"], params["stale_after"], holder,
+                                            module.check_mode)
+    except Locked as exc:
+        module.fail_json(msg=str(exc), holder=exc.holder, path=path)
+    if not changed:
+        module.exit_json(changed=False, holder=content, path=path)
+    module.exit_json(changed=True, holder=content, stale_taken_over=taken_over, path=path)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import fcntl
 import json
 import os
 import socket
@@ -28,8 +27,9 @@ import tempfile
 import time
 from typing import Any
 
+from ansible_collections.bxops.bitrix.plugins.module_utils import bitrix_lock
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_db import DbError
-from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_process import UNKNOWN, current_identity, state
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_process import current_identity
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import NotABitrixSite
 from ansible_collections.bxops.bitrix.plugins.modules import bitrix_backup
 
@@ -90,51 +90,19 @@ def read_json(path: str) -> dict:
 
 
 @contextlib.contextmanager
-def site_lock(path: str, stale_after: int, owner: str):  # type: ignore[no-untyped-def]
-    """Take the site's maintenance lock as bitrix_site_lock does (flock on the folder, read, decide,
-    replace); release it when done. A live or recent holder makes the scheduled run skip."""
-    folder = os.path.dirname(path)
-    os.makedirs(folder, mode=0o750, exist_ok=True)
-
-    def folder_fd() -> int:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        return fd
-
-    fd = folder_fd()
+def site_lock(lock: dict, owner: str):  # type: ignore[no-untyped-def]
+    """Hold the site's maintenance lock for the run, by the collection's rules (module_utils/bitrix_lock, as
+    the bitrix_site_lock module common's lock tasks run): the path from the state folder and the docroot, a
+    live or recent holder makes the scheduled run skip; released when done (only when still this run's)."""
+    path = bitrix_lock.lock_path(lock["state_dir"], lock["docroot"])
     try:
-        current = read_json(path) if os.path.exists(path) else {}
-        if os.path.exists(path) and not current:
-            current = {"owner": None, "purpose": "unreadable lock file", "since": os.stat(path).st_mtime}
-        if current:
-            holder = current.get("holder")
-            alive = UNKNOWN
-            if isinstance(holder, dict) and holder.get("host") == socket.gethostname():
-                alive = state(holder)
-            try:
-                age = time.time() - float(current.get("since", 0))
-            except (TypeError, ValueError):
-                age = float("inf")
-            if alive == "alive" or (alive == UNKNOWN and age < stale_after):
-                raise Skipped(
-                    "site is locked by run {} ({}) since {}".format(
-                        current.get("owner"), current.get("purpose"), iso(float(current.get("since", 0) or 0))
-                    )
-                )
-        content = {"owner": owner, "purpose": "backup (scheduled)", "since": int(time.time()),
-                   "holder": current_identity()}
-        write_json(path, content, 0o640)
-    finally:
-        os.close(fd)
+        bitrix_lock.take(path, owner, "backup (scheduled)", int(lock["stale_after"]), current_identity())
+    except bitrix_lock.Locked as exc:
+        raise Skipped(str(exc)) from None
     try:
         yield
     finally:
-        fd = folder_fd()
-        try:
-            if read_json(path).get("owner") == owner:
-                os.unlink(path)
-        finally:
-            os.close(fd)
+        bitrix_lock.release(path, owner)
 
 
 def restic(config: dict, args: list[str]) -> str:
@@ -218,8 +186,7 @@ def main(argv: list[str]) -> int:
     outcome: dict[str, Any] = {"started": iso(started)}
     code = 0
     try:
-        with site_lock(config["lock"]["path"], int(config["lock"]["stale_after"]),
-                       "scheduled-" + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))):
+        with site_lock(config["lock"], "scheduled-" + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))):
             done = backup_once(config, offsite_only)
         backup = done["backup"]
         outcome.update(result="ok", msg="backup {} ({} bytes){}".format(
