@@ -188,7 +188,7 @@ import subprocess
 import tarfile
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_backup_records import META, list_backups, load_meta
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_db import (
@@ -306,6 +306,16 @@ class Tree:
                 yield entry.rel, entry, entry.st
         except UnsafePath as exc:
             raise BackupError(str(exc)) from exc
+
+
+def drain(pipe: IO[bytes]) -> None:
+    """Read a decompressor's output to its end, then close it. tarfile stops at the end-of-archive blocks while
+    the decompressor may still be writing the record's padding: closing the pipe early kills it (SIGPIPE) and a
+    good archive would be reported as undecompressable."""
+    with contextlib.suppress(OSError, ValueError):
+        while pipe.read(CHUNK):
+            pass
+    pipe.close()
 
 
 def kind(mode: int) -> str | None:
@@ -852,11 +862,11 @@ def do_verify(module: AnsibleModule, docroot: str, backup_dir: str) -> dict:
         except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
             note(files["archive"], f"unreadable archive: {exc}")
         finally:
-            dec.stdout.close()
+            drain(dec.stdout)
             err = dec.stderr.read() if dec.stderr else b""
             rc = dec.wait()
     if rc != 0:
-        note(files["archive"], f"cannot decompress: {last_line(err)}")
+        note(files["archive"], f"cannot decompress: {last_line(err) or f'exit status {rc}'}")
     for name in expected:
         if name not in seen:
             note(name, "in the manifest, missing from the archive")
@@ -1103,11 +1113,11 @@ def extract_archive(anchor: Anchor, archive: str, dec_argv: list[str], manifest:
             raise BackupError(f"extracting {archive} failed: {exc}") from exc
         finally:
             parents.close()
-            dec.stdout.close()
+            drain(dec.stdout)
             err = dec.stderr.read() if dec.stderr else b""
             rc = dec.wait()
     if rc != 0:
-        raise BackupError(f"extracting {archive} failed: {last_line(err)}")
+        raise BackupError(f"extracting {archive} failed: {last_line(err) or f'exit status {rc}'}")
     try:
         for entry in reversed(folders):  # deepest first: setting a folder's mtime after its content
             fd = anchor.open_dir("" if entry["p"] == "." else entry["p"])
