@@ -93,12 +93,21 @@ def since_text(current: dict[str, Any]) -> str:
 
 def write(path: str, content: dict[str, Any]) -> None:
     """Replace the lock file at once: a reader sees the old lock or the new one, never half of one."""
+    write_json_atomically(path, content, 0o640)
+
+
+def write_json_atomically(path: str, content: dict[str, Any], mode: int, pretty: bool = False) -> None:
+    """Write ``content`` as JSON to ``path`` (outside any docroot: bxops' own state) by a synced temporary file
+    renamed over it, so a reader sees the old file or the new one. Also the scheduled backup's status record."""
     folder = os.path.dirname(path)
-    fd, temporary = tempfile.mkstemp(prefix=".lock-", dir=folder)
+    fd, temporary = tempfile.mkstemp(prefix=".bxops-", dir=folder)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            os.fchmod(handle.fileno(), 0o640)
-            json.dump(content, handle)
+            os.fchmod(handle.fileno(), mode)
+            if pretty:
+                json.dump(content, handle, indent=1, sort_keys=True)
+            else:
+                json.dump(content, handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)

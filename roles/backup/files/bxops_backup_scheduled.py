@@ -23,7 +23,6 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from typing import Any
 
@@ -64,20 +63,8 @@ def iso(moment: float) -> str:
 
 
 def write_json(path: str, content: dict, mode: int) -> None:
-    folder = os.path.dirname(path)
-    os.makedirs(folder, mode=0o755, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=".status-", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            os.fchmod(handle.fileno(), mode)
-            json.dump(content, handle, indent=1, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    bitrix_lock.write_json_atomically(path, content, mode, pretty=True)
 
 
 def read_json(path: str) -> dict:
