@@ -54,11 +54,15 @@ def test_documented_defaults_are_the_facts() -> None:
 
 def test_the_backup_role_takes_its_default_from_the_facts() -> None:
     assert FilterModule().filters()["disposable_folders"]("upload") == list(bitrix_facts.DISPOSABLE_FOLDERS)
+    # An empty backup_disposable_paths means the facts' list for the site's own upload folder (main.upload_dir,
+    # read by common's site check): the role copies no list; it computes it through the filter.
     defaults = yaml.safe_load((PROJECT / "roles/backup/defaults/main.yml").read_text())
-    assert defaults["backup_disposable_paths"] == "{{ 'upload' | bxops.bitrix.disposable_folders }}"
+    assert defaults["backup_disposable_paths"] == []
     specs = yaml.safe_load((PROJECT / "roles/backup/meta/argument_specs.yml").read_text())
     documented = specs["argument_specs"]["main"]["options"]["backup_disposable_paths"]["default"]
-    assert documented == defaults["backup_disposable_paths"]  # the spec names the one source, copies no list
+    assert documented == defaults["backup_disposable_paths"]
+    preflight = (PROJECT / "roles/backup/tasks/preflight.yml").read_text()
+    assert "__common_site.upload_dir | bxops.bitrix.disposable_folders" in preflight
 
 
 def _code_strings(path: Path) -> set[str]:

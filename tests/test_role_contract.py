@@ -58,7 +58,9 @@ def test_no_fallback_copy_of_a_shared_variable() -> None:
     files += sorted((PROJECT / "playbooks").glob("*.yml"))
     for path in files:
         for number, line in enumerate(path.read_text().splitlines(), 1):
-            if fallback.search(line):
+            # Another host's hostvars (the monitor reading its clients) hold no role defaults: a fallback there
+            # is the only way to read them, not a copy of this host's contract.
+            if fallback.search(line) and "hv[" not in line and "hostvars[" not in line:
                 found.append(f"{path.relative_to(PROJECT)}:{number}: {line.strip()}")
     assert found == []
 
