@@ -29,7 +29,7 @@ def report() -> dict[str, Any]:
 
 def test_report_follows_its_published_schema(report):
     jsonschema.validate(report, json.loads(SCHEMA.read_text()))
-    assert report["schema"] == "bxops.audit/1"
+    assert report["schema"] == "bxops.audit/2"
 
 
 def test_core_version_and_date(report, planted):
