@@ -315,6 +315,9 @@ def plant(gen: Generator, loader: DbLoader) -> dict[str, object]:
                                 "AGENT_INTERVAL", "IS_PERIOD"],
                     [(aid, mod, 100, name, active, fmt(now - 60), fmt(now - 60 + interval), interval, "N")
                      for aid, mod, name, interval, active in agents])
+    # truth `agents` counts every b_agent row: these too
+    gen.agents_truth["count"] = int(gen.agents_truth["count"]) + len(agents)
+    gen.agents_truth["active"] = int(gen.agents_truth["active"]) + sum(1 for a in agents if a[4] == "Y")
     integrations["agents"] = [{"id": aid, "module": mod, "name": name, "interval": interval,
                                "active": active == "Y"} for aid, mod, name, interval, active in agents]
 
