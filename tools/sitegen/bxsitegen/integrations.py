@@ -279,7 +279,7 @@ def plant(gen: Generator, loader: DbLoader) -> dict[str, object]:
     # --- SMTP: enabled in .settings_extra.php, the server in b_main_mail_sender
     gen.tree.write("bitrix/.settings_extra.php", "<?php\nreturn " + content.php_var_export(
         {"smtp": {"value": {"enabled": True, "debug": False, "log_file": "/var/log/php/smtp.log"}}}) + ";\n",
-        mode=0o640)
+        mode=0o600)  # a kernel settings file: the secret mode the permissions role keeps
     smtp_server = "smtp.yandex.ru"
     loader.add_rows("b_main_mail_sender", ["ID", "NAME", "EMAIL", "USER_ID", "IS_CONFIRMED", "IS_PUBLIC", "OPTIONS"],
                     [(1, "Acme Store", "shop@example.com", 1, 1, 1, php_serialize(
