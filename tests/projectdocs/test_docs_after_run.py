@@ -2,6 +2,7 @@
 run, not after another playbook): a real playbook through runner.py, against localhost."""
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sys
 from pathlib import Path
@@ -42,3 +43,23 @@ def test_dry_runs_and_other_playbooks_leave_the_docs_alone(ws) -> None:
     workspace.cli("run", "t1", "staging", "audit", "--check", BXOPS_PLAYBOOKS_DIR=playbooks)
     workspace.cli("run", "t1", "staging", "tiny", BXOPS_PLAYBOOKS_DIR=playbooks)
     assert not (workspace.client_dir / "docs").exists()
+
+
+def test_docs_that_cannot_be_written_only_warn(tmp_path: Path) -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from bxops.accounted_run import _regenerate_docs
+    from bxops.settings import load_settings
+
+    client = tmp_path / "inventories" / "t1"
+    client.mkdir(parents=True)
+    (client / "hosts.yml").write_text("all:\n  children:\n    staging:\n      hosts:\n        h1: {}\n")
+    (client / "docs").symlink_to(tmp_path)  # a symlinked docs folder is refused, nothing written through it
+    settings = load_settings()
+    settings = dataclasses.replace(settings, inventories_dir=tmp_path / "inventories")
+    buffer = StringIO()
+    _regenerate_docs(settings, "t1", Console(file=buffer, width=300))
+    assert buffer.getvalue().strip() == f"warning: project docs not written: refusing {client}/docs: it is a symlink"
+    assert not (tmp_path / "README.md").exists() and not (client / "CHANGELOG.md").exists()
