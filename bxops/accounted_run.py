@@ -280,6 +280,20 @@ def _status(job_status: str, cancelled: bool, rc: int | None) -> EntryStatus:
     return EntryStatus.FAILED
 
 
+#: playbooks after whose successful (not dry) run the client's project docs are written again (issue 16)
+DOCS_PLAYBOOKS = ("audit", "maintenance")
+
+
+def _regenerate_docs(settings: Settings, client: str, err: Console) -> None:
+    """The audit just stored fresh reports: rewrite the client's project docs (a failure only warns)."""
+    from bxops.projectdocs.regenerate import describe, regenerate
+
+    try:
+        err.print(describe(regenerate(settings, client)), markup=False, highlight=False, soft_wrap=True)
+    except (BxopsError, OSError, ValueError) as error:
+        err.print(f"[yellow]warning:[/] project docs not written: {error}")
+
+
 def execute_run(
     settings: Settings,
     ledger: Ledger,
@@ -487,6 +501,8 @@ def execute_run(
         from bxops.trackers.hooks import sync_run
 
         sync_run(ledger, contract, entry.id, err)
+    if status is EntryStatus.SUCCEEDED and prepared.playbook in DOCS_PLAYBOOKS:
+        _regenerate_docs(settings, client, err)
     if status is EntryStatus.SUCCEEDED or (status is EntryStatus.DRY_RUN and rc == 0):
         return 0
     if status is EntryStatus.CANCELLED:

@@ -1,4 +1,4 @@
-"""The command line: `runner.py run | balance | log | adjust | correct | history | contract | trust-host`.
+"""The command line: `runner.py run | balance | log | adjust | correct | history | contract | trust-host | docs`.
 
 Importing this module stays light (typer, rich's console): each command imports the ledger (SQLAlchemy)
 and the contracts (pydantic) itself, so that `run` can start Ansible first (see bxops.launch).
@@ -556,6 +556,7 @@ def trust_host(
 # The monthly report, the SLA's commands (`incident …`, `sla`), `serve` and the tracker sync register
 # themselves on `app`.
 import bxops.monthly.cli  # noqa: E402
+import bxops.projectdocs.cli  # noqa: E402
 import bxops.serve.cli  # noqa: E402
 import bxops.sla.cli  # noqa: E402
 import bxops.trackers.cli  # noqa: E402, F401

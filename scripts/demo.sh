@@ -42,3 +42,8 @@ PY
 # The demo's monthly report (this month, in the client's zone), in Russian: HTML and PDF.
 echo "bxops: the demo's monthly report:"
 ./runner.py report demo --format html,pdf --lang ru
+
+# The demo's living project docs (README, integrations, the site's own code) from the audits the maintenance
+# runs stored (each run already rewrote them; this prints where they are).
+echo "bxops: the demo's project docs:"
+./runner.py docs demo

@@ -1,5 +1,5 @@
 """Infrastructure status of a month: where it comes from is pluggable (`SOURCES`); the audit reports
-(`inventories/<client>/reports/<host>/audit-YYYY-MM-DD.json`, schema bxops.audit/1) always work."""
+(`inventories/<client>/reports/<host>/audit-YYYY-MM-DD.json`, schema bxops.audit/1 or /2) always work."""
 
 from __future__ import annotations
 

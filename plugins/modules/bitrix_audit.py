@@ -13,11 +13,16 @@ extends_documentation_fragment:
   - bxops.bitrix.bitrix_db
 description:
   - Collects, read-only, what the monthly audit reports for one site, and returns it as one document
-    following the versioned schema C(bxops.audit/1) (see the audit role's README and
+    following the versioned schema C(bxops.audit/2) (see the audit role's README and
     C(roles/audit/files/audit-report.schema.json)).
   - Core and module versions, PHP versions installed and serving, the php.ini settings Bitrix requires,
     DB size, disk and inode use, disposable folder sizes, uploads and an orphan estimate, certificate
     expiry per domain, home page status and response time, agents and cron mode, security findings.
+  - What the site is wired to (C(integrations)) - the 1C exchange, payment systems and delivery services, REST
+    applications and webhooks, Marketplace modules, SMTP, cloud buckets, cron jobs and the agents of its own
+    code - with WHERE each key lives (C(table.column (ID=n)) or the option), never its value; and the site's own
+    code (C(components)) - modules in C(local/) and dotted modules, custom components, site templates and
+    overridden vendor templates with their sizes and last change.
   - Walks the docroot once; never changes anything; safe in check mode.
   - The site is untrusted. The walk starts from a descriptor of the docroot and never follows a symlink
     (sizes are never counted through a symlinked folder). C(main.upload_dir) must be a plain relative path
@@ -76,7 +81,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 report:
-  description: The audit document (schema bxops.audit/1).
+  description: The audit document (schema bxops.audit/2).
   type: dict
   returned: success
 """
@@ -100,6 +105,10 @@ from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import
     describe,
 )
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_facts import DISPOSABLE_FOLDERS
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_integrations import (
+    collect_components,
+    collect_integrations,
+)
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_orphans import (
     MysqlSource,
     OrphansError,
@@ -118,7 +127,7 @@ from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
 )
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_smoke import fetch
 
-SCHEMA = "bxops.audit/1"
+SCHEMA = "bxops.audit/2"
 
 DISPOSABLE = DISPOSABLE_FOLDERS  # the domain brief's list, from module_utils/bitrix_facts
 LEFTOVER_NAMES = (
@@ -337,6 +346,20 @@ def _db_size(client: MysqlClient) -> dict[str, Any]:
     return {"bytes": int(row[0] or 0), "tables": int(row[1] or 0)}
 
 
+def _os_release(path: str = "/etc/os-release") -> dict[str, Any]:
+    """The host's operating system as /etc/os-release names it (for the project docs' stack)."""
+    found: dict[str, Any] = {"name": None, "version_id": None}
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                key, _, value = line.strip().partition("=")
+                if key in ("PRETTY_NAME", "VERSION_ID"):
+                    found["name" if key == "PRETTY_NAME" else "version_id"] = value.strip().strip('"')
+    except OSError:
+        pass
+    return found
+
+
 def _disk(docroot: str) -> dict[str, Any]:
     st = os.statvfs(docroot)
     total, free = st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
@@ -463,6 +486,7 @@ def main() -> None:
                 upload_dir = option_value(client, "main", "upload_dir", "upload")
                 installed = {row[0] for row in client.stream("SELECT ID FROM b_module") if row[0]}
                 db_info.update(_db_size(client))
+                db_info["server_version"] = client.scalar("SELECT VERSION()")
             except RuntimeError as exc:
                 db_info.update(reachable=False, error=str(exc))
                 client = None
@@ -489,6 +513,9 @@ def main() -> None:
                "settings": _php_settings(serving["version"], p["php_conf_dir"], serving["pool"])}
         home = _home_page(p["home_url"], p["domains"][0] if p["domains"] else None, p["page_timeout"])
         agents = _agents(docroot, client, p["cron_dirs"], constants)
+        integrations = collect_integrations(docroot, client.rows if client is not None else None, modules,
+                                            p["cron_dirs"], p["site_user"])
+        components = collect_components(docroot)
         findings = _security(docroot, core, modules, walk, serving, constants, home, p)
         certificates = _certificates(p["served_certificates"], datetime.now(timezone.utc))
         findings.extend(_certificate_findings(certificates))
@@ -505,6 +532,7 @@ def main() -> None:
         "schema": SCHEMA,
         "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "docroot": docroot,
+        "os": _os_release(),
         "core": core,
         "modules": modules,
         "php": php,
@@ -516,6 +544,8 @@ def main() -> None:
         "certificates": certificates,
         "home_page": home,
         "agents": agents,
+        "integrations": integrations,
+        "components": components,
         "security": {"findings": findings,
                      "counts": {s: sum(1 for f in findings if f["severity"] == s)
                                 for s in ("critical", "high", "medium", "low")}},

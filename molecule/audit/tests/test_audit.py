@@ -29,7 +29,7 @@ def report() -> dict[str, Any]:
 
 def test_report_follows_its_published_schema(report):
     jsonschema.validate(report, json.loads(SCHEMA.read_text()))
-    assert report["schema"] == "bxops.audit/1"
+    assert report["schema"] == "bxops.audit/2"
 
 
 def test_core_version_and_date(report, planted):
@@ -122,3 +122,37 @@ def test_wrong_variable_type_is_refused_naming_it():
     )
     assert proc.returncode != 0
     assert "audit_tls_port" in proc.stdout
+
+
+# ---- schema 2: what the site is wired to and its own code (issue 16's project docs), against truth.json `docs`
+INTEGRATION_LISTS = ["payment_systems", "delivery_services", "rest_apps", "webhooks_in", "webhooks_out",
+                     "marketplace_modules", "cloud_buckets", "agents", "cron_jobs"]
+
+
+@pytest.mark.parametrize("section", INTEGRATION_LISTS)
+def test_integrations_are_exactly_the_planted_ones(report, planted, section):
+    assert report["integrations"][section] == planted["docs"]["integrations"][section]
+
+
+def test_1c_exchange_and_smtp(report, planted):
+    got, expected = report["integrations"], planted["docs"]["integrations"]
+    assert got["exchange_1c"]["url"] == expected["exchange_1c"]["url"]
+    assert got["exchange_1c"]["options"] == expected["exchange_1c"]["options"]
+    assert got["smtp"]["enabled"] is True and got["smtp"]["senders"] == expected["smtp"]["senders"]
+    assert got["errors"] == []
+
+
+@pytest.mark.parametrize("kind", ["modules", "components", "templates", "overrides"])
+def test_own_code_with_sizes_and_last_change(report, planted, kind):
+    expected = [{k: v for k, v in e.items() if k != "id"} for e in planted["docs"]["components"][kind]]
+    assert report["components"][kind] == expected
+
+
+def test_no_planted_secret_reaches_the_report(report, planted):
+    text = json.dumps(report, ensure_ascii=False)
+    assert planted["docs"]["secrets"] and [s for s in planted["docs"]["secrets"] if s in text] == []
+
+
+def test_os_and_db_server_version(host, report):
+    assert report["os"]["name"] == host.check_output(". /etc/os-release && echo \"$PRETTY_NAME\"")
+    assert report["db"]["server_version"] == host.check_output("mysql -N -e 'SELECT VERSION()'")

@@ -17,7 +17,7 @@ from pathlib import Path
 from random import Random
 from typing import Any
 
-from . import VERSION, bitrix_facts, content, monitoring
+from . import VERSION, bitrix_facts, content, integrations, monitoring
 from .db import DDL, DbLoader
 
 SCHEMA = 1
@@ -356,6 +356,7 @@ class Generator:
         self._write_backups_and_logs()
         self._write_planted()
         updates = self._write_update_server()
+        self.docs_truth = integrations.plant(self, loader)  # issue 16's living docs: integrations, own code
         loader.run()
         self._system_files()
         self._ownership()
@@ -1782,6 +1783,7 @@ class Generator:
             "agents": self.agents_truth,
             "monitoring": self.monitoring_truth,
             "updates": updates,
+            "docs": self.docs_truth,
             "db_rows": dict(sorted(loader.row_counts.items())),
         }
         self.truth = truth
