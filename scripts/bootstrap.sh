@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what bxops needs on a fresh Debian 12 machine (as root): apt packages, the project's
-# virtualenv, and the test-host image. Safe to re-run: each step is skipped when already done.
+# virtualenv, and the test-host images. Safe to re-run: each step is skipped when already done.
 # Source it (`. scripts/bootstrap.sh`) to get PATH and CONTAINERS_CONF set in your shell.
 set -euo pipefail
 
@@ -79,4 +79,4 @@ bxops_install_apt
 bxops_install_venv
 bxops_install_promtool
 export PATH="$BXOPS_VENV/bin:$PATH"
-"$BXOPS_ROOT/scripts/build-image.sh"
+"$BXOPS_ROOT/scripts/build-image.sh" bitrix-host bullseye-host

@@ -15,6 +15,7 @@ from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import
     Anchor,
     ChangedUnderfoot,
     UnsafePath,
+    chmod_at,
     clean_rel,
     copy_sparse,
 )
@@ -170,3 +171,46 @@ def test_copy_sparse_keeps_holes(tmp_path: Path) -> None:
         os.close(dfd)
     assert dst.read_bytes() == src.read_bytes()
     assert dst.stat().st_blocks * 512 < (1 << 20)  # 8 MiB of hole, not 8 MiB of zeros
+
+
+def refuse_nofollow_fchmodat(monkeypatch: pytest.MonkeyPatch) -> None:
+    """os.chmod as Python behaves on a C library without fchmodat(AT_SYMLINK_NOFOLLOW) (glibc < 2.32:
+    Debian 11, EL8): with dir_fd and follow_symlinks=False it raises ValueError for every entry."""
+    real = os.chmod
+
+    def chmod(path, mode, *, dir_fd=None, follow_symlinks=True):  # type: ignore[no-untyped-def]
+        if dir_fd is not None and not follow_symlinks:
+            raise ValueError("chmod: cannot use dir_fd and follow_symlinks together")
+        return real(path, mode, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
+
+    monkeypatch.setattr(os, "chmod", chmod)
+
+
+def test_chmod_works_where_the_c_library_has_no_nofollow_fchmodat(
+    site: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docroot, _sentinel = site
+    refuse_nofollow_fchmodat(monkeypatch)
+    os.chmod(docroot / "upload/iblock/pic.jpg", 0o666)
+    with Anchor(str(docroot)) as anchor:
+        anchor.chmod("upload/iblock/pic.jpg", 0o640)
+        anchor.chmod("upload/iblock", 0o750)
+    assert stat.S_IMODE((docroot / "upload/iblock/pic.jpg").stat().st_mode) == 0o640
+    assert stat.S_IMODE((docroot / "upload/iblock").stat().st_mode) == 0o750
+
+
+def test_chmod_fallback_never_follows_a_symlink(site: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    docroot, sentinel = site
+    before = snapshot(sentinel)
+    (docroot / "upload/passwd").symlink_to(sentinel / "passwd")
+    refuse_nofollow_fchmodat(monkeypatch)
+    with Anchor(str(docroot)) as anchor:
+        with pytest.raises(UnsafePath):
+            anchor.chmod("upload/passwd", 0o666)
+        parent = os.open(docroot / "upload", os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            with pytest.raises(ValueError, match="symlink"):
+                chmod_at(parent, "passwd", 0o666)  # the entry swapped after the caller's check
+        finally:
+            os.close(parent)
+    assert snapshot(sentinel) == before

@@ -127,6 +127,32 @@ class Entry:
         return stat.S_ISLNK(self.st.st_mode)
 
 
+def chmod_at(parent: int, name: str, mode: int) -> None:
+    """chmod ``name`` in the folder open as ``parent`` without following a symlink there.
+
+    Python asks the C library for ``fchmodat(AT_SYMLINK_NOFOLLOW)``; only glibc 2.32 and later (Debian 12)
+    carry it out, older ones (Debian 11's 2.31) answer ENOTSUP for every entry and Python raises ValueError
+    ("cannot use dir_fd and follow_symlinks together"). Then the entry is opened with ``O_PATH|O_NOFOLLOW``
+    (a symlink is opened as itself, never followed) and changed through ``/proc/self/fd``, which is what
+    newer glibc does inside ``fchmodat``. A symlink raises ValueError in both cases: there is nothing to
+    chmod (Linux has no symlink modes) and the caller read a different entry.
+    """
+    try:
+        os.chmod(name, mode, dir_fd=parent, follow_symlinks=False)
+        return
+    except (ValueError, NotImplementedError):
+        o_path = getattr(os, "O_PATH", 0)
+        if not o_path:
+            raise
+    fd = os.open(name, o_path | _NOFOLLOW | _CLOEXEC, dir_fd=parent)
+    try:
+        if stat.S_ISLNK(os.fstat(fd).st_mode):
+            raise ValueError(f"{describe(name)} is a symlink: not changed")
+        os.chmod(f"/proc/self/fd/{fd}", mode)
+    finally:
+        os.close(fd)
+
+
 def same_file(a: os.stat_result, b: os.stat_result) -> bool:
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
@@ -477,7 +503,7 @@ class Anchor:
             st = os.stat(name, dir_fd=parent, follow_symlinks=False)
             if stat.S_ISLNK(st.st_mode):
                 raise UnsafePath(f"refusing to chmod {describe(self.abspath(rel))}: it is a symlink")
-            os.chmod(name, mode, dir_fd=parent, follow_symlinks=False)
+            chmod_at(parent, name, mode)
 
     def chown(self, rel: str, uid: int, gid: int) -> None:
         if not _split(rel):

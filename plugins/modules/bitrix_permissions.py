@@ -158,6 +158,7 @@ from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import
     OPEN_DIR,
     Anchor,
     UnsafePath,
+    chmod_at,
     describe,
     same_file,
 )
@@ -453,7 +454,7 @@ class Walker:
             if wrong_uid or wrong_gid:
                 os.chown(name, policy.uid, policy.gid, dir_fd=dir_fd, follow_symlinks=False)
             if wrong_mode:
-                os.chmod(name, want_mode, dir_fd=dir_fd, follow_symlinks=False)
+                chmod_at(dir_fd, name, want_mode)
         except FileNotFoundError:
             self.scanned["vanished"] += 1
         except (OSError, NotImplementedError, ValueError) as exc:

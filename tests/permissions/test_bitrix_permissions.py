@@ -88,6 +88,27 @@ def test_planted_deviations_are_fixed_and_counted_by_kind(site: Path) -> None:
         assert mode == expected_mode(rel, is_dir), f"{rel}: {mode:04o}"
 
 
+def test_modes_are_fixed_where_the_c_library_has_no_nofollow_fchmodat(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Debian 11 (glibc 2.31): Python's os.chmod(dir_fd=..., follow_symlinks=False) raises ValueError for
+    every entry; the walker must still fix the modes (it did not: "4 entries could not be changed")."""
+    planted = plant(site)
+    real = os.chmod
+
+    def chmod(path, mode, *, dir_fd=None, follow_symlinks=True):  # type: ignore[no-untyped-def]
+        if dir_fd is not None and not follow_symlinks:
+            raise ValueError("chmod: cannot use dir_fd and follow_symlinks together")
+        return real(path, mode, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
+
+    monkeypatch.setattr(os, "chmod", chmod)
+    result = run(site)
+    assert result["error_count"] == 0, result["errors"]
+    assert result["counts"]["world_writable"] == len(planted["world_writable"])
+    for rel, (_uid, _gid, mode) in snapshot(site).items():
+        assert mode == expected_mode(rel, (site / rel).is_dir()), f"{rel}: {mode:04o}"
+
+
 def test_second_run_changes_nothing(site: Path) -> None:
     plant(site)
     run(site)
