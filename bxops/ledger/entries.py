@@ -591,24 +591,25 @@ def monthly_usage(
     few that a later correction replaced); entries billed in a rounding group get their share of it.
     """
 
-    def sums(join_corrections: bool) -> Any:
-        statement = select(
-            Entry.month,
-            Entry.work_type,
-            Entry.status,
-            func.coalesce(func.sum(Entry.raw_seconds), 0),
-            func.coalesce(func.sum(Entry.billed_seconds), 0),
-            func.count(),
-        ).where(
+    def summed(in_groups: bool, replaced: bool) -> Any:
+        """Sums per month, work type and status (and rounding group, `in_groups`) of the client's finished
+        entries not split across work types (those are added part by part below): of those billed on their
+        own (raw, billed, count) or in a group (raw, count); `replaced`: only the entries a correction
+        replaced. In the order of ix_entries_balance after client: its index-only scan comes grouped."""
+        keys = (Entry.month, Entry.work_type, Entry.status, *((Entry.billing_group,) if in_groups else ()))
+        figures: tuple[Any, ...] = (func.coalesce(func.sum(Entry.raw_seconds), 0),)
+        if not in_groups:
+            figures += (func.coalesce(func.sum(Entry.billed_seconds), 0),)
+        statement = select(*keys, *figures, func.count()).where(
             Entry.client == client,
             Entry.month <= through.key,
             Entry.status != EntryStatus.RUNNING.value,
-            Entry.billing_group.is_(None),
-            Entry.split_parts.is_(None),  # split entries: added part by part below
+            Entry.billing_group.is_not(None) if in_groups else Entry.billing_group.is_(None),
+            Entry.split_parts.is_(None),
         )
-        if join_corrections:
+        if replaced:
             statement = statement.where(_corrected(client))
-        return statement.group_by(Entry.month, Entry.work_type, Entry.status)
+        return statement.group_by(*keys)
 
     # per (month, work type): raw, billed, entries, then the same of dry runs
     totals: dict[tuple[int, str | None], list[int]] = {}
@@ -620,38 +621,18 @@ def monthly_usage(
         item[base + 1] += billed
         item[base + 2] += count
 
-    def grouped(join_corrections: bool) -> Any:
-        statement = select(
-            Entry.billing_group,
-            Entry.month,
-            Entry.work_type,
-            Entry.status,
-            func.coalesce(func.sum(Entry.raw_seconds), 0),
-            func.count(),
-        ).where(
-            Entry.client == client,
-            Entry.month <= through.key,
-            Entry.status != EntryStatus.RUNNING.value,
-            Entry.billing_group.is_not(None),
-            Entry.split_parts.is_(None),  # split entries: their parts are added below
-        )
-        if join_corrections:
-            statement = statement.where(_corrected(client))
-        # in the order of ix_entries_balance (after client): the index-only scan comes grouped already
-        return statement.group_by(Entry.month, Entry.work_type, Entry.status, Entry.billing_group)
-
     def add_up(session: Session) -> None:
         # every finished entry counts (+1), then those a correction replaced are taken out again (-1):
         # a second pass only when the client has any correction at all
         any_corrected = session.scalar(_corrections(client).limit(1))
         passes = ((1, False), (-1, True)) if any_corrected is not None else ((1, False),)
         for sign, join in passes:
-            for month_key, work_type, status, raw, billed, count in session.execute(sums(join)):
+            for month_key, work_type, status, raw, billed, count in session.execute(summed(False, join)):
                 add(int(month_key), work_type, status, sign * int(raw or 0), sign * int(billed or 0), sign * int(count))
         # rounding groups: (month, work type, dry run?) → [raw, entries] of the entries in force, per group
         parts: dict[str, dict[tuple[int, str | None, bool], list[int]]] = {}
         for sign, join in passes:
-            for key, month_key, work_type, status, raw, count in session.execute(grouped(join)):
+            for month_key, work_type, status, key, raw, count in session.execute(summed(True, join)):
                 dry = status == EntryStatus.DRY_RUN.value
                 part = parts.setdefault(key, {}).setdefault((int(month_key), work_type, dry), [0, 0])
                 part[0] += sign * int(raw or 0)
