@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bxops.errors import LedgerUnavailable
 
 #: The newest migration; `open_ledger` upgrades any database that is not at it.
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0006"
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 _PG_MIGRATION_LOCK = 0x62786F7073  # "bxops"

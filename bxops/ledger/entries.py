@@ -10,9 +10,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, select, text, true, update
+from sqlalchemy import ColumnElement, Select, and_, exists, func, select, text, true, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, defer
 
 from bxops.errors import BxopsError
 from bxops.ledger.database import Ledger
@@ -461,6 +461,19 @@ def _not_corrected() -> ColumnElement[bool]:
     return ~exists().where(later.corrects_id == Entry.id)
 
 
+def _corrections(client: str) -> Select[Any]:
+    """The ids a client's corrections replaced: read from ix_entries_corrections (the corrections only)."""
+    later = aliased(Entry)
+    return select(later.corrects_id).where(later.client == client, later.corrects_id.is_not(None))
+
+
+def _corrected(client: str) -> ColumnElement[bool]:
+    """The entry (of `client`: a correction keeps its entry's client) was replaced by a correction. Read
+    from the corrections' side: a join from the entries' side probes, or hashes, every entry of the client
+    on every balance."""
+    return Entry.id.in_(_corrections(client))
+
+
 @dataclass(frozen=True)
 class _Part:
     """A member of a rounding group: an entry, or one work type's part of a split entry (bxops.worksplit),
@@ -578,25 +591,25 @@ def monthly_usage(
     few that a later correction replaced); entries billed in a rounding group get their share of it.
     """
 
-    def sums(join_corrections: bool) -> Any:
-        statement = select(
-            Entry.month,
-            Entry.work_type,
-            Entry.status,
-            func.coalesce(func.sum(Entry.raw_seconds), 0),
-            func.coalesce(func.sum(Entry.billed_seconds), 0),
-            func.count(),
-        ).where(
+    def summed(in_groups: bool, replaced: bool) -> Any:
+        """Sums per month, work type and status (and rounding group, `in_groups`) of the client's finished
+        entries not split across work types (those are added part by part below): of those billed on their
+        own (raw, billed, count) or in a group (raw, count); `replaced`: only the entries a correction
+        replaced. In the order of ix_entries_balance after client: its index-only scan comes grouped."""
+        keys = (Entry.month, Entry.work_type, Entry.status, *((Entry.billing_group,) if in_groups else ()))
+        figures: tuple[Any, ...] = (func.coalesce(func.sum(Entry.raw_seconds), 0),)
+        if not in_groups:
+            figures += (func.coalesce(func.sum(Entry.billed_seconds), 0),)
+        statement = select(*keys, *figures, func.count()).where(
             Entry.client == client,
             Entry.month <= through.key,
             Entry.status != EntryStatus.RUNNING.value,
-            Entry.billing_group.is_(None),
-            Entry.split_parts.is_(None),  # split entries: added part by part below
+            Entry.billing_group.is_not(None) if in_groups else Entry.billing_group.is_(None),
+            Entry.split_parts.is_(None),
         )
-        if join_corrections:
-            later = aliased(Entry)
-            statement = statement.join(later, later.corrects_id == Entry.id)
-        return statement.group_by(Entry.month, Entry.work_type, Entry.status)
+        if replaced:
+            statement = statement.where(_corrected(client))
+        return statement.group_by(*keys)
 
     # per (month, work type): raw, billed, entries, then the same of dry runs
     totals: dict[tuple[int, str | None], list[int]] = {}
@@ -608,34 +621,18 @@ def monthly_usage(
         item[base + 1] += billed
         item[base + 2] += count
 
-    def grouped(join_corrections: bool) -> Any:
-        statement = select(
-            Entry.billing_group,
-            Entry.month,
-            Entry.work_type,
-            Entry.status,
-            func.coalesce(func.sum(Entry.raw_seconds), 0),
-            func.count(),
-        ).where(
-            Entry.client == client,
-            Entry.month <= through.key,
-            Entry.status != EntryStatus.RUNNING.value,
-            Entry.billing_group.is_not(None),
-            Entry.split_parts.is_(None),  # split entries: their parts are added below
-        )
-        if join_corrections:
-            later = aliased(Entry)
-            statement = statement.join(later, later.corrects_id == Entry.id)
-        return statement.group_by(Entry.billing_group, Entry.month, Entry.work_type, Entry.status)
-
     def add_up(session: Session) -> None:
-        for sign, join in ((1, False), (-1, True)):
-            for month_key, work_type, status, raw, billed, count in session.execute(sums(join)):
+        # every finished entry counts (+1), then those a correction replaced are taken out again (-1):
+        # a second pass only when the client has any correction at all
+        any_corrected = session.scalar(_corrections(client).limit(1))
+        passes = ((1, False), (-1, True)) if any_corrected is not None else ((1, False),)
+        for sign, join in passes:
+            for month_key, work_type, status, raw, billed, count in session.execute(summed(False, join)):
                 add(int(month_key), work_type, status, sign * int(raw or 0), sign * int(billed or 0), sign * int(count))
         # rounding groups: (month, work type, dry run?) → [raw, entries] of the entries in force, per group
         parts: dict[str, dict[tuple[int, str | None, bool], list[int]]] = {}
-        for sign, join in ((1, False), (-1, True)):
-            for key, month_key, work_type, status, raw, count in session.execute(grouped(join)):
+        for sign, join in passes:
+            for month_key, work_type, status, key, raw, count in session.execute(summed(True, join)):
                 dry = status == EntryStatus.DRY_RUN.value
                 part = parts.setdefault(key, {}).setdefault((int(month_key), work_type, dry), [0, 0])
                 part[0] += sign * int(raw or 0)
@@ -762,6 +759,21 @@ class HistoryFilter:
     engineer: str | None = None
     include_corrected: bool = False
     limit: int | None = None
+    #: Leave the bulky JSON columns (audit data, host stats, plays, roles, changes, options, failures)
+    #: unread: for listings that show what, when, how long. Reading one of them afterwards raises.
+    brief: bool = False
+
+
+#: What a brief history (HistoryFilter.brief) leaves unread.
+_BULKY = (
+    Entry.host_stats,
+    Entry.play_seconds,
+    Entry.role_seconds,
+    Entry.changed,
+    Entry.audit_data,
+    Entry.options,
+    Entry.failures,
+)
 
 
 def history(ledger: Ledger, wanted: HistoryFilter) -> list[Entry]:
@@ -789,9 +801,12 @@ def history(ledger: Ledger, wanted: HistoryFilter) -> list[Entry]:
         conditions.append(Entry.kind.in_(list(wanted.kinds)))
     if not wanted.include_corrected:
         conditions.append(_not_corrected())
+    # with client and month given, ix_entries_listing serves this order: a limit reads only that many
     statement = select(Entry).where(and_(*conditions)).order_by(Entry.started_at.desc(), Entry.id.desc())
     if wanted.limit is not None:
         statement = statement.limit(wanted.limit)
+    if wanted.brief:
+        statement = statement.options(*(defer(column, raiseload=True) for column in _BULKY))
     with ledger.sessions() as session:
         return list(session.scalars(statement))
 

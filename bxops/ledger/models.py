@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -116,11 +116,21 @@ class Entry(Base):
             "billed_seconds",
             "split_parts",
         ),
+        # a month's entries newest first (the balance page, `history --month`): read in index order
+        Index("ix_entries_listing", "client", "month", "started_at", "id"),
         Index("ix_entries_billing_group", "client", "billing_group"),
         Index("ix_entries_split", "client", "split_parts"),
         Index("ix_entries_client_playbook", "client", "playbook", "status"),
         Index("ix_entries_status", "status"),
         Index("ix_entries_corrects_id", "corrects_id", unique=True),
+        # a client's corrections only (few): whether, and which, of its entries were replaced
+        Index(
+            "ix_entries_corrections",
+            "client",
+            "corrects_id",
+            sqlite_where=text("corrects_id IS NOT NULL"),
+            postgresql_where=text("corrects_id IS NOT NULL"),
+        ),
     )
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
+
+import httpx
 
 from bxops.errors import BxopsError
 from bxops.sla.terms import TrackerTerms, TrackerType
@@ -60,6 +62,54 @@ class Tracker(Protocol):
     def create_ticket(self, title: str, description: str, priority: str) -> str:
         """A new ticket at the tracker's `priority` (its own name); returns its key."""
         ...
+
+
+def minutes_up(seconds: int) -> int:
+    """Whole minutes, rounded up, at least one: what trackers that count in minutes are sent."""
+    return max(1, -(-seconds // 60))
+
+
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """The answer's body as a JSON object; {} when it is none (HTML error pages, empty bodies)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def error_and_description(response: httpx.Response) -> str:
+    """The `{"error": …, "error_description": …}` body of an answer refused (YouTrack, Bitrix24)."""
+    body = json_object(response)
+    return ": ".join(str(body[key]) for key in ("error", "error_description") if body.get(key))
+
+
+class Connector:
+    """What every connector shares: its kind, its HTTP client (retries, rate limit, secrets kept out of
+    messages), the reader of its error bodies, and the project it opens tickets in."""
+
+    kind: str
+    http: TrackerHttp
+    project: str | None = None
+    #: How the tracker explains a refused request (read into the TrackerError's message).
+    describe: Callable[[httpx.Response], str] = staticmethod(error_and_description)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        ticket: str | None = None,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> httpx.Response:
+        """One call to the tracker about `ticket` (named in errors), explained by the tracker's own words."""
+        return self.http.request(method, path, ticket=ticket, json=json, params=params, describe=self.describe)
+
+    def project_for_tickets(self, what: str) -> str:
+        """The contract's `tracker.project` (`what` says which value the tracker wants there)."""
+        if not self.project:
+            raise TrackerError(f"{self.http.what}: tracker.project ({what}) is needed to open tickets")
+        return self.project
 
 
 @dataclass

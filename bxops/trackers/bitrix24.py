@@ -13,10 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
-
 from bxops.sla.terms import TrackerTerms
-from bxops.trackers.base import BatchResult, NewWorklog, RemoteWorklog, TicketInfo
+from bxops.trackers.base import BatchResult, Connector, NewWorklog, RemoteWorklog, TicketInfo
 from bxops.trackers.http import NotFound, RateLimit, TrackerError, TrackerHttp
 
 BATCH_SIZE = 50
@@ -36,21 +34,11 @@ STATUSES = {
 }
 
 
-def _errors(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    if not isinstance(body, dict):
-        return ""
-    return ": ".join(str(body[key]) for key in ("error", "error_description") if body.get(key))
-
-
 def _time(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)
 
 
-class Bitrix24:
+class Bitrix24(Connector):
     def __init__(self, client: str, terms: TrackerTerms, token: str, rate: float = 2.0, **http: Any) -> None:
         self.kind = terms.type.value
         self.client = client
@@ -66,7 +54,7 @@ class Bitrix24:
 
     def call(self, method: str, params: dict[str, Any], ticket: str | None = None) -> Any:
         try:
-            response = self.http.request("POST", f"{method}.json", ticket=ticket, json=params, describe=_errors)
+            response = self.request("POST", f"{method}.json", ticket=ticket, json=params)
         except TrackerError as error:
             if error.status == 400 and any(code in str(error) for code in _NOT_FOUND_CODES):
                 raise NotFound(str(error), 404) from None
@@ -141,9 +129,7 @@ class Bitrix24:
                 RemoteWorklog(str(i["ID"]), int(i.get("SECONDS") or 0), str(i.get("COMMENT_TEXT") or "")) for i in items
             ]
 
-        first = self.http.request(
-            "POST", "task.elapseditem.getlist.json", ticket=ticket, json=params(1), describe=_errors
-        ).json()
+        first = self.request("POST", "task.elapseditem.getlist.json", ticket=ticket, json=params(1)).json()
         found = rows(first.get("result") or [])
         pages = -(-int(first.get("total") or 0) // PAGE)
         rest = list(range(2, pages + 1))

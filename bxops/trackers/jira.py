@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from bxops.sla.terms import TrackerTerms, TrackerType
-from bxops.trackers.base import NewWorklog, RemoteWorklog, TicketInfo
+from bxops.trackers.base import Connector, NewWorklog, RemoteWorklog, TicketInfo, json_object, minutes_up
 from bxops.trackers.http import TrackerError, TrackerHttp
 
 PAGE = 100
@@ -32,12 +32,7 @@ def parse_jira_time(text: str) -> datetime:
 
 def _errors(response: httpx.Response) -> str:
     """Jira's error collection: `{"errorMessages": [...], "errors": {field: message}}`."""
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    if not isinstance(body, dict):
-        return ""
+    body = json_object(response)
     parts = [str(message) for message in body.get("errorMessages") or []]
     parts += [f"{name}: {message}" for name, message in (body.get("errors") or {}).items()]
     return "; ".join(parts)
@@ -64,7 +59,9 @@ def _who(author: dict[str, Any] | None) -> str:
     return str(author.get("emailAddress") or author.get("name") or author.get("accountId") or "")
 
 
-class Jira:
+class Jira(Connector):
+    describe = staticmethod(_errors)
+
     def __init__(self, client: str, terms: TrackerTerms, token: str, **http: Any) -> None:
         self.kind = terms.type.value
         self.cloud = terms.type is TrackerType.JIRA_CLOUD
@@ -91,45 +88,41 @@ class Jira:
         }
 
     def add_worklog(self, item: NewWorklog) -> str:
-        response = self.http.request(
+        response = self.request(
             "POST",
             f"{self.api}/issue/{item.ticket}/worklog",
             ticket=item.ticket,
             params={"adjustEstimate": "auto"},
             json=self._body(item),
-            describe=_errors,
         )
         return str(response.json()["id"])
 
     def update_worklog(self, remote_id: str, item: NewWorklog) -> None:
-        self.http.request(
+        self.request(
             "PUT",
             f"{self.api}/issue/{item.ticket}/worklog/{remote_id}",
             ticket=item.ticket,
             params={"adjustEstimate": "auto"},
             json=self._body(item),
-            describe=_errors,
         )
 
     def delete_worklog(self, ticket: str, remote_id: str) -> None:
-        self.http.request(
+        self.request(
             "DELETE",
             f"{self.api}/issue/{ticket}/worklog/{remote_id}",
             ticket=ticket,
             params={"adjustEstimate": "auto"},
-            describe=_errors,
         )
 
     def worklogs(self, ticket: str) -> list[RemoteWorklog]:
         found: list[RemoteWorklog] = []
         start = 0
         while True:
-            page = self.http.request(
+            page = self.request(
                 "GET",
                 f"{self.api}/issue/{ticket}/worklog",
                 ticket=ticket,
                 params={"startAt": start, "maxResults": PAGE},
-                describe=_errors,
             ).json()
             items = page.get("worklogs") or []
             found += [
@@ -141,41 +134,37 @@ class Jira:
                 return found
 
     def set_estimate(self, ticket: str, seconds: int) -> None:
-        minutes = max(1, -(-seconds // 60))
-        self.http.request(
+        minutes = minutes_up(seconds)
+        self.request(
             "PUT",
             f"{self.api}/issue/{ticket}",
             ticket=ticket,
             json={"fields": {"timetracking": {"originalEstimate": f"{minutes}m"}}},
-            describe=_errors,
         )
 
     def create_ticket(self, title: str, description: str, priority: str) -> str:
-        if not self.project:
-            raise TrackerError(f"{self.http.what}: tracker.project (the project key) is needed to open tickets")
-        response = self.http.request(
+        project = self.project_for_tickets("the project key")
+        response = self.request(
             "POST",
             f"{self.api}/issue",
             json={
                 "fields": {
-                    "project": {"key": self.project},
+                    "project": {"key": project},
                     "issuetype": {"name": "Task"},
                     "summary": title[:255],
                     "description": _adf(description) if self.cloud else description,
                     "priority": {"name": priority},
                 }
             },
-            describe=_errors,
         )
         return str(response.json()["key"])
 
     def ticket(self, ticket: str) -> TicketInfo:
-        issue = self.http.request(
+        issue = self.request(
             "GET",
             f"{self.api}/issue/{ticket}",
             ticket=ticket,
             params={"fields": "summary,priority,created,status,comment", "expand": "changelog"},
-            describe=_errors,
         ).json()
         fields = issue.get("fields") or {}
         statuses = []

@@ -6,24 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
 from bxops.sla.terms import TrackerTerms
-from bxops.trackers.base import NewWorklog, RemoteWorklog, TicketInfo
-from bxops.trackers.http import TrackerError, TrackerHttp
+from bxops.trackers.base import Connector, NewWorklog, RemoteWorklog, TicketInfo, minutes_up
+from bxops.trackers.http import TrackerHttp
 
 PAGE = 100
 ESTIMATION_FIELD = "Estimation"
-
-
-def _errors(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    if not isinstance(body, dict):
-        return ""
-    return ": ".join(str(body[key]) for key in ("error", "error_description") if body.get(key))
 
 
 def _ms(moment: datetime) -> int:
@@ -34,7 +22,7 @@ def _from_ms(value: object) -> datetime:
     return datetime.fromtimestamp(int(str(value)) / 1000, tz=UTC)
 
 
-class YouTrack:
+class YouTrack(Connector):
     def __init__(self, client: str, terms: TrackerTerms, token: str, **http: Any) -> None:
         self.kind = terms.type.value
         self.page = PAGE
@@ -50,47 +38,42 @@ class YouTrack:
     @staticmethod
     def _body(item: NewWorklog) -> dict[str, Any]:
         return {
-            "duration": {"minutes": max(1, -(-item.seconds // 60))},
+            "duration": {"minutes": minutes_up(item.seconds)},
             "date": _ms(item.started),
             "text": item.comment,
         }
 
     def add_worklog(self, item: NewWorklog) -> str:
-        response = self.http.request(
+        response = self.request(
             "POST",
             f"/api/issues/{item.ticket}/timeTracking/workItems",
             ticket=item.ticket,
             params={"fields": "id"},
             json=self._body(item),
-            describe=_errors,
         )
         return str(response.json()["id"])
 
     def update_worklog(self, remote_id: str, item: NewWorklog) -> None:
-        self.http.request(
+        self.request(
             "POST",
             f"/api/issues/{item.ticket}/timeTracking/workItems/{remote_id}",
             ticket=item.ticket,
             params={"fields": "id"},
             json=self._body(item),
-            describe=_errors,
         )
 
     def delete_worklog(self, ticket: str, remote_id: str) -> None:
-        self.http.request(
-            "DELETE", f"/api/issues/{ticket}/timeTracking/workItems/{remote_id}", ticket=ticket, describe=_errors
-        )
+        self.request("DELETE", f"/api/issues/{ticket}/timeTracking/workItems/{remote_id}", ticket=ticket)
 
     def worklogs(self, ticket: str) -> list[RemoteWorklog]:
         found: list[RemoteWorklog] = []
         skip = 0
         while True:
-            items = self.http.request(
+            items = self.request(
                 "GET",
                 f"/api/issues/{ticket}/timeTracking/workItems",
                 ticket=ticket,
                 params={"fields": "id,duration(minutes),date,text", "$skip": skip, "$top": self.page},
-                describe=_errors,
             ).json()
             found += [
                 RemoteWorklog(
@@ -103,7 +86,7 @@ class YouTrack:
                 return found
 
     def set_estimate(self, ticket: str, seconds: int) -> None:
-        self.http.request(
+        self.request(
             "POST",
             f"/api/issues/{ticket}",
             ticket=ticket,
@@ -113,42 +96,38 @@ class YouTrack:
                     {
                         "name": ESTIMATION_FIELD,
                         "$type": "PeriodIssueCustomField",
-                        "value": {"$type": "PeriodValue", "minutes": max(1, -(-seconds // 60))},
+                        "value": {"$type": "PeriodValue", "minutes": minutes_up(seconds)},
                     }
                 ]
             },
-            describe=_errors,
         )
 
     def create_ticket(self, title: str, description: str, priority: str) -> str:
-        if not self.project:
-            raise TrackerError(f"{self.http.what}: tracker.project (the project's id) is needed to open tickets")
-        response = self.http.request(
+        project = self.project_for_tickets("the project's id")
+        response = self.request(
             "POST",
             "/api/issues",
             params={"fields": "idReadable"},
             json={
-                "project": {"id": self.project},
+                "project": {"id": project},
                 "summary": title,
                 "description": description,
                 "customFields": [
                     {"name": "Priority", "$type": "SingleEnumIssueCustomField", "value": {"name": priority}}
                 ],
             },
-            describe=_errors,
         )
         return str(response.json()["idReadable"])
 
     def ticket(self, ticket: str) -> TicketInfo:
-        issue = self.http.request(
+        issue = self.request(
             "GET",
             f"/api/issues/{ticket}",
             ticket=ticket,
             params={"fields": "idReadable,summary,created,customFields(name,value(name))"},
-            describe=_errors,
         ).json()
         fields = {field.get("name"): field.get("value") for field in issue.get("customFields") or []}
-        activities = self.http.request(
+        activities = self.request(
             "GET",
             f"/api/issues/{ticket}/activities",
             ticket=ticket,
@@ -156,7 +135,6 @@ class YouTrack:
                 "categories": "CustomFieldCategory,CommentsCategory",
                 "fields": "timestamp,author(login),field(name),added(name),category(id)",
             },
-            describe=_errors,
         ).json()
         statuses, comments = [], []
         for activity in activities:

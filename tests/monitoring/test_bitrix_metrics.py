@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -320,17 +319,11 @@ def _podman(*args: str, check: bool = True, stdin: bytes | None = None) -> subpr
 
 
 @pytest.mark.testhost
-def test_in_a_test_host_the_collector_reads_mariadb_as_truth_says() -> None:
-    """The real MariaDB queries: overdue agents, unsent mail, exchange, DB size; run as an unprivileged user."""
-    name = f"bxmetrics-test-{uuid.uuid4().hex[:8]}"
-    image = os.environ.get("BXOPS_TEST_IMAGE", "localhost/bxops-bitrix-host:current")
-    _podman("run", "-d", "--name", name, "--systemd=always", image, "/sbin/init")
+def test_in_a_test_host_the_collector_reads_mariadb_as_truth_says(bitrix_test_host: str) -> None:
+    """The real MariaDB queries: overdue agents, unsent mail, exchange, DB size; run as an unprivileged user
+    in the session's test host (tests/conftest.py), its site generated anew here (--force)."""
+    name = bitrix_test_host
     try:
-        for _ in range(120):
-            state = _podman("exec", name, "systemctl", "is-system-running", check=False).stdout.strip()
-            if state in (b"running", b"degraded"):
-                break
-            time.sleep(1)
         gen = subprocess.run([str(PROJECT / "scripts/sitegen-into.sh"), name, "--force", "--agents", "hits",
                               "--monitoring-shapes", "--no-planted-problems"], capture_output=True, text=True,
                              check=False)
@@ -355,8 +348,8 @@ def test_in_a_test_host_the_collector_reads_mariadb_as_truth_says() -> None:
                       "--config", "/tmp/tf.json", check=False)
         assert run.returncode == 0, run.stderr.decode()
         text = _podman("exec", name, "cat", "/tmp/tf/bitrix-site-shop.prom").stdout.decode()
-    finally:
-        _podman("rm", "-f", name, check=False)
+    finally:  # the host is the session's: leave it as found
+        _podman("exec", name, "rm", "-rf", "/tmp/bxm", "/tmp/tf", "/tmp/tf.json", check=False)
     got = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
            if line and not line.startswith("#")}
     mon = truth["monitoring"]

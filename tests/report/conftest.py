@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path[:1]:
-    sys.path.insert(0, str(REPO))
+import pytest
+from helpers import REPO as REPO  # test_work_split imports it from here
+from helpers import run_runner, runner_env
 
-import pytest  # noqa: E402
+from bxops.periods import Month
 
-from bxops.periods import Month  # noqa: E402
-
-from .demo_data import fill  # noqa: E402
+from .demo_data import fill
 
 MONTH = Month(2026, 11)
 
@@ -33,28 +29,10 @@ class ReportSpace:
         return self.inventories / "demo"
 
     def env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(
-            BXOPS_ROOT=str(REPO),
-            BXOPS_INVENTORIES_DIR=str(self.inventories),
-            BXOPS_LEDGER_URL=self.ledger_url,
-            BXOPS_ARTIFACTS_DIR=str(self.root / "artifacts"),
-            BXOPS_CONFIG=str(self.root / "no-config.toml"),
-            BXOPS_ENGINEER="tester",
-            COLUMNS="200",
-        )
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-        return env
+        return runner_env(self.root, self.inventories, self.ledger_url)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, str(REPO / "runner.py"), *args],
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        return run_runner(list(args), self.env())
 
 
 def empty_space(tmp_path: Path) -> ReportSpace:

@@ -16,20 +16,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-# bxops comes from this checkout, never from whichever checkout a shared virtualenv last pointed at
-# (scripts/bootstrap.sh installs no checkout into it): before any test module imports it.
-if str(REPO) not in sys.path[:1]:
-    sys.path.insert(0, str(REPO))
+import pytest
+import yaml
+from helpers import REPO, TEST_PLAYBOOKS, pg_url_or_skip, reset_postgres, run_runner, runner_env
+from helpers import RUNNER as RUNNER  # the tests here import it from this conftest
 
-import pytest  # noqa: E402
-import yaml  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
+from bxops.ledger.entries import NewRun
 
-from bxops.ledger.entries import NewRun  # noqa: E402
-
-PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
-RUNNER = REPO / "runner.py"
+PLAYBOOKS = TEST_PLAYBOOKS
 CLIENT = "t1"
 
 BASE_TERM: dict[str, Any] = {
@@ -111,35 +105,14 @@ class Workspace:
         return path
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(
-            BXOPS_ROOT=str(REPO),
-            BXOPS_INVENTORIES_DIR=str(self.inventories),
-            BXOPS_PLAYBOOKS_DIR=str(PLAYBOOKS),
-            BXOPS_ARTIFACTS_DIR=str(self.artifacts),
-            BXOPS_LEDGER_URL=self.ledger_url,
-            BXOPS_ENGINEER="tester",
-            BXOPS_CONFIG=str(self.root / "no-config.toml"),
-            COLUMNS="200",
+        return runner_env(
+            self.root, self.inventories, self.ledger_url, artifacts=self.artifacts, playbooks=PLAYBOOKS, **extra
         )
-        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-        env.update(extra)
-        return env
 
     def cli(self, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [sys.executable, str(RUNNER), *args],
-            env=self.env(**env),
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        done = run_runner(list(args), self.env(**env))
         if check and done.returncode != 0:
-            raise AssertionError(
-                f"runner.py {' '.join(args)} → {done.returncode}\n{done.stdout}\n{done.stderr}"
-            )
+            raise AssertionError(f"runner.py {' '.join(args)} → {done.returncode}\n{done.stdout}\n{done.stderr}")
         return done
 
     def history(self, *args: str) -> list[dict[str, Any]]:
@@ -151,26 +124,9 @@ class Workspace:
         return data
 
 
-def _pg_url_or_skip() -> str:
-    url = os.environ.get("BXOPS_TEST_PG_URL")
-    if not url:
-        message = 'BXOPS_TEST_PG_URL is not set (eval "$(scripts/start-postgres.sh)")'
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL tests must run in CI: {message}")
-        pytest.skip(message)
-    return url
-
-
-def reset_postgres(url: str) -> None:
-    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    with engine.begin() as connection:
-        connection.execute(text("DROP TABLE IF EXISTS worklogs, incidents, entries, alembic_version CASCADE"))
-    engine.dispose()
-
-
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    url = _pg_url_or_skip()
+    url = pg_url_or_skip()
     reset_postgres(url)
     yield url
 
@@ -180,7 +136,7 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield str(tmp_path / "ledger.sqlite")
     else:
-        url = _pg_url_or_skip()
+        url = pg_url_or_skip()
         reset_postgres(url)
         yield url
 
@@ -255,9 +211,7 @@ class InProcessCli:
 
 
 @pytest.fixture
-def cli(
-    workspace: Workspace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> InProcessCli:
+def cli(workspace: Workspace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> InProcessCli:
     for key, value in workspace.env().items():
         if key.startswith("BXOPS_") or key == "COLUMNS":
             monkeypatch.setenv(key, value)

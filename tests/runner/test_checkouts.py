@@ -32,6 +32,7 @@ def clone(root: Path, name: str) -> Path:
         "pyproject.toml",
         "ansible.cfg",
         "tests/conftest.py",
+        "tests/helpers.py",  # puts its own checkout first on sys.path
         "tests/runner/__init__.py",
         "tests/runner/conftest.py",
         "inventories/demo/contract.yml",

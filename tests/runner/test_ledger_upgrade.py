@@ -39,7 +39,7 @@ def test_a_0001_ledger_upgrades_and_keeps_its_entries(ledger_url: str) -> None:
 
     ledger = open_ledger(ledger_url)
     try:
-        assert _current_revision(ledger.engine) == SCHEMA_HEAD == "0005"
+        assert _current_revision(ledger.engine) == SCHEMA_HEAD == "0006"
         with ledger.sessions() as session:
             entry_id = session.execute(text("SELECT id FROM entries WHERE run_id = 'r-1'")).scalar_one()
         entry = get_entry(ledger, entry_id)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import pg_url_or_skip, reset_postgres
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -36,7 +37,7 @@ from bxops.ledger.models import EntryStatus
 from bxops.periods import Month
 from bxops.rounding import GroupKey, Member, RoundingMode, RoundingPolicy, RoundingScope, allocate
 
-from .conftest import BASE_TERM, _pg_url_or_skip, reset_postgres
+from .conftest import BASE_TERM
 from .ledger_records import run_outcome
 
 SCOPES = ["entry", "ticket", "day", "month"]
@@ -231,7 +232,7 @@ def shared_ledger(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     if request.param == "sqlite":
         url = str(tmp_path_factory.mktemp("scope") / "ledger.sqlite")
     else:
-        url = _pg_url_or_skip()
+        url = pg_url_or_skip()
         reset_postgres(url)
     ledger = open_ledger(url)
     yield ledger
@@ -371,4 +372,3 @@ def test_bad_scope_is_one_clear_line(scope: object, message: str) -> None:
     with pytest.raises(ContractError) as error:
         parse_contract("t1", Path("c.yml"), _rounding_contract(scope))
     assert str(error.value) == message
-

@@ -7,15 +7,13 @@ import os
 import shutil
 import subprocess
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
 
-from .conftest import REPO, Workspace, have_podman_image
+from .conftest import REPO, Workspace
 
 IMAGE = "localhost/bxops-bitrix-host:current"
 pytestmark = pytest.mark.testhost
@@ -28,24 +26,11 @@ def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture(scope="module")
-def test_host() -> Iterator[str]:
-    """One test host for this module's tests (the tiny playbook changes nothing the audit looks at)."""
-    if not have_podman_image(IMAGE):
-        message = f"podman image {IMAGE} is missing (scripts/build-image.sh builds it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    name = f"bxrun-{uuid.uuid4().hex[:8]}"
-    podman("run", "-d", "--name", name, "--systemd=always", IMAGE, "/sbin/init")
-    try:
-        deadline = time.monotonic() + 120
-        while podman("exec", name, "true", check=False).returncode != 0:
-            assert time.monotonic() < deadline, "the test host never came up"
-            time.sleep(0.5)
-        yield name
-    finally:
-        podman("rm", "-f", "-t", "0", name, check=False)
+@pytest.fixture
+def test_host(bitrix_test_host: str) -> str:
+    """The session's test host (tests/conftest.py): the tiny playbook changes nothing the audit looks at,
+    and the audit test generates its site anew (--force)."""
+    return bitrix_test_host
 
 
 def test_run_against_a_podman_test_host(sqlite_workspace: Workspace, test_host: str) -> None:
@@ -97,7 +82,7 @@ def test_the_real_audit_playbook_through_the_runner(sqlite_workspace: Workspace,
     containers_conf = str(REPO / "images" / "containers.conf")
     _wait_for_systemd(test_host)
     generated = subprocess.run(
-        [str(REPO / "scripts" / "sitegen-into.sh"), test_host, "--seed", "42", "--size", "small"],
+        [str(REPO / "scripts" / "sitegen-into.sh"), test_host, "--seed", "42", "--size", "small", "--force"],
         env=dict(os.environ, CONTAINERS_CONF=containers_conf),
         capture_output=True,
         text=True,

@@ -4,7 +4,6 @@ started on a free loopback port."""
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -15,14 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path[:1]:
-    sys.path.insert(0, str(REPO))
-
-import httpx  # noqa: E402
-import pytest  # noqa: E402
-import yaml  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
+import httpx
+import pytest
+import yaml
+from helpers import REPO, RUNNER, own_pg_database, pg_url_or_skip, run_in_process, runner_env
 
 # Two clients on one simple term: 10 hours a month, no carry-over, manual entries rounded up to 15
 # minutes each (at least 15). The test's expected figures are computed by hand from these numbers.
@@ -74,29 +69,14 @@ class ServeSpace:
         return self.root / "inventories"
 
     def env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(
-            BXOPS_ROOT=str(REPO),
-            BXOPS_INVENTORIES_DIR=str(self.inventories),
-            BXOPS_LEDGER_URL=self.ledger_url,
-            BXOPS_ARTIFACTS_DIR=str(self.root / "artifacts"),
-            BXOPS_CONFIG=str(self.root / "bxops.toml"),
-            BXOPS_ENGINEER="tester",
-            COLUMNS="200",
-        )
+        env = runner_env(self.root, self.inventories, self.ledger_url, config=self.root / "bxops.toml")
         env.pop("BXOPS_SERVE_TOKENS", None)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         return env
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [sys.executable, str(REPO / "runner.py"), *args],
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        """runner.py's command in this process (helpers.run_in_process: the same code path, without a
+        process start per token and entry); the server is a process of its own."""
+        done = run_in_process(list(args), self.env())
         assert done.returncode == 0, done.stderr
         return done
 
@@ -105,28 +85,12 @@ class ServeSpace:
         self.cli("log", client, "--duration", f"{minutes}m", "--work-type", work_type, "--note", note, "--date", today)
 
 
-def _pg_database(url: str) -> str:
-    """A database of this test's own on the shared server (other suites reset theirs)."""
-    admin = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
-    name = "bxops_serve_test"
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    admin.dispose()
-    return url.rsplit("/", 1)[0] + "/" + name
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "ledger.sqlite")
-    url = os.environ.get("BXOPS_TEST_PG_URL")
-    if not url:
-        message = 'BXOPS_TEST_PG_URL is not set (eval "$(scripts/start-postgres.sh)")'
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL tests must run in CI: {message}")
-        pytest.skip(message)
-    return _pg_database(url)
+    # a database of these tests' own on the shared server (other suites reset theirs)
+    return own_pg_database(pg_url_or_skip(), "bxops_serve_test")
 
 
 @pytest.fixture
@@ -142,7 +106,7 @@ def space(tmp_path: Path, ledger_url: str) -> Iterator[ServeSpace]:
     made.tokens["staff"] = made.cli("serve-token", "--staff", "boss").stdout.strip()
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, str(REPO / "runner.py"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, str(RUNNER), "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=made.env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

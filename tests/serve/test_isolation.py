@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
+import yaml
 
-from .conftest import ServeSpace
+from .conftest import ServeSpace, contract
 
 # 50 min → 1.00 h billed (15-minute steps, up); 10 h - 1 h = 9.00 h. Beta: 95 min → 1.75 h; 8.25 h left.
 ALPHA_REMAINING = "9.00 h"
@@ -160,3 +161,16 @@ def test_long_month_lists_the_latest_entries_and_counts_all(space: ServeSpace) -
     every = httpx.get(space.base_url + "/c/alpha/?all=1", headers={"Authorization": f"Bearer {token}"}, timeout=30)
     assert every.text.count('class="entry"') == 105 and "task number 0<" in every.text
     assert 'id="more"' not in every.text
+
+
+def test_an_edited_contract_shows_on_reload(filled: ServeSpace) -> None:
+    """The server keeps each parsed contract until its file changes: 10 h → 12 h a month shows at once,
+    no restart. Alpha: 50 min billed 1.00 h → 11.00 h left; beta untouched."""
+    path = filled.inventories / "alpha" / "contract.yml"
+    assert ALPHA_REMAINING in _get(filled, "/c/alpha/", filled.tokens["alpha"]).text
+    edited = contract("alpha")
+    edited["terms"][0]["hours_per_month"] = 12
+    path.write_text(yaml.safe_dump(edited), encoding="utf-8")
+    page = _get(filled, "/c/alpha/", filled.tokens["alpha"])
+    assert 'data-seconds="39600">11.00 h' in page.text
+    assert BETA_REMAINING in _get(filled, "/c/beta/", filled.tokens["beta"]).text

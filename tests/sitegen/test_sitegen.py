@@ -12,7 +12,6 @@ import re
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -327,32 +326,10 @@ def _podman(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["podman", *args], check=check, capture_output=True, text=True)
 
 
-@pytest.fixture(scope="module")
-def testhost():
-    """A booted test host; each test generates its own site in it (--force)."""
-    name = f"bxgen-test-{uuid.uuid4().hex[:8]}"
-    image = os.environ.get("BXOPS_TEST_IMAGE", "localhost/bxops-bitrix-host:current")
-    _podman("run", "-d", "--name", name, "--systemd=always", image, "/sbin/init")
-    try:
-        for _ in range(120):
-            state = _podman("exec", name, "systemctl", "is-system-running", check=False).stdout.strip()
-            if state in ("running", "degraded"):
-                break
-            time.sleep(1)
-        # Bitrix needs short_open_tag (BitrixVM sets it); only add it when the image lacks it
-        tag = _podman("exec", name, "php", "-r", "echo ini_get('short_open_tag');").stdout.strip()
-        if tag not in ("1", "On"):
-            _podman(
-                "exec",
-                name,
-                "sh",
-                "-c",
-                "for s in cli fpm; do echo 'short_open_tag = On' "
-                "> /etc/php/7.4/$s/conf.d/90-bitrixenv.ini; done; systemctl restart php7.4-fpm",
-            )
-        yield name
-    finally:
-        _podman("rm", "-f", name, check=False)
+@pytest.fixture
+def testhost(bitrix_test_host: str) -> str:
+    """The session's test host (tests/conftest.py); each test generates its own site in it (--force)."""
+    return bitrix_test_host
 
 
 def _generate_in(name: str, *args: str) -> dict:

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import json
-import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path[:1]:
-    sys.path.insert(0, str(REPO))
+import pytest
+import yaml
+from helpers import run_in_process, run_runner, runner_env
 
-import pytest  # noqa: E402
-import yaml  # noqa: E402
-
-RUNNER = REPO / "runner.py"
 CLIENT = "acme"
 
 TERM: dict[str, Any] = {
@@ -54,61 +46,23 @@ class Workspace:
         return path
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BXOPS_")}
-        env.update(
-            BXOPS_ROOT=str(REPO),
-            BXOPS_INVENTORIES_DIR=str(self.root / "inventories"),
-            BXOPS_ARTIFACTS_DIR=str(self.root / "artifacts"),
-            BXOPS_LEDGER_URL=self.ledger_url or str(self.ledger),
-            BXOPS_ENGINEER="tester",
-            BXOPS_CONFIG=str(self.root / "no-config.toml"),
-            COLUMNS="200",
-            PYTHONPATH=str(REPO),
+        return runner_env(
+            self.root, self.root / "inventories", self.ledger_url or str(self.ledger), drop=("BXOPS_",), **extra
         )
-        env.update(extra)
-        return env
 
     def cli(self, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
-        """runner.py in this process (bxops.cli.main, as the console script calls it): the same code
-        path as a subprocess without a second of start-up per call; `subprocess=True` in the env runs
-        it as a real process."""
+        """runner.py in this process (helpers.run_in_process); `subprocess=True` in the env runs it as a
+        real process."""
         if env.pop("subprocess", "") == "True":
-            done = subprocess.run(
-                [sys.executable, str(RUNNER), *args],
-                env=self.env(**env),
-                capture_output=True,
-                text=True,
-                timeout=300,
-                check=False,
-            )
+            done = run_runner(list(args), self.env(**env))
         else:
-            done = _in_process(list(args), self.env(**env))
+            done = run_in_process(list(args), self.env(**env))
         if check and done.returncode != 0:
             raise AssertionError(f"runner.py {' '.join(args)} → {done.returncode}\n{done.stdout}\n{done.stderr}")
         return done
 
     def json(self, *args: str, **env: str) -> Any:
         return json.loads(self.cli(*args, "--json", **env).stdout)
-
-
-def _in_process(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    from bxops.cli import main
-
-    saved = dict(os.environ)
-    stdout, stderr = io.StringIO(), io.StringIO()
-    code = 0
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-            try:
-                main(args)
-            except SystemExit as exit_:
-                code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    return subprocess.CompletedProcess(args, code, stdout.getvalue(), stderr.getvalue())
 
 
 @pytest.fixture

@@ -120,9 +120,9 @@ def test_contract_command_shows_zone_and_sla(ws: Workspace) -> None:
 def test_demo_contract_has_a_zone_and_the_offers_sla() -> None:
     from datetime import date
 
-    from bxops.contract import load_contract
+    from helpers import REPO
 
-    from .conftest import REPO
+    from bxops.contract import load_contract
 
     demo = load_contract("demo", REPO / "inventories" / "demo" / "contract.yml")
     assert demo.service.timezone == "Europe/Moscow"

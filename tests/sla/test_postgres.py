@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
-from sqlalchemy import create_engine, text
+from helpers import pg_url_or_skip, reset_postgres
 
 from .conftest import CLIENT, Workspace, contract
 from .test_incidents import SLA, _november
@@ -15,16 +13,8 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 def pg_ws(ws: Workspace) -> Workspace:
-    url = os.environ.get("BXOPS_TEST_PG_URL")
-    if not url:
-        message = 'BXOPS_TEST_PG_URL is not set (eval "$(scripts/start-postgres.sh)")'
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL tests must run in CI: {message}")
-        pytest.skip(message)
-    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    with engine.begin() as connection:
-        connection.execute(text("DROP TABLE IF EXISTS worklogs, incidents, entries, alembic_version CASCADE"))
-    engine.dispose()
+    url = pg_url_or_skip()
+    reset_postgres(url)
     ws.ledger_url = url
     ws.write_contract(contract(timezone="Europe/Moscow", sla=SLA))
     return ws

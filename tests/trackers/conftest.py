@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import copy
+import json
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path[:1]:
-    sys.path.insert(0, str(REPO))
+import pytest
+import yaml
+from helpers import RUNNER, TEST_PLAYBOOKS, run_in_process, run_runner, runner_env
 
-import pytest  # noqa: E402
+from bxops.sla.terms import TrackerTerms
 
-from bxops.sla.terms import TrackerTerms  # noqa: E402
-
-from .fakes import Bitrix24Fake, FakeTracker, JiraFake, YouTrackFake  # noqa: E402
+from .fakes import Bitrix24Fake, FakeTracker, JiraFake, YouTrackFake
 
 KINDS = ("jira", "jira_cloud", "youtrack", "bitrix24")
 
@@ -85,14 +86,6 @@ def tracker_setup(request: pytest.FixtureRequest) -> Iterator[Setup]:
 
 # --- a client workspace for the CLI -------------------------------------------------------------------
 
-import copy  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import subprocess  # noqa: E402
-
-import yaml  # noqa: E402
-
-RUNNER = REPO / "runner.py"
 CLIENT = "acme"
 TERM: dict[str, Any] = {
     "effective_from": "2026-01-01",
@@ -125,21 +118,14 @@ class Workspace:
         (folder / "hosts.yml").write_text(yaml.safe_dump(inventory))
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("BXOPS_", "ACME_"))}
-        env.update(
-            BXOPS_ROOT=str(REPO),
-            BXOPS_INVENTORIES_DIR=str(self.root / "inventories"),
-            BXOPS_PLAYBOOKS_DIR=str(REPO / "tests" / "runner" / "playbooks"),
-            BXOPS_ARTIFACTS_DIR=str(self.root / "artifacts"),
-            BXOPS_LEDGER_URL=str(self.ledger),
-            BXOPS_ENGINEER="tester",
-            BXOPS_CONFIG=str(self.root / "no-config.toml"),
-            COLUMNS="200",
-            PYTHONPATH=str(REPO),
+        return runner_env(
+            self.root,
+            self.root / "inventories",
+            str(self.ledger),
+            playbooks=TEST_PLAYBOOKS,
+            drop=("BXOPS_", "ACME_"),
+            **extra,
         )
-        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-        env.update(extra)
-        return env
 
     def command(self, *args: str) -> list[str]:
         return [sys.executable, str(RUNNER), *args]
@@ -150,12 +136,7 @@ class Workspace:
         """runner.py in this process (bxops.cli.main, as the console script calls it), or with `process`
         as a process of its own (runs that start Ansible, refusals whose exit and stderr matter)."""
         env = self.env(**(self.setup.env if token else {}))
-        if process:
-            done = subprocess.run(
-                self.command(*args), env=env, capture_output=True, text=True, timeout=600, check=False
-            )
-        else:
-            done = _in_process(list(args), env)
+        done = run_runner(list(args), env, timeout=600) if process else run_in_process(list(args), env)
         if check and done.returncode != 0:
             raise AssertionError(f"runner.py {' '.join(args)} → {done.returncode}\n{done.stdout}\n{done.stderr}")
         return done
@@ -169,29 +150,6 @@ class Workspace:
         done = self.cli("sla", CLIENT, "--month", "2026-11", "--json", "--as-of", "2026-12-01T00:00")
         result: dict[str, Any] = json.loads(done.stdout)
         return result
-
-
-def _in_process(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    import contextlib
-    import io
-
-    from bxops.cli import main
-
-    saved = dict(os.environ)
-    stdout, stderr = io.StringIO(), io.StringIO()
-    code = 0
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-            try:
-                main(args)
-            except SystemExit as exit_:
-                code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    return subprocess.CompletedProcess(args, code, stdout.getvalue(), stderr.getvalue())
 
 
 def workspace_for(tmp_path: Path, setup: Setup) -> Workspace:
