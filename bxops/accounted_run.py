@@ -266,10 +266,15 @@ class CancelOnSignal:
             signal.signal(signum, handler)
 
 
-def audit_data(aggregate: dict[str, Any], per_host: dict[str, Any]) -> dict[str, Any]:
+def audit_data(aggregate: dict[str, Any], per_host: dict[str, Any],
+               sites: dict[str, list[dict[str, str]]] | None = None) -> dict[str, Any]:
     """What the playbook handed over with set_stats: the aggregate data as it came, the data given per
-    host under `per_host` ({host: {key: value}})."""
-    return {**aggregate, "per_host": per_host} if per_host else dict(aggregate)
+    host under `per_host` ({host: {key: value}}); each site's outcome under `sites` ({host: [site]},
+    from common's each_site loop)."""
+    data = {**aggregate, "per_host": per_host} if per_host else dict(aggregate)
+    if sites:
+        data["sites"] = sites
+    return data
 
 
 def _status(job_status: str, cancelled: bool, rc: int | None) -> EntryStatus:
@@ -460,7 +465,7 @@ def execute_run(
         play_seconds=recorder.play_seconds(),
         role_seconds=role_seconds,
         changed=changed,
-        audit_data=redact(audit_data(recorder.set_stats(), per_host_stats)),
+        audit_data=redact(audit_data(recorder.set_stats(), per_host_stats, recorder.sites())),
         options={**options, "work_type_source": source},
         failures=failures,
     )

@@ -23,6 +23,8 @@ _RESULT_COUNTS = {
 
 #: At most this many characters of a failure's message are kept (the artifacts hold the whole result).
 MESSAGE_LIMIT = 2000
+#: The fact common's each_site loop sets with each site's outcome (roles/common/tasks/each_site.yml).
+SITES_FACT = "common_sites_result"
 HIDDEN = "the output has been hidden due to the fact that 'no_log: true' was specified for this result"
 
 
@@ -105,6 +107,7 @@ class EventRecorder:
         self._failures: list[dict[str, Any]] = []
         self._final_stats: dict[str, Any] | None = None
         self._set_stats: dict[str, Any] = {}
+        self._sites: dict[str, list[dict[str, str]]] = {}
         self._current_task = ""
         self._last_time: datetime | None = None
         self.events_seen = 0
@@ -168,6 +171,8 @@ class EventRecorder:
                             "message": failure_message(result),
                         }
                     )
+                if kind == "runner_on_ok" and isinstance(result, dict):
+                    self._record_sites(host, result)
                 if kind == "runner_on_ok" and isinstance(result, dict) and result.get("changed"):
                     progress.counts["changed"] += 1
                     self._changed.append(
@@ -187,6 +192,24 @@ class EventRecorder:
             artifact_data = data.get("artifact_data")
             if isinstance(artifact_data, dict):
                 self._set_stats = dict(artifact_data)
+
+    def _record_sites(self, host: str, result: dict[str, Any]) -> None:
+        """common's each_site loop sets common_sites_result ([{name, docroot, status, message}]): the last
+        one a host reports is its per-site outcome."""
+        facts = result.get("ansible_facts")
+        sites = facts.get(SITES_FACT) if isinstance(facts, dict) else None
+        if not isinstance(sites, list):
+            return
+        self._sites[host] = [
+            {
+                "name": str(site.get("name", "")),
+                "docroot": str(site.get("docroot", "")),
+                "status": "ok" if site.get("status") == "ok" else "failed",
+                "message": failure_message({"msg": site.get("message")}) if site.get("message") else "",
+            }
+            for site in sites
+            if isinstance(site, dict)
+        ]
 
     # question side ---------------------------------------------------------------------------
     def finish(self, moment: datetime) -> None:
@@ -248,6 +271,12 @@ class EventRecorder:
         """Each failed task result (not ignored): host, task, role, action, path, message (redacted)."""
         with self._lock:
             return [dict(item) for item in self._failures]
+
+    def sites(self) -> dict[str, list[dict[str, str]]]:
+        """Per host, each site's outcome from common's each_site loop: name, docroot, status (ok or
+        failed), message (redacted); hosts that ran no loop are absent."""
+        with self._lock:
+            return {host: [dict(site) for site in sites] for host, sites in self._sites.items()}
 
     def set_stats(self) -> dict[str, Any]:
         with self._lock:

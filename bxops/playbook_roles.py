@@ -43,6 +43,10 @@ def _tasks(tasks: Any, found: list[str]) -> None:
                 name = _role_name(task[action])
                 if name:
                     found.append(name)
+                # common's each_site loop runs the role named in its vars on every site
+                site_role = (task.get("vars") or {}).get("bxops_site_role")
+                if isinstance(site_role, str) and "{{" not in site_role:
+                    found.append(site_role)
 
 
 def _playbook(path: Path, found: list[str], seen: set[Path]) -> None:

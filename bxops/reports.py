@@ -207,6 +207,20 @@ def _billed_text(entry: Entry, share: Share | None) -> str:
     return f"{hours(billed)} of {hours(share.group_billed_seconds)}"
 
 
+def site_outcomes(audit_data: dict[str, Any] | None) -> list[str]:
+    """'host site: status' for each site a run's each_site loop recorded (audit_data['sites']), in run order."""
+    sites = (audit_data or {}).get("sites")
+    if not isinstance(sites, dict):
+        return []
+    return [
+        f"{host} {site.get('name', '?')}: {site.get('status', '?')}"
+        for host, host_sites in sites.items()
+        if isinstance(host_sites, list)
+        for site in host_sites
+        if isinstance(site, dict)
+    ]
+
+
 def print_history(console: Console, entries: list[Entry], shares: dict[int, Share] | None = None) -> None:
     shares = shares or {}
     table = Table(show_header=True, header_style="bold")
@@ -231,6 +245,9 @@ def print_history(console: Console, entries: list[Entry], shares: dict[int, Shar
             what = f"{what} @{entry.environment}"
         if entry.corrects_id is not None:
             what = f"{what} (corrects #{entry.corrects_id})"
+        sites = site_outcomes(entry.audit_data)
+        if len(sites) > 1:
+            what = f"{what} [{'; '.join(sites)}]"
         table.add_row(
             str(entry.id),
             f"{entry.started_at:%Y-%m-%d %H:%M}",
@@ -289,6 +306,13 @@ def print_run_summary(console: Console, entry: Entry, share: Share | None = None
             console.print(f"  {item['host']}: {item['task']} ({item['role']})")
     if entry.failures:
         print_failures(console, entry.failures, rescued=entry.status == "succeeded")
+    sites = (entry.audit_data or {}).get("sites")
+    if isinstance(sites, dict) and sites:
+        console.print("sites:")
+        for host, host_sites in sites.items():
+            for site in host_sites if isinstance(host_sites, list) else []:
+                message = f" - {site['message']}" if site.get("message") else ""
+                console.print(f"  {host} {site.get('name')} ({site.get('docroot')}): {site.get('status')}{message}")
     if entry.audit_data:
         console.print(f"audit data: {', '.join(sorted(entry.audit_data))}")
     if entry.artifacts_dir:
