@@ -15,9 +15,7 @@ PASSWORD = "Offsite-pw-7c2e#never-shown"
 
 @pytest.fixture(scope="module")
 def staging():
-    return testinfra.get_host(
-        "ansible://bxops-backup-host?ansible_inventory={}".format(os.environ["MOLECULE_INVENTORY_FILE"])
-    )
+    return testinfra.get_host("podman://bxops-backup-host")
 
 
 def load(host, name):

@@ -5,7 +5,6 @@ settings (molecule.yml) and the generator's truth.json, never from the roles."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 import time
@@ -29,7 +28,7 @@ testinfra_hosts = [MONITOR]
 
 
 def host_of(name: str) -> Any:
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={os.environ['MOLECULE_INVENTORY_FILE']}")
+    return testinfra.get_host(f"podman://{name}")
 
 
 @pytest.fixture(scope="module")
