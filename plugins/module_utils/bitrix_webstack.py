@@ -149,10 +149,7 @@ def nginx_site(docroot: str, root: str = "/", conf: str = "/etc/nginx/nginx.conf
         names = _directive(server["block"], "server_name") or []
         for kind, target, location in _pass_targets(server["block"]):
             address = re.sub(r"^[a-z]+://", "", target).split("/", 1)[0]
-            if address.startswith("unix:"):
-                resolved = [address]
-            else:
-                resolved = upstreams.get(address, [address])
+            resolved = [address] if address.startswith("unix:") else upstreams.get(address, [address])
             return {"server_name": [n for n in names if n != "_"], "pass": kind, "target": target,
                     "location": location, "servers": resolved}
         return {"server_name": [n for n in names if n != "_"], "pass": None, "target": None,
