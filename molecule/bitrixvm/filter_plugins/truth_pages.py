@@ -1,6 +1,6 @@
 # Copyright: bxops maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Test-side filter of the bitrixvm scenario (copy of php_upgrade's) (loaded from beside its playbooks): the generator's truth.json
+"""Test-side filter of the bitrixvm scenario (a copy of php_upgrade's, loaded from beside its playbooks): truth.json
 pages as php_upgrade_smoke_urls. It lives here, not in plugins/: production code knows nothing of the generator."""
 from __future__ import annotations
 
