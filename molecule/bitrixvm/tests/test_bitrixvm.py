@@ -108,3 +108,15 @@ def test_permissions_fixed_for_apaches_user(host, site: str) -> None:
     assert settings.user == "bitrix" and settings.mode in (0o600, 0o640)
     # nothing under the docroot is owned by another user than Apache's (bitrix)
     assert host.check_output(f"find {docroot} -xdev ! -user bitrix -print | head -5") == ""
+
+
+def test_https_on_the_nginx_front_reaches_apache(host) -> None:
+    conf = host.file("/etc/nginx/sites-enabled").listdir()
+    assert len(conf) >= 2, conf  # bitrixvm.conf and the certificates role's HTTPS server block
+    out = host.check_output(
+        "curl -s --cacert /dev/null -k --resolve vm.bxops.test:443:127.0.0.1 https://vm.bxops.test/bxops-phpversion.php")
+    assert out == "BXOPS-PHPVERSION 8.2 apache2handler"
+    issuer = host.check_output(
+        "echo | openssl s_client -connect 127.0.0.1:443 -servername vm.bxops.test 2>/dev/null"
+        " | openssl x509 -noout -issuer")
+    assert "Pebble" in issuer
