@@ -14,7 +14,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # Seconds each scenario took on a 2-core CI machine, three at a time (update when a scenario changes much).
 declare -A expected_seconds=(
   [certificates]=750 [php_upgrade]=696 [backup]=600 [monitoring]=547 [permissions]=452 [update]=450 [hostile]=299
-  [cleanup]=205 [common]=114 [audit]=81 [bitrixvm]=300
+  [cleanup]=205 [common]=114 [audit]=81 [bitrixvm]=390
 )
 
 logs=var/test-logs
