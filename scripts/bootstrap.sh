@@ -79,4 +79,4 @@ bxops_install_apt
 bxops_install_venv
 bxops_install_promtool
 export PATH="$BXOPS_VENV/bin:$PATH"
-"$BXOPS_ROOT/scripts/build-image.sh" bitrix-host bullseye-host
+"$BXOPS_ROOT/scripts/build-image.sh" bitrix-host bullseye-host bitrixvm-host

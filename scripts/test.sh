@@ -17,7 +17,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # prepare saving). Only the order matters here: longest first.
 declare -A expected_seconds=(
   [certificates]=720 [php_upgrade]=628 [backup]=600 [monitoring]=470 [update]=420 [bullseye]=415 [permissions]=408
-  [hostile]=270 [cleanup]=198 [common]=98 [audit]=50
+  [bitrixvm]=390 [hostile]=270 [cleanup]=198 [common]=98 [audit]=50
 )
 
 logs=var/test-logs

@@ -126,6 +126,7 @@ from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
     version_tuple,
 )
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_smoke import fetch
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_webstack import detect as detect_web_stack
 
 SCHEMA = "bxops.audit/2"
 
@@ -283,14 +284,16 @@ def _on(value: str | None) -> bool:
     return str(value or "").strip().lower() in ("1", "on", "yes", "true")
 
 
-def _php_settings(version: str | None, php_conf_dir: str, pool: str | None) -> dict[str, Any]:
-    """Effective FPM settings of the serving version (its php.ini and conf.d, then the pool's overrides)."""
+def _php_settings(version: str | None, php_conf_dir: str, pool: str | None, sapi: str = "fpm") -> dict[str, Any]:
+    """Effective settings of the serving version and SAPI (fpm or apache2: its php.ini and conf.d, then the
+    pool's overrides)."""
     if not version:
-        return {"checked": False, "reason": "no PHP-FPM pool serves the site", "checks": [], "passed": False}
+        return {"checked": False, "reason": "no PHP-FPM pool or Apache PHP module serves the site", "checks": [],
+                "passed": False}
     binary = "/usr/bin/php%s" % version
-    env = dict(os.environ, PHP_INI_SCAN_DIR=os.path.join(php_conf_dir, version, "fpm", "conf.d"))
+    env = dict(os.environ, PHP_INI_SCAN_DIR=os.path.join(php_conf_dir, version, sapi, "conf.d"))
     proc = subprocess.run(
-        [binary, "-c", os.path.join(php_conf_dir, version, "fpm", "php.ini"), "-r", INI_SCRIPT,
+        [binary, "-c", os.path.join(php_conf_dir, version, sapi, "php.ini"), "-r", INI_SCRIPT,
          json.dumps(INI_NAMES)], capture_output=True, env=env, check=False)
     if proc.returncode != 0:
         return {"checked": False, "reason": "%s could not report its settings" % binary, "checks": [],
@@ -509,8 +512,15 @@ def main() -> None:
         constants = read_dbconn_constants(docroot)
         installed_php = _php_versions(p["php_conf_dir"])
         serving = _serving_php(p["nginx_conf_dir"], p["php_conf_dir"])
+        web_stack = detect_web_stack(docroot)
+        sapi = "fpm"
+        if serving["version"] is None and web_stack["php"].get("sapi") == "apache2handler":
+            sapi = "apache2"  # nginx -> Apache mod_php (BitrixVM): Apache's PHP module serves the site
+            serving = {"version": web_stack["php"]["version"], "pool": None, "socket": None,
+                       "user": (web_stack["apache"] or {}).get("run_user"), "sapi": "apache2handler",
+                       "module": web_stack["php"].get("module")}
         php = {"installed": installed_php, "serving": serving,
-               "settings": _php_settings(serving["version"], p["php_conf_dir"], serving["pool"])}
+               "settings": _php_settings(serving["version"], p["php_conf_dir"], serving["pool"], sapi)}
         home = _home_page(p["home_url"], p["domains"][0] if p["domains"] else None, p["page_timeout"])
         agents = _agents(docroot, client, p["cron_dirs"], constants)
         integrations = collect_integrations(docroot, client.rows if client is not None else None, modules,
@@ -536,6 +546,9 @@ def main() -> None:
         "core": core,
         "modules": modules,
         "php": php,
+        "web_stack": {"kind": web_stack["kind"], "php_version": web_stack["php"].get("version"),
+                      "php_sapi": web_stack["php"].get("sapi"),
+                      "apache_user": (web_stack["apache"] or {}).get("run_user")},
         "db": db_info,
         "disk": _disk(docroot),
         "tree": walk.total,

@@ -100,6 +100,13 @@ charset:
   description: The site's charset from dbconn.php (BX_UTF), for default_charset.
   type: str
   returned: success
+web_stack:
+  description: What serves the docroot, read from nginx's and Apache's configuration (never from the site's code)
+    by module_utils/bitrix_webstack; C(kind) is C(nginx+apache_mod_php), C(nginx+php_fpm), C(apache_mod_php),
+    C(nginx) or C(unknown). On an Apache/mod_php host C(serving) describes Apache's PHP module (C(sapi)
+    C(apache2handler), C(module), C(service) C(apache2), C(error_log) the vhost's error log, C(pool_file) null).
+  type: dict
+  returned: success
 """
 
 import glob
@@ -109,6 +116,7 @@ import re
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_docroot import DOCROOT_OPTION
 from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import SiteConfigError, read_dbconn_constants
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_webstack import detect as detect_web_stack
 
 _UPSTREAM_RE = re.compile(r"upstream\s+(\S+)\s*\{([^}]*)\}", re.S)
 _SERVER_RE = re.compile(r"^\s*server\s+([^;\s]+)", re.M)
@@ -167,10 +175,20 @@ def all_pools(php_etc: str) -> dict[str, list[dict[str, object]]]:
     return result
 
 
-def ini_overrides(php_etc: str, version: str, skip: list[str]) -> list[dict[str, object]]:
+def _apache_error_log(vhost_file: str | None) -> str:
+    """The vhost's ErrorLog (Debian's ${APACHE_LOG_DIR} is /var/log/apache2), else Apache's own."""
+    if vhost_file and os.path.isfile(vhost_file):
+        match = re.search(r"^\s*ErrorLog\s+(\S+)", read(vhost_file), re.M | re.I)
+        if match and match.group(1).startswith(("/", "${APACHE_LOG_DIR}")):
+            return match.group(1).replace("${APACHE_LOG_DIR}", "/var/log/apache2")
+    return "/var/log/apache2/error.log"
+
+
+def ini_overrides(php_etc: str, version: str, skip: list[str],
+                  sapis: tuple[str, ...] = ("fpm", "cli")) -> list[dict[str, object]]:
     """Settings from the site's own conf.d files (package files are symlinks into mods-available)."""
     found: list[dict[str, object]] = []
-    for sapi in ("fpm", "cli"):
+    for sapi in sapis:
         for path in sorted(glob.glob(os.path.join(php_etc, version, sapi, "conf.d", "*.ini"))):
             if os.path.basename(path) in skip:
                 continue
@@ -266,7 +284,17 @@ def main() -> None:
                 serving = {"version": version, "pool_file": pool["file"], "pool_name": pool["name"],
                            "socket": listen, "fpm_service": f"php{version}-fpm",
                            "error_log": pool["error_log"], "php": pool["php"]}
+    web_stack = detect_web_stack(p["docroot"])
+    if not serving and web_stack["php"].get("sapi") == "apache2handler" and web_stack["php"]["version"]:
+        vhost = (web_stack["apache"] or {}).get("vhost") or {}
+        serving = {"version": web_stack["php"]["version"], "sapi": "apache2handler",
+                   "module": web_stack["php"]["module"], "service": web_stack["php"]["service"],
+                   "pool_file": None, "pool_name": None, "socket": None, "fpm_service": None,
+                   "error_log": _apache_error_log(vhost.get("file")), "php": []}
     overrides = {version: ini_overrides(php_etc, version, p["skip_ini_files"]) for version in pools}
+    for version in list(overrides):
+        if web_stack["php"].get("sapi") == "apache2handler":
+            overrides[version] += ini_overrides(php_etc, version, p["skip_ini_files"], ("apache2",))
     versions = sorted(os.path.basename(b)[3:] for b in glob.glob("/usr/bin/php[0-9]*.[0-9]*")
                       if re.match(r"^php\d+\.\d+$", os.path.basename(b)))
     resolved = os.path.realpath("/usr/bin/php") if os.path.exists("/usr/bin/php") else None
@@ -289,6 +317,7 @@ def main() -> None:
         ini_overrides=overrides,
         cron=cron_lines(p["cron_paths"], p["docroot"]),
         packages=apt_policy(module, p["packages"]),
+        web_stack=web_stack,
         charset="UTF-8" if bx_utf or "BX_UTF" not in constants else "windows-1251",
     )
 

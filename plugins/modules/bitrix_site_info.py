@@ -81,6 +81,13 @@ modules_refused:
   type: list
   elements: str
   returned: success
+web_stack:
+  description: What serves the docroot, read from nginx and Apache configuration only (module_utils/bitrix_webstack);
+    C(kind) (C(nginx+apache_mod_php), C(nginx+php_fpm), C(apache_mod_php), C(nginx), C(unknown)), C(php)
+    (C(version), C(sapi), C(module) or C(pool_file), C(service)), C(front), C(apache) (C(run_user), C(mpm),
+    C(php_modules_enabled), C(php_modules_installed), C(vhost)) and C(fpm).
+  type: dict
+  returned: success
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -97,6 +104,7 @@ from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_site import (
     read_core_version,
     upload_dir,
 )
+from ansible_collections.bxops.bitrix.plugins.module_utils.bitrix_webstack import detect as detect_web_stack
 
 
 def main() -> None:
@@ -126,6 +134,7 @@ def main() -> None:
         file_mode="%04o" % file_mode,
         dir_mode="%04o" % dir_mode,
         settings_unparsed=unparsed,
+        web_stack=detect_web_stack(docroot),
     )
     if module.params["read_db"]:
         try:
