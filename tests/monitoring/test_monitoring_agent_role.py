@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,9 @@ def run_role(tmp_path: Path, **role_vars: object) -> subprocess.CompletedProcess
     (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_COLLECTIONS_PATH=str(PROJECT / ".collections"),
                ANSIBLE_ROLES_PATH=str(PROJECT / "roles"))
-    return subprocess.run(["ansible-playbook", "-i", "localhost,", str(tmp_path / "play.yml")], cwd=PROJECT, env=env,
+    # The role gathers the OS family first (common): a module runs on localhost, with this interpreter.
+    return subprocess.run(["ansible-playbook", "-i", "localhost,", "-e", f"ansible_python_interpreter={sys.executable}",
+                           str(tmp_path / "play.yml")], cwd=PROJECT, env=env,
                           text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
 
 

@@ -129,10 +129,10 @@ def test_the_real_audit_playbook_through_the_runner(sqlite_workspace: Workspace,
     # handed to the ledger (set_stats per host).
     report_path = client / "reports" / test_host / "audit-latest.json"
     report = json.loads(report_path.read_text())
-    assert report["schema"] == "bxops.audit/1"
+    assert report["schema"] == "bxops.audit/2"
     assert report["core"]["version"] == truth["core"]["version"]
     dated = client / "reports" / test_host / f"audit-{datetime.fromtimestamp(before, UTC):%Y-%m-%d}.json"
     assert json.loads(dated.read_text()) == report
     stored = entry["audit_data"]["per_host"][test_host]["audit"]
-    assert stored["schema"] == "bxops.audit/1" and stored["core"] == report["core"]
+    assert stored["schema"] == "bxops.audit/2" and stored["core"] == report["core"]
     assert stored["core"]["version"] == truth["core"]["version"]
