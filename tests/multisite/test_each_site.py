@@ -16,7 +16,8 @@ HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parents[1]
 
 
-def run(tmp_path: Path, sites: list[dict[str, object]] | None, *extra: str) -> tuple[int, str]:
+def run(tmp_path: Path, sites: list[dict[str, object]] | None, *extra: str,
+        callback: str | None = None) -> tuple[int, str]:
     host_vars: dict[str, object] = {"bxops_state_dir": str(tmp_path / "state"), "bxops_run_id": "t1",
                                     "bitrix_docroot": str(tmp_path / "one"), "bitrix_domains": ["one.test"],
                                     "ansible_connection": "local", "ansible_python_interpreter": sys.executable}
@@ -26,6 +27,8 @@ def run(tmp_path: Path, sites: list[dict[str, object]] | None, *extra: str) -> t
     inventory.write_text(json.dumps({"all": {"hosts": {"localhost": host_vars}}}))
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_COLLECTIONS_PATH=str(PROJECT / ".collections"),
                ANSIBLE_ROLES_PATH=str(HERE / "roles"), ANSIBLE_LOCALHOST_WARNING="false")
+    if callback:
+        env["ANSIBLE_STDOUT_CALLBACK"] = callback
     proc = subprocess.run(["ansible-playbook", "-i", str(inventory), str(HERE / "each_site.yml"), *extra],
                           cwd=PROJECT, env=env, text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
@@ -63,6 +66,18 @@ def test_failed_site_does_not_stop_the_others(tmp_path: Path) -> None:
     assert seen(bad)["name"] == "broken"
     assert "failed on site(s) broken (2 of 3 succeeded)" in " ".join(out.split())
     assert list((tmp_path / "state" / "locks").glob("*.lock")) == []
+
+
+def test_site_db_passwords_stay_out_of_task_results(tmp_path: Path) -> None:
+    # The runner keeps every task result as an event (ansible-runner's job_events); the json callback prints the
+    # same results, loop items included, without the display's labels.
+    main, shop = make(tmp_path, "main", "shop")
+    sites = [{"name": "main", "docroot": str(main), "db": {"name": "maindb", "password": "Main-DB-pw-71"}},
+             {"name": "shop", "docroot": str(shop), "db": {"name": "shopdb", "password": "Shop-DB-pw-93"}}]
+    rc, out = run(tmp_path, sites, callback="ansible.posix.json")
+    assert rc == 0, out
+    assert seen(shop)["db_name"] == "shopdb"
+    assert "Main-DB-pw-71" not in out and "Shop-DB-pw-93" not in out
 
 
 def test_stop_on_failure(tmp_path: Path) -> None:
