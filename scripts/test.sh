@@ -57,7 +57,7 @@ python_tests() {
   t0=$(date +%s)
   rc=0
   eval "$(scripts/start-postgres.sh)"
-  python -m pytest -q -p no:cacheprovider tests > "$logs/pytest.log" 2>&1 || rc=$?
+  python -m pytest -q -p no:cacheprovider --durations=30 tests > "$logs/pytest.log" 2>&1 || rc=$?
   echo "$rc $(( $(date +%s) - t0 ))" > "$logs/pytest.rc"
 }
 report_python_tests() {

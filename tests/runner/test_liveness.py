@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -39,6 +40,25 @@ def start(ws: Workspace) -> subprocess.Popen[str]:
     )
 
 
+def pause_outside_a_write(process: subprocess.Popen[str], db_path: str) -> None:
+    """SIGSTOP the runner at a moment it holds no write lock on its SQLite ledger. Its heartbeat writes
+    every HEARTBEAT seconds: a runner stopped inside that write keeps the database locked for as long as
+    it is stopped, and the test could not look at the ledger (a loaded machine makes that likely)."""
+    for _ in range(200):
+        os.kill(process.pid, signal.SIGSTOP)
+        probe = sqlite3.connect(db_path, timeout=0.2)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.rollback()
+            return
+        except sqlite3.OperationalError:
+            os.kill(process.pid, signal.SIGCONT)
+            time.sleep(0.05)
+        finally:
+            probe.close()
+    raise AssertionError("the runner held its ledger's write lock at every attempt to pause it")
+
+
 @dataclass
 class PausedRun:
     """A run paused (SIGSTOP) past the stale-heartbeat limit, then let go and finished."""
@@ -67,8 +87,8 @@ def paused(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pause
         }
         processes = {name: start(ws) for name, ws in workspaces.items()}
         entries = {name: reach_sleep_task(workspaces[name], processes[name], pids) for name in processes}
-        for process in processes.values():
-            os.kill(process.pid, signal.SIGSTOP)
+        for name, process in processes.items():
+            pause_outside_a_write(process, str(tmp_path_factory.getbasetemp() / f"{name}.sqlite"))
         looked: dict[str, subprocess.CompletedProcess[str]] = {}
         still: dict[str, Entry | None] = {}
         try:
