@@ -554,7 +554,8 @@ class Generator:
             text = content.core_version_php(core["version"], core["date"], int(core["style"]))
         t.write("bitrix/modules/main/classes/general/version.php", text)
         t.write(
-            "bitrix/modules/main/classes/general/update_client.php", content.update_client_php("21.200.0", str(self.cfg.packages_dir))
+            "bitrix/modules/main/classes/general/update_client.php",
+            content.update_client_php("21.200.0", str(self.cfg.packages_dir)),
         )
         t.write(
             "bitrix/modules/main/classes/general/update_client_partner.php",
