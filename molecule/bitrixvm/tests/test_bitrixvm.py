@@ -373,6 +373,8 @@ def planted_failure() -> dict[str, Any]:
                ANSIBLE_ROLES_PATH=str(PROJECT / "roles"), ANSIBLE_NOCOLOR="1",
                ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
                CONTAINERS_CONF=str(PROJECT / "images" / "containers.conf"))
+    if "ANSIBLE_CONFIG" not in env and (ephemeral() / "ansible.cfg").exists():
+        env["ANSIBLE_CONFIG"] = str(ephemeral() / "ansible.cfg")
     proc = subprocess.run(
         ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(PROJECT / "playbooks" / "update.yml"),
          "-e", "bxops_env=staging", "-e", f"@{handle.name}"],
