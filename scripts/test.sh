@@ -15,9 +15,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # measured after the site generator went in as one archive and the two-host verifiers moved to testinfra's podman
 # backend (php_upgrade, backup, permissions, cleanup, common measured; the others: earlier figure minus the ~30 s
 # prepare saving). Only the order matters here: longest first.
+# bitrixvm: 1045 s measured with three other scenarios running (every playbook over two sites, idempotence,
+# the planted update failure).
 declare -A expected_seconds=(
-  [certificates]=720 [php_upgrade]=628 [backup]=600 [monitoring]=470 [update]=420 [bullseye]=415 [permissions]=408
-  [bitrixvm]=390 [hostile]=270 [cleanup]=198 [common]=98 [audit]=50
+  [bitrixvm]=1045 [certificates]=720 [php_upgrade]=628 [backup]=600 [monitoring]=470 [update]=420 [bullseye]=415
+  [permissions]=408 [hostile]=270 [cleanup]=198 [common]=98 [audit]=50
 )
 
 logs=var/test-logs

@@ -6,8 +6,11 @@ described by the one-site variables (bitrix_docroot, bitrix_domains, bitrix_db_*
     bitrix_sites | bxops.bitrix.sites(one_site)
 
 Every entry comes out with all keys (name, docroot, domains, site_user, site_group, db{host,name,user,
-password}, smoke_urls); missing keys take the one-site value. Bad input raises one error naming every problem
-(unique names, absolute normalized docroots, no docroot inside another, domains unique across sites)."""
+password}, smoke_urls); missing keys take the one-site value. A smoke URL is a path ("/about/", status 200)
+or a dict {path, status, marker} (the roles' smoke URL shape: status an HTTP status or a list of them,
+marker a text the page must contain); both come out as {path, status, marker}. Bad input raises one error
+naming every problem (unique names, absolute normalized docroots, no docroot inside another, domains unique
+across sites, smoke URLs)."""
 from __future__ import annotations
 
 import posixpath
@@ -17,6 +20,8 @@ from typing import Any
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _DB_KEYS = ("host", "name", "user", "password")
 _KNOWN = {"name", "docroot", "domains", "site_user", "site_group", "db", "smoke_urls"}
+_SMOKE_KEYS = ("path", "status", "marker")
+_BAD_PATH_RE = re.compile(r"[\s\x00-\x1f\x7f]")
 
 
 class SitesError(ValueError):
@@ -25,6 +30,41 @@ class SitesError(ValueError):
 
 def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _status_ok(status: Any) -> bool:
+    codes = status if isinstance(status, list) else [status]
+    return bool(codes) and all(isinstance(c, int) and not isinstance(c, bool) and 100 <= c <= 599 for c in codes)
+
+
+def smoke_urls(raw: Any, where: str, problems: list[str]) -> list[dict[str, Any]]:
+    """A site's smoke URLs as the roles' {path, status, marker} dicts; every problem appended to problems."""
+    if raw in (None, ""):
+        return []
+    if not isinstance(raw, list):
+        problems.append(f"{where}: smoke_urls must be a list of paths or {{path, status, marker}} dicts")
+        return []
+    out: list[dict[str, Any]] = []
+    for index, url in enumerate(raw):
+        at = f"{where}: smoke_urls[{index}]"
+        spec: dict[str, Any] = {"path": url} if isinstance(url, str) else url
+        if not isinstance(spec, dict):
+            problems.append(f"{at} must be a path or a {{path, status, marker}} dict")
+            continue
+        unknown = sorted(str(k) for k in set(spec) - set(_SMOKE_KEYS))
+        if unknown:
+            problems.append(f"{at} has unknown keys: {', '.join(unknown)} (known: path, status, marker)")
+        path, status, marker = spec.get("path"), spec.get("status", 200), spec.get("marker", "")
+        if not isinstance(path, str) or not path.startswith("/") or _BAD_PATH_RE.search(path):
+            problems.append(f"{at}: path {path!r} must start with / and hold no spaces or control characters")
+        if not _status_ok(status):
+            problems.append(f"{at}: status {status!r} must be an HTTP status (100-599) or a list of them")
+        if marker is None:
+            marker = ""
+        if not isinstance(marker, str):
+            problems.append(f"{at}: marker {marker!r} must be a text")
+        out.append({"path": path, "status": status, "marker": marker})
+    return out
 
 
 def _one_site(one: dict[str, Any]) -> dict[str, Any]:
@@ -36,7 +76,7 @@ def _one_site(one: dict[str, Any]) -> dict[str, Any]:
         "site_user": user,
         "site_group": str(one.get("site_group") or user),
         "db": {k: str((one.get("db") or {}).get(k) or "") for k in _DB_KEYS},
-        "smoke_urls": list(one.get("smoke_urls") or []),
+        "smoke_urls": list(one.get("smoke_urls") or []),  # the one-site run keeps the roles' own
     }
 
 
@@ -80,10 +120,7 @@ def sites(bitrix_sites: Any, one_site: dict[str, Any] | None = None) -> list[dic
         if not isinstance(db, dict) or set(db) - set(_DB_KEYS):
             problems.append(f"{where}: db must be a dict of {', '.join(_DB_KEYS)}")
             db = {}
-        smoke = entry.get("smoke_urls", [])
-        if not isinstance(smoke, list) or not all(isinstance(u, str) and u.startswith("/") for u in smoke):
-            problems.append(f"{where}: smoke_urls must be a list of paths starting with /")
-            smoke = []
+        smoke = smoke_urls(entry.get("smoke_urls"), where, problems)
         user = str(entry.get("site_user") or base["site_user"])
         out.append({
             "name": name,

@@ -17,10 +17,11 @@ PROJECT = HERE.parents[1]
 
 
 def run(tmp_path: Path, sites: list[dict[str, object]] | None, *extra: str,
-        callback: str | None = None) -> tuple[int, str]:
+        callback: str | None = None, more: dict[str, object] | None = None) -> tuple[int, str]:
     host_vars: dict[str, object] = {"bxops_state_dir": str(tmp_path / "state"), "bxops_run_id": "t1",
                                     "bitrix_docroot": str(tmp_path / "one"), "bitrix_domains": ["one.test"],
-                                    "ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+                                    "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                                    **(more or {})}
     if sites is not None:
         host_vars["bitrix_sites"] = sites
     inventory = tmp_path / "inventory.json"
@@ -109,3 +110,51 @@ def test_extra_var_overriding_the_sites_is_refused(tmp_path: Path) -> None:
     expected = "bitrix_docroot or bitrix_db_name is given as an extra variable (-e), which would override every site"
     assert expected in " ".join(out.split())
     assert not (main / "seen.json").exists() and not (shop / "seen.json").exists()
+
+
+def smoke(docroot: Path) -> dict[str, object]:
+    return json.loads((docroot / "smoke.json").read_text())
+
+
+ROLE_DEFAULT = [{"path": "/", "status": 200, "marker": "fake default"}]  # tests/multisite/roles/fake_site/defaults
+
+
+def test_site_smoke_urls_reach_the_roles_only_for_that_site(tmp_path: Path) -> None:
+    # The site with smoke URLs runs first: the next site must not inherit them.
+    main, shop = make(tmp_path, "main", "shop")
+    sites = [{"name": "main", "docroot": str(main),
+              "smoke_urls": ["/", {"path": "/catalog/", "marker": "Catalog"}, {"path": "/old", "status": [301, 404]}]},
+             {"name": "shop", "docroot": str(shop)}]
+    rc, out = run(tmp_path, sites)
+    assert rc == 0, out
+    mapped = [{"path": "/", "status": 200, "marker": ""}, {"path": "/catalog/", "status": 200, "marker": "Catalog"},
+              {"path": "/old", "status": [301, 404], "marker": ""}]
+    assert smoke(main) == {"update": mapped, "php_upgrade": mapped, "backup_drill": mapped}
+    assert smoke(shop) == {"update": ROLE_DEFAULT, "php_upgrade": "unset", "backup_drill": "unset"}
+
+
+def test_site_without_smoke_urls_keeps_the_inventorys(tmp_path: Path) -> None:
+    main, shop = make(tmp_path, "main", "shop")
+    inventory_urls = [{"path": "/inventory/", "status": 200, "marker": "INV"}]
+    sites = [{"name": "main", "docroot": str(main)}, {"name": "shop", "docroot": str(shop), "smoke_urls": ["/s"]}]
+    rc, out = run(tmp_path, sites, more={"update_smoke_urls": inventory_urls})
+    assert rc == 0, out
+    assert smoke(main)["update"] == inventory_urls
+    assert smoke(shop)["update"] == [{"path": "/s", "status": 200, "marker": ""}]
+
+
+def test_one_site_run_keeps_the_roles_smoke_urls(tmp_path: Path) -> None:
+    (one,) = make(tmp_path, "one")
+    rc, out = run(tmp_path, None)
+    assert rc == 0, out
+    assert smoke(one) == {"update": ROLE_DEFAULT, "php_upgrade": "unset", "backup_drill": "unset"}
+
+
+def test_bad_smoke_urls_refused_before_any_site(tmp_path: Path) -> None:
+    main, shop = make(tmp_path, "main", "shop")
+    sites = [{"name": "main", "docroot": str(main)},
+             {"name": "shop", "docroot": str(shop), "smoke_urls": [{"path": "/", "status": 999}]}]
+    rc, out = run(tmp_path, sites)
+    assert rc == 2, out
+    assert "site shop: smoke_urls[0]: status 999 must be an HTTP status (100-599) or a list of them" in out
+    assert not (main / "seen.json").exists()

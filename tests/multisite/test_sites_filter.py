@@ -37,7 +37,8 @@ def test_two_sites_filled_in():
          "site_group": "bitrix", "db": {"host": "", "name": "", "user": "", "password": ""}, "smoke_urls": []},
         {"name": "shop", "docroot": "/home/bitrix/ext_www/shop.bxops.test", "domains": ["shop.bxops.test"],
          "site_user": "shop", "site_group": "shop", "db": {"host": "", "name": "shop", "user": "shop",
-                                                            "password": "p"}, "smoke_urls": ["/"]},
+                                                            "password": "p"},
+         "smoke_urls": [{"path": "/", "status": 200, "marker": ""}]},
     ]
 
 
@@ -57,6 +58,24 @@ def test_two_sites_filled_in():
     ([{"name": "../a", "docroot": "/srv/a"}], ["name '../a' must be"]),
     ([{"name": "a", "docroot": "/srv/a", "dbname": "x"}], ["unknown keys: dbname"]),
     ([{"name": "a", "docroot": "/srv/a", "db": {"pass": "x"}}], ["db must be a dict"]),
+    ([{"name": "a", "docroot": "/srv/a", "smoke_urls": "/"}],
+     ["site a: smoke_urls must be a list of paths or {path, status, marker} dicts"]),
+    ([{"name": "a", "docroot": "/srv/a", "smoke_urls": ["about/"]}],
+     ["site a: smoke_urls[0]: path 'about/' must start with / and hold no spaces or control characters"]),
+    ([{"name": "a", "docroot": "/srv/a", "smoke_urls": ["/a b"]}], ["smoke_urls[0]: path '/a b' must start with /"]),
+    ([{"name": "a", "docroot": "/srv/a", "smoke_urls": [{"status": 200}]}], ["smoke_urls[0]: path None must"]),
+    ([{"name": "a", "docroot": "/srv/a", "smoke_urls": [{"path": "/", "status": "200"}]}],
+     ["site a: smoke_urls[0]: status '200' must be an HTTP status (100-599) or a list of them"]),
+    ([{"name": "a", "docroot": "/srv/a", "smoke_urls": [{"path": "/", "status": []}]}], ["status [] must be"]),
+    ([{"name": "a", "docroot": "/srv/a", "smoke_urls": [{"path": "/", "status": True}]}], ["status True must be"]),
+    ([{"name": "a", "docroot": "/srv/a", "smoke_urls": [{"path": "/", "status": [200, 600]}]}],
+     ["status [200, 600] must be"]),
+    ([{"name": "a", "docroot": "/srv/a", "smoke_urls": [{"path": "/", "marker": 5}]}],
+     ["smoke_urls[0]: marker 5 must be a text"]),
+    ([{"name": "a", "docroot": "/srv/a", "smoke_urls": [{"path": "/", "url": "http://x/"}]}],
+     ["smoke_urls[0] has unknown keys: url (known: path, status, marker)"]),
+    ([{"name": "a", "docroot": "/srv/a", "smoke_urls": [7]}],
+     ["smoke_urls[0] must be a path or a {path, status, marker} dict"]),
     ("main", ["must be a list of sites"]),
 ])
 def test_bad_inventories_one_error(sites_in, expected):
@@ -79,3 +98,25 @@ def test_all_problems_in_one_message():
 def test_sibling_prefix_is_not_inside():
     got = sf.sites([{"name": "a", "docroot": "/srv/www"}, {"name": "b", "docroot": "/srv/www2"}], ONE)
     assert [s["docroot"] for s in got] == ["/srv/www", "/srv/www2"]
+
+
+def test_smoke_urls_paths_and_dicts_come_out_as_the_roles_shape():
+    got = sf.sites([{"name": "a", "docroot": "/srv/a", "smoke_urls": [
+        "/", {"path": "/catalog/", "marker": "Catalog"}, {"path": "/gone", "status": [301, 410], "marker": None},
+        {"path": "/api/", "status": 401, "marker": "denied"}]}], ONE)
+    assert got[0]["smoke_urls"] == [
+        {"path": "/", "status": 200, "marker": ""},
+        {"path": "/catalog/", "status": 200, "marker": "Catalog"},
+        {"path": "/gone", "status": [301, 410], "marker": ""},
+        {"path": "/api/", "status": 401, "marker": "denied"},
+    ]
+
+
+def test_every_smoke_url_problem_of_every_site_in_one_message():
+    with pytest.raises(ValueError) as err:
+        sf.sites([{"name": "a", "docroot": "/srv/a", "smoke_urls": ["x", {"path": "/", "status": 0}]},
+                  {"name": "b", "docroot": "/srv/b", "smoke_urls": [{"path": "/", "colour": "red"}]}], ONE)
+    message = str(err.value)
+    assert "site a: smoke_urls[0]: path 'x' must start with /" in message
+    assert "site a: smoke_urls[1]: status 0 must be an HTTP status" in message
+    assert "site b: smoke_urls[0] has unknown keys: colour" in message

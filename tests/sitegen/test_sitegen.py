@@ -319,6 +319,21 @@ def test_update_packages(site: tuple[Path, dict], tmp_path: Path) -> None:
     assert (tmp_path / "updates/modules/iblock/99.0.0/FAIL_HALFWAY").exists()
 
 
+def test_update_client_reads_the_sites_own_packages_dir(tmp_path: Path) -> None:
+    """Two sites on one host each get their own stand-in update server (--packages-dir): the site's update
+    client, and the one the update system upgrades itself to, fall back to that folder, not the default."""
+    generate(tmp_path, "--seed", "12", "--update-system")
+    server = str(tmp_path / "updates")
+    fallback = "? '" + server + "' : $server"
+    for client in (
+        tmp_path / "www/bitrix/modules/main/classes/general/update_client.php",
+        tmp_path / "updates/updater/21.300.0/files/bitrix/modules/main/classes/general/update_client.php",
+    ):
+        text = client.read_text()
+        assert fallback in text, client
+        assert "/opt/bxops-update-server'" not in text, client
+
+
 # --- in a real test host --------------------------------------------------------------------------------
 
 

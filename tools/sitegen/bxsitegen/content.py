@@ -80,9 +80,12 @@ def core_version_php_commented(version: str, date: str, newer: str, older: str) 
     )
 
 
-def update_client_php(version: str) -> str:
-    """The update system's client (CUpdateClient stand-in) at one update-system version."""
-    return php_asset("update_client.php").replace("%UPDATE_SYSTEM_VERSION%", version)
+def update_client_php(version: str, server_dir: str = "/opt/bxops-update-server") -> str:
+    """The update system's client (CUpdateClient stand-in) at one update-system version, reading the
+    stand-in update server from server_dir unless BX_UPDATE_SERVER_DIR is set (several sites on one host
+    each get their own server: --packages-dir)."""
+    text = php_asset("update_client.php").replace("%UPDATE_SYSTEM_VERSION%", version)
+    return text.replace("'/opt/bxops-update-server' : $server", repr(str(server_dir)) + " : $server")
 
 
 def php_var_export(value: object, indent: int = 0) -> str:

@@ -554,7 +554,8 @@ class Generator:
             text = content.core_version_php(core["version"], core["date"], int(core["style"]))
         t.write("bitrix/modules/main/classes/general/version.php", text)
         t.write(
-            "bitrix/modules/main/classes/general/update_client.php", content.update_client_php("21.200.0")
+            "bitrix/modules/main/classes/general/update_client.php",
+            content.update_client_php("21.200.0", str(self.cfg.packages_dir)),
         )
         t.write(
             "bitrix/modules/main/classes/general/update_client_partner.php",
@@ -1447,7 +1448,7 @@ class Generator:
             d = f"updater/{v}"
             server.write(
                 f"{d}/files/bitrix/modules/main/classes/general/update_client.php",
-                content.update_client_php(v),
+                content.update_client_php(v, str(cfg.packages_dir)),
             )
             server.write(
                 f"{d}/files/bitrix/modules/main/classes/general/update_client_partner.php",
