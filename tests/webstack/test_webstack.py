@@ -7,8 +7,9 @@ an EL-style Apache would have it; the expected answers below are read off the fi
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from ansible_collections.bxops.bitrix.plugins.module_utils import bitrix_webstack as ws
