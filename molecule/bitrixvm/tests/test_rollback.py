@@ -81,13 +81,45 @@ def test_after_converge_the_shops_cron_runs_php82(host) -> None:
     assert _cron_php(host, "www") == "/usr/bin/php8.2"
 
 
-# --- a failure on the OTHER site rolls the whole host back ---------------------------------------------------
+# --- the OTHER site's code is scanned before anything changes -----------------------------------------------
 
 @pytest.fixture(scope="module")
-def failed_run(host):
+def on_74(host):
     host.check_output(BACK_TO_74)
     assert _page(host, WWW, "/bxops-phpversion.php") == "BXOPS-PHPVERSION 7.4 apache2handler"
     assert _page(host, SHOP, "/bxops-phpversion.php") == "BXOPS-PHPVERSION 7.4 apache2handler"
+
+
+@pytest.fixture(scope="module")
+def refused_run(host, on_74):
+    """The shop's own code (local/) calls create_function(), removed in PHP 8.0: upgrading www must stop."""
+    code = f"{SHOP_ROOT}/local/php_interface/bxops_test_compat.php"
+    encoded = base64.b64encode(b'<?php\n$f = create_function("$a", "return $a;");\n').decode()
+    host.check_output(f"install -d -o bitrix -g bitrix {SHOP_ROOT}/local {SHOP_ROOT}/local/php_interface"
+                      f" && echo {encoded} | base64 -d > {code} && chown bitrix: {code}")
+    proc = run_playbook(RUN_ROLE, HOSTNAME)
+    host.check_output(f"rm -f {code}")
+    return proc
+
+
+def test_the_other_sites_code_stops_the_upgrade_naming_it(host, refused_run) -> None:
+    assert refused_run.returncode != 0
+    out = _flat(refused_run.stdout)
+    # no bitrix_sites in this run: the shop is named by its vhost's ServerName
+    expected = (r"Site shop\.bxops\.test \(/home/bitrix/ext_www/shop\.bxops\.test\), served by the same Apache "
+                r"PHP module, is not ready for PHP 8\.2 \(1 problem\(s\) in \d+ files\): "
+                r"local/php_interface/bxops_test_compat\.php:2 create_function\(\)")
+    assert re.search(expected, out), refused_run.stdout[-3000:]
+    assert "Nothing was changed." in out
+    assert host.file("/etc/apache2/mods-enabled/php7.4.load").exists
+    assert not host.file("/etc/apache2/mods-enabled/php8.2.load").exists
+    assert _page(host, SHOP, "/bxops-phpversion.php") == "BXOPS-PHPVERSION 7.4 apache2handler"
+
+
+# --- a failure on the OTHER site rolls the whole host back ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def failed_run(host, on_74, refused_run):
     encoded = base64.b64encode(BREAKS_ON_8.encode()).decode()
     target = f"{SHOP_ROOT}/bxops-test-count.php"
     host.check_output(f"echo {encoded} | base64 -d > {target} && chown bitrix: {target}")
