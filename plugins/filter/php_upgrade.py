@@ -1,8 +1,10 @@
 # Copyright: bxops maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters for the php_upgrade role: merge php.ini settings, summarise compatibility findings."""
+"""Filters for the php_upgrade role: merge php.ini settings, summarise compatibility findings, list the sites
+that Apache's host-wide PHP module serves."""
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -35,6 +37,52 @@ def php_compat_summary(findings: Iterable[Mapping[str, Any]]) -> list[str]:
     return [f"{f.get('file')}:{f.get('line')} {f.get('what')} ({f.get('why')})" for f in findings]
 
 
+def _norm(path: Any) -> str:
+    text = str(path or "").strip()
+    return posixpath.normpath(text).rstrip("/") if text else ""
+
+
+def php_upgrade_apache_sites(apache_sites: Iterable[Mapping[str, Any]], docroot: str, name: str,
+                             domains: Iterable[str], smoke_urls: list[Any], smoke_host: str, site_user: str,
+                             bitrix_sites: Iterable[Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Every site Apache's PHP module serves (bitrix_webstack's apache.sites), the run's own site first.
+
+    Each: name, docroot, domains, host (the Host header of its smoke test), smoke_urls ({path, status,
+    marker}), site_user, given (the run's own site), checked, problem (why it is not checked). The run's own
+    site keeps the run's smoke pages unless its bitrix_sites entry lists smoke_urls (a multi-site loop); another
+    site takes its bitrix_sites entry (name, domains, smoke_urls, site_user) when one has its docroot, else its
+    vhost's names and "/" answering 200."""
+    own = _norm(docroot)
+    by_docroot = {_norm(s.get("docroot")): s for s in (bitrix_sites or []) if isinstance(s, Mapping)}
+    own_urls = by_docroot.get(own, {}).get("smoke_urls") or []
+    result: list[dict[str, Any]] = [{
+        "name": str(name), "docroot": own, "domains": list(domains), "host": str(smoke_host),
+        "smoke_urls": [{"path": str(u), "status": 200, "marker": ""} for u in own_urls] or list(smoke_urls),
+        "site_user": str(site_user), "given": True, "checked": True, "problem": None,
+    }]
+    for site in apache_sites:
+        path = _norm(site.get("docroot"))
+        if path == own:
+            continue
+        entry = by_docroot.get(path, {})
+        names = [str(n) for n in (entry.get("domains") or site.get("server_name") or [])]
+        problem = site.get("problem")
+        result.append({
+            "name": str(entry.get("name") or (names[0] if names else posixpath.basename(path) or "?")),
+            "docroot": path or None,
+            "domains": names,
+            "host": names[0] if names else "localhost",
+            "smoke_urls": [{"path": str(u), "status": 200, "marker": ""} for u in entry.get("smoke_urls") or []]
+            or [{"path": "/", "status": 200, "marker": ""}],
+            "site_user": str(entry.get("site_user") or site_user),
+            "given": False,
+            "checked": problem is None,
+            "problem": problem,
+        })
+    return result
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"php_ini_merge": php_ini_merge, "php_compat_summary": php_compat_summary}
+        return {"php_ini_merge": php_ini_merge, "php_compat_summary": php_compat_summary,
+                "php_upgrade_apache_sites": php_upgrade_apache_sites}

@@ -6,7 +6,10 @@ nginx's configuration (nginx.conf and what it includes) gives the server block w
 where its PHP goes: proxy_pass to a local Apache (BitrixVM: nginx in front, Apache with mod_php behind) or
 fastcgi_pass to a PHP-FPM socket. Apache's own configuration (ports, enabled vhosts, mods-enabled) gives the
 PHP module it loads, its MPM and the user it runs as; the FPM pools give the version behind a socket.
-Nothing under the docroot is read or run: the docroot is only compared, as a string, with the configured roots.
+Apache's PHP module is host-wide, so every site its enabled vhosts serve is listed too (apache_sites): a
+DocumentRoot outside the sites' root or reached through a symlink is reported, never followed.
+Nothing under a docroot is read or run: the docroot is compared, as a string, with the configured roots, and
+only its own path components are lstat'ed.
 Stdlib only, Python 3.9.
 """
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import stat
 from typing import Any
 
 _COMMENT_RE = re.compile(r"(?m)(^|[\s;{}])#[^\n]*")
@@ -178,19 +182,9 @@ def _envvars(root: str, apache_dir: str) -> dict[str, str]:
     return env
 
 
-def apache_site(docroot: str, root: str = "/", apache_dir: str = "/etc/apache2") -> dict[str, Any] | None:
-    """Apache's listeners, the enabled vhost serving the docroot, its PHP module, MPM and run user."""
-    base = _in_root(root, apache_dir)
-    if not os.path.isdir(base):
-        return None
-    listen: list[str] = []
-    for path in [os.path.join(base, "ports.conf"), os.path.join(base, "apache2.conf")]:
-        for line in _apache_lines(path):
-            match = re.match(r"^Listen\s+(\S+)", line, re.I)
-            if match:
-                listen.append(match.group(1))
-    vhost: dict[str, Any] | None = None
-    want = _norm(docroot)
+def _vhosts(root: str, base: str) -> list[dict[str, Any]]:
+    """Every <VirtualHost> of the enabled sites (sites-enabled/*.conf), in Apache's reading order."""
+    found: list[dict[str, Any]] = []
     for path in sorted(glob.glob(os.path.join(base, "sites-enabled", "*.conf"))):
         current: dict[str, Any] | None = None
         for line in _apache_lines(path):
@@ -202,16 +196,77 @@ def apache_site(docroot: str, root: str = "/", apache_dir: str = "/etc/apache2")
             if current is None:
                 continue
             if re.match(r"^</VirtualHost>", line, re.I):
-                if current["docroot"] == want and vhost is None:
-                    vhost = current
+                found.append(current)
                 current = None
                 continue
             key = re.match(r"^(ServerName|ServerAlias|DocumentRoot)\s+(.+)$", line, re.I)
             if key:
                 if key.group(1).lower() == "documentroot":
                     current["docroot"] = _norm(key.group(2))
+                elif key.group(1).lower() == "servername":  # ServerName first, whatever the order in the file
+                    names = key.group(2).split()[:1]
+                    current["server_name"] = names + [n for n in current["server_name"] if n not in names]
                 else:
-                    current["server_name"].extend(key.group(2).split())
+                    current["server_name"].extend(n for n in key.group(2).split() if n not in current["server_name"])
+    return found
+
+
+def _docroot_problem(docroot: str | None, root: str, sites_root: str) -> str | None:
+    """Why a vhost's DocumentRoot is not a site to check: missing, outside sites_root, or reached through a
+    symlink (only lstat on each component, nothing under the docroot is read and no symlink is followed)."""
+    if not docroot:
+        return "no DocumentRoot"
+    base = _norm(sites_root)
+    if not docroot.startswith(base.rstrip("/") + "/"):
+        return f"DocumentRoot {docroot} is outside {base}: not checked"
+    path = base
+    for part in docroot[len(base):].strip("/").split("/"):
+        path = path.rstrip("/") + "/" + part
+        try:
+            mode = os.lstat(_in_root(root, path)).st_mode
+        except OSError:
+            return f"DocumentRoot {docroot} does not exist"
+        if stat.S_ISLNK(mode):
+            return f"DocumentRoot {docroot} goes through the symlink {path}: not followed, not checked"
+        if not stat.S_ISDIR(mode):
+            return f"DocumentRoot {docroot}: {path} is not a directory"
+    return None
+
+
+def apache_sites(root: str = "/", apache_dir: str = "/etc/apache2",
+                 sites_root: str = "/home/bitrix") -> list[dict[str, Any]]:
+    """The sites Apache serves from its enabled vhosts, one per DocumentRoot (vhosts sharing it merged):
+    docroot, server_name (ServerName, then ServerAlias, every vhost's), files, and problem: None for a
+    site to check, else why it is reported and not checked (outside sites_root, a symlink, missing)."""
+    base = _in_root(root, apache_dir)
+    if not os.path.isdir(base):
+        return []
+    sites: dict[str, dict[str, Any]] = {}
+    for vhost in _vhosts(root, base):
+        key = vhost["docroot"] or ""
+        site = sites.setdefault(key, {"docroot": vhost["docroot"], "server_name": [], "files": [],
+                                      "problem": _docroot_problem(vhost["docroot"], root, sites_root)})
+        site["server_name"].extend(n for n in vhost["server_name"] if n not in site["server_name"])
+        if vhost["file"] not in site["files"]:
+            site["files"].append(vhost["file"])
+    return list(sites.values())
+
+
+def apache_site(docroot: str, root: str = "/", apache_dir: str = "/etc/apache2",
+                sites_root: str = "/home/bitrix") -> dict[str, Any] | None:
+    """Apache's listeners, the enabled vhost serving the docroot, every site it serves (sites: its PHP module
+    is host-wide), its PHP module, MPM and run user."""
+    base = _in_root(root, apache_dir)
+    if not os.path.isdir(base):
+        return None
+    listen: list[str] = []
+    for path in [os.path.join(base, "ports.conf"), os.path.join(base, "apache2.conf")]:
+        for line in _apache_lines(path):
+            match = re.match(r"^Listen\s+(\S+)", line, re.I)
+            if match:
+                listen.append(match.group(1))
+    want = _norm(docroot)
+    vhost = next((v for v in _vhosts(root, base) if v["docroot"] == want), None)
     enabled = sorted(os.path.basename(p) for p in glob.glob(os.path.join(base, "mods-enabled", "*.load")))
     available = sorted(os.path.basename(p) for p in glob.glob(os.path.join(base, "mods-available", "*.load")))
     php_enabled = [m[:-5] for m in enabled if _PHP_MODULE_RE.match(m)]
@@ -221,6 +276,7 @@ def apache_site(docroot: str, root: str = "/", apache_dir: str = "/etc/apache2")
     return {
         "listen": listen,
         "vhost": vhost,
+        "sites": apache_sites(root, apache_dir, sites_root),
         "mpm": mpm[0] if mpm else None,
         "php_module": php_enabled[0] if len(php_enabled) == 1 else None,
         "php_modules_enabled": php_enabled,

@@ -6,7 +6,10 @@ an EL-style Apache would have it; the expected answers below are read off the fi
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ansible_collections.bxops.bitrix.plugins.module_utils import bitrix_webstack as ws
@@ -183,3 +186,128 @@ def test_apache_alone_serves_the_docroot(tmp_path: Path) -> None:
     assert found["kind"] == "apache_mod_php"
     assert found["php"]["version"] == "8.2"
     assert found["apache"]["run_user"] == "www-data"
+
+
+# --- every site Apache serves (its PHP module is host-wide) --------------------------------------------------
+
+MORE_VHOSTS = """\
+# the shop again on a second address: one site, names merged
+<VirtualHost 127.0.0.1:8889>
+    ServerAlias m.shop.bxops.test
+    ServerName shop.bxops.test
+    DocumentRoot "/home/bitrix/ext_www/shop.bxops.test/"
+</VirtualHost>
+<VirtualHost 127.0.0.1:8888>
+    ServerName blog.bxops.test
+    DocumentRoot /home/bitrix/ext_www/blog.bxops.test
+</VirtualHost>
+<VirtualHost 127.0.0.1:8888>
+    ServerName linked.bxops.test
+    DocumentRoot /home/bitrix/ext_www/linked.bxops.test
+</VirtualHost>
+<VirtualHost 127.0.0.1:8888>
+    ServerName legacy.bxops.test
+    DocumentRoot /var/www/legacy
+</VirtualHost>
+<VirtualHost 127.0.0.1:8888>
+    ServerName gone.bxops.test
+    DocumentRoot /home/bitrix/ext_www/gone.bxops.test
+</VirtualHost>
+"""
+DISABLED_VHOST = (
+    "<VirtualHost 127.0.0.1:8888>\nServerName off.bxops.test\nDocumentRoot /home/bitrix/ext_www/off\n</VirtualHost>\n"
+)
+
+
+@pytest.fixture
+def many_sites(bitrixvm: Path) -> Path:
+    write(bitrixvm, {
+        "etc/apache2/sites-available/more.conf": MORE_VHOSTS,
+        "etc/apache2/sites-available/off.conf": DISABLED_VHOST,
+        "home/bitrix/www/index.php": "<?php // www\n",
+        "home/bitrix/ext_www/shop.bxops.test/index.php": "<?php // shop\n",
+        "home/bitrix/ext_www/blog.bxops.test/index.php": "<?php // blog\n",
+        "home/bitrix/ext_www/off/index.php": "",
+        "srv/elsewhere/index.php": "<?php // outside the sites' root, reached by a symlink\n",
+        "var/www/legacy/index.php": "",
+    }, links={
+        "etc/apache2/sites-enabled/010-more.conf": "../sites-available/more.conf",
+        "home/bitrix/ext_www/linked.bxops.test": str(bitrixvm / "srv/elsewhere"),
+    })
+    return bitrixvm
+
+
+# Read off MORE_VHOSTS / APACHE_VHOSTS and the fixture tree above, in sites-enabled order (000-, then 010-).
+EXPECTED_SITES = [
+    {"docroot": "/home/bitrix/www", "server_name": ["vm.bxops.test"],
+     "files": ["/etc/apache2/sites-enabled/000-bitrix.conf"], "problem": None},
+    {"docroot": "/home/bitrix/ext_www/shop.bxops.test",
+     "server_name": ["shop.bxops.test", "www.shop.bxops.test", "m.shop.bxops.test"],
+     "files": ["/etc/apache2/sites-enabled/000-bitrix.conf", "/etc/apache2/sites-enabled/010-more.conf"],
+     "problem": None},
+    {"docroot": "/home/bitrix/ext_www/blog.bxops.test", "server_name": ["blog.bxops.test"],
+     "files": ["/etc/apache2/sites-enabled/010-more.conf"], "problem": None},
+    {"docroot": "/home/bitrix/ext_www/linked.bxops.test", "server_name": ["linked.bxops.test"],
+     "files": ["/etc/apache2/sites-enabled/010-more.conf"],
+     "problem": "DocumentRoot /home/bitrix/ext_www/linked.bxops.test goes through the symlink "
+                "/home/bitrix/ext_www/linked.bxops.test: not followed, not checked"},
+    {"docroot": "/var/www/legacy", "server_name": ["legacy.bxops.test"],
+     "files": ["/etc/apache2/sites-enabled/010-more.conf"],
+     "problem": "DocumentRoot /var/www/legacy is outside /home/bitrix: not checked"},
+    {"docroot": "/home/bitrix/ext_www/gone.bxops.test", "server_name": ["gone.bxops.test"],
+     "files": ["/etc/apache2/sites-enabled/010-more.conf"],
+     "problem": "DocumentRoot /home/bitrix/ext_www/gone.bxops.test does not exist"},
+]
+
+
+def test_every_enabled_vhost_is_a_site_merged_by_docroot(many_sites: Path) -> None:
+    assert ws.apache_sites(root=str(many_sites)) == EXPECTED_SITES
+
+
+def test_detect_lists_every_site_of_the_host_wide_module(many_sites: Path) -> None:
+    """Whichever site the run was given, Apache's answer lists them all (the disabled vhost is not one)."""
+    for docroot in ("/home/bitrix/www", "/home/bitrix/ext_www/shop.bxops.test"):
+        found = ws.detect(docroot, root=str(many_sites))
+        assert found["kind"] == "nginx+apache_mod_php"
+        assert found["apache"]["sites"] == EXPECTED_SITES
+    assert "off.bxops.test" not in str(EXPECTED_SITES)
+
+
+def test_a_symlink_above_the_docroot_is_reported_too(many_sites: Path) -> None:
+    ext = many_sites / "home/bitrix/ext_www"
+    ext.rename(many_sites / "home/bitrix/ext_www.real")
+    ext.symlink_to(many_sites / "home/bitrix/ext_www.real")
+    problems = {s["docroot"]: s["problem"] for s in ws.apache_sites(root=str(many_sites))}
+    assert problems["/home/bitrix/ext_www/shop.bxops.test"] == (
+        "DocumentRoot /home/bitrix/ext_www/shop.bxops.test goes through the symlink /home/bitrix/ext_www: "
+        "not followed, not checked")
+    assert problems["/home/bitrix/www"] is None
+
+
+def test_another_sites_root_is_honoured(many_sites: Path) -> None:
+    problems = {s["docroot"]: s["problem"] for s in ws.apache_sites(root=str(many_sites), sites_root="/var/www")}
+    assert problems["/var/www/legacy"] is None
+    assert problems["/home/bitrix/www"] == "DocumentRoot /home/bitrix/www is outside /var/www: not checked"
+
+
+def test_nothing_under_a_docroot_is_opened_or_listed(many_sites: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the configuration is read; under the docroots (and the symlink's target) nothing is opened,
+    listed or stat'ed through a link."""
+    touched: list[str] = []
+    homes = (str(many_sites / "home"), str(many_sites / "srv"), str(many_sites / "var"))
+    real_open, real_scandir, real_listdir, real_stat = open, os.scandir, os.listdir, os.stat
+
+    def spy(real: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapped(path: Any, *args: Any, **kwargs: Any) -> Any:
+            if str(path).startswith(homes):
+                touched.append(str(path))
+            return real(path, *args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr("builtins.open", spy(real_open))
+    monkeypatch.setattr(os, "scandir", spy(real_scandir))
+    monkeypatch.setattr(os, "listdir", spy(real_listdir))
+    monkeypatch.setattr(os, "stat", spy(real_stat))
+    sites = ws.apache_sites(root=str(many_sites))
+    assert len(sites) == 6
+    assert touched == []
