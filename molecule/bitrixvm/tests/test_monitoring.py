@@ -42,18 +42,20 @@ def _value(text: str, series: str) -> float:
 
 @pytest.fixture(scope="module")
 def runs(host):
-    before = {d: _code(host, "http://127.0.0.1/server-status", f"-H 'Host: {d}'") for d in DOMAINS}
     first = run_playbook(PLAYBOOK, HOSTNAME)
     second = run_playbook(PLAYBOOK, HOSTNAME)
     check = run_playbook(PLAYBOOK, HOSTNAME, check=True)
-    return {"before": before, "first": first, "second": second, "check": check}
+    return {"first": first, "second": second, "check": check}
 
 
 def test_the_role_runs_and_says_why_there_is_no_fpm_status(runs) -> None:
     out = runs["first"].stdout
     assert runs["first"].returncode == 0, out[-4000:]
-    assert "web stack nginx+apache_mod_php" in out
-    assert "PHP-FPM status skipped: Apache's PHP module" in out
+    words = " ".join(out.split())  # the callback wraps long messages
+    assert "web stack nginx+apache_mod_php" in words
+    # php7.4 here, php8.2 after the bitrixvm scenario's upgrade
+    assert re.search(r"PHP-FPM status skipped: Apache's PHP module \(php[78]\.\d\) serves the site and mod_php has no"
+                     r" FPM pool", words)
     announced = json.loads(re.search(r"BXOPS-EXPORTERS (\{[^}]*\})", out.replace('\\"', '"')).group(1))
     assert announced == {"node": 9100, "mysqld": 9104, "nginx": 9113, "apache": 9117}
 
@@ -64,17 +66,19 @@ def test_a_second_run_changes_nothing_and_check_mode_too(runs) -> None:
         assert proc.returncode == 0, (name, proc.stdout[-4000:])
         recap = re.search(rf"{re.escape(HOSTNAME)}\s*:\s*ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0",
                           proc.stdout)
-        assert recap and recap.group(1) == "0", (name, proc.stdout[-4000:])
+        changed = [task for task in re.split(r"(?m)^TASK ", proc.stdout) if re.search(r"(?m)^changed:", task)]
+        assert recap and recap.group(1) == "0", (name, [task[:300] for task in changed])
 
 
-def test_server_status_leaked_through_the_front_before_and_no_longer(host, runs) -> None:
-    # Debian's status.conf ("Require local") plus nginx proxying from 127.0.0.1: readable by any visitor.
-    assert runs["before"] == {d: "200" for d in DOMAINS}
+def test_server_status_is_denied_through_the_front(host, runs) -> None:
+    # Debian's status.conf answers "Require local", and nginx proxies every visitor from 127.0.0.1: only the
+    # role's deny stops it. On the generated site Bitrix's .htaccess rewrite turned it into a 404 before (a
+    # site without that rewrite showed the status); Apache's deny answers first, with 403.
     for domain in DOMAINS:
-        assert _code(host, "http://127.0.0.1/server-status", f"-H 'Host: {domain}'") in ("403", "404")
-        assert _code(host, "http://127.0.0.1/server-status?auto", f"-H 'Host: {domain}'") in ("403", "404")
+        assert _code(host, "http://127.0.0.1/server-status", f"-H 'Host: {domain}'") == "403"
+        assert _code(host, "http://127.0.0.1/server-status?auto", f"-H 'Host: {domain}'") == "403"
         # Apache's own listener (the one nginx proxies to) refuses it too
-        assert _code(host, "http://127.0.0.1:8888/server-status", f"-H 'Host: {domain}'") in ("403", "404")
+        assert _code(host, "http://127.0.0.1:8888/server-status", f"-H 'Host: {domain}'") == "403"
 
 
 def test_mod_status_with_extended_status_on_loopback_only(host, runs) -> None:
