@@ -51,7 +51,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_rules_are_valid_prometheus_rules(rendered: Path) -> None:
     proc = run_promtool("check", "rules", "bxops.rules.yml", cwd=rendered)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "SUCCESS: 24 rules found" in proc.stdout  # 8 recording + 16 alerting rules
+    assert "SUCCESS: 26 rules found" in proc.stdout  # 8 recording + 18 alerting rules
 
 
 def test_promtool_unit_tests_pass(rendered: Path) -> None:
@@ -68,7 +68,7 @@ def test_every_rule_has_a_unit_test_that_sees_it_fire_or_record(rendered: Path) 
     recorded = {case["expr"] for test in tests for case in test.get("promql_expr_test", []) if case["exp_samples"]}
     alerts = {rule["alert"] for rule in rules if "alert" in rule}
     records = {rule["record"] for rule in rules if "record" in rule}
-    assert len(alerts) == 16 and len(records) == 8
+    assert len(alerts) == 18 and len(records) == 8
     assert alerts - fired == set(), "alerts never seen firing in a unit test"
     assert alerts - quiet == set(), "alerts never seen staying quiet in a unit test"
     assert records - recorded == set(), "recording rules without a unit test"
@@ -93,10 +93,12 @@ def test_priorities_follow_the_offer() -> None:
     non-critical error; Low improvements (issue 14's mapping)."""
     expected = {
         "BitrixSiteDown": "critical", "BitrixCheckoutFailing": "critical",
-        "BitrixHigh5xxRatio": "high", "BitrixPhpFpmDown": "high", "BitrixMariaDBDown": "high",
+        "BitrixHigh5xxRatio": "high", "BitrixPhpFpmDown": "high", "BitrixApacheDown": "high",
+        "BitrixMariaDBDown": "high",
         "BitrixDiskFull": "high", "BitrixCertificateExpiresVerySoon": "high",
         "BitrixDiskFilling": "medium", "BitrixCertificateExpiresSoon": "medium", "BitrixAgentsOverdue": "medium",
-        "Bitrix1cExchangeStale": "medium", "BitrixCollectorStale": "medium", "BitrixSlowResponse": "medium",
+        "Bitrix1cExchangeStale": "medium",
+        "BitrixApacheWorkersNearLimit": "medium", "BitrixCollectorStale": "medium", "BitrixSlowResponse": "medium",
         "BitrixMonitoringTargetDown": "medium",
         "BitrixUpdatesPending": "low", "BitrixBackupOld": "low",
     }
@@ -134,3 +136,13 @@ def test_alerts_read_recorded_series_of_the_same_evaluation() -> None:
                 for record in (r["record"] for r in other["rules"] if "record" in r):
                     if record in rule["expr"]:
                         assert record in recorded_before, (rule["alert"], record, group["name"])
+
+
+def test_apache_busy_limit_is_the_role_variable(tmp_path: Path) -> None:
+    """140 of 150 workers (93 %) fires at the default 0.9; with 0.95 the same series stay quiet."""
+    shutil.copy(UNIT_TESTS, tmp_path / UNIT_TESTS.name)
+    (tmp_path / "bxops.rules.yml").write_text(render_rules(monitoring_server_apache_busy_ratio=0.95))
+    proc = run_promtool("test", "rules", UNIT_TESTS.name, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "alertname: BitrixApacheWorkersNearLimit" in proc.stderr
+    assert "alertname: BitrixApacheDown" not in proc.stderr
