@@ -18,8 +18,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # bitrixvm: 1045 s measured with three other scenarios running (every playbook over two sites, idempotence,
 # the planted update failure).
 declare -A expected_seconds=(
-  [bitrixvm]=1045 [certificates]=720 [php_upgrade]=628 [backup]=600 [monitoring]=470 [update]=420 [bullseye]=415
-  [permissions]=408 [hostile]=270 [cleanup]=198 [common]=98 [audit]=50
+  [bitrixvm]=700 [certificates]=580 [bitrixvm_php]=500 [backup]=335 [monitoring]=330 [php_upgrade]=320
+  [update]=295 [permissions]=240 [bullseye]=205 [hostile]=195 [cleanup]=85 [common]=66 [audit]=57
 )
 
 logs=var/test-logs

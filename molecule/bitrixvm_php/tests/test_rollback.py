@@ -4,7 +4,7 @@ mod_php 7.4, a page only PHP 8 breaks (count() on null) is planted under the OTH
 in its smoke URLs (the inventory's bitrix_sites): upgrading the default site must swap Apache, the php command
 and both sites' cron back to 7.4 and fail naming the shop. Last, the multi-site loop upgrades the host back to
 8.2 (the second site's run finds it switched and flips nothing) and a second loop run changes nothing: the
-host is left as the test found it. Runs after test_bitrixvm.py."""
+host is left as the test found it."""
 
 from __future__ import annotations
 

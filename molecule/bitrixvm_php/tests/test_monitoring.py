@@ -53,7 +53,7 @@ def test_the_role_runs_and_says_why_there_is_no_fpm_status(runs) -> None:
     assert runs["first"].returncode == 0, out[-4000:]
     words = " ".join(out.split())  # the callback wraps long messages (and doubles ' in quoted ones)
     assert "web stack nginx+apache_mod_php" in words
-    # php7.4 here, php8.2 after the bitrixvm scenario's upgrade
+    # php8.2 after this scenario's converge (php7.4 before an upgrade)
     assert re.search(r"PHP-FPM status skipped: Apache'{1,2}s PHP module \(php[78]\.\d\) serves the site"
                      r" and mod_php has no FPM pool", words)
     announced = json.loads(re.search(r"BXOPS-EXPORTERS (\{[^}]*\})", out.replace('\\"', '"')).group(1))
