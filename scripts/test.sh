@@ -11,12 +11,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/bootstrap.sh
 
-# Seconds each scenario took on a 2-core machine shared with other runs (update when a scenario changes much):
-# measured after the site generator went in as one archive and the two-host verifiers moved to testinfra's podman
-# backend (php_upgrade, backup, permissions, cleanup, common measured; the others: earlier figure minus the ~30 s
-# prepare saving). Only the order matters here: longest first.
-# bitrixvm: 1045 s measured with three other scenarios running (every playbook over two sites, idempotence,
-# the planted update failure).
+# Seconds each scenario took on a 2-core machine shared with other runs (load 6-8; update when a scenario changes
+# much), measured with the pipelined podman connection (molecule/shared/connection_plugins). Only the order
+# matters here: longest first.
 declare -A expected_seconds=(
   [bitrixvm]=700 [certificates]=580 [bitrixvm_php]=500 [backup]=335 [monitoring]=330 [php_upgrade]=320
   [update]=295 [permissions]=240 [bullseye]=205 [hostile]=195 [cleanup]=85 [common]=66 [audit]=57
