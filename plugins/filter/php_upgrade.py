@@ -42,6 +42,24 @@ def _norm(path: Any) -> str:
     return posixpath.normpath(text).rstrip("/") if text else ""
 
 
+def _smoke_url(url: Any) -> dict[str, Any]:
+    """A bitrix_sites smoke URL (a path, or the {path, status, marker} dict the sites filter makes of it)."""
+    if isinstance(url, Mapping):
+        return {"path": str(url.get("path")), "status": url.get("status", 200), "marker": url.get("marker") or ""}
+    return {"path": str(url), "status": 200, "marker": ""}
+
+
+def php_upgrade_serving(loop_results: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Site name -> HTTP status of its first smoke page, from a smoke-test loop over __php_upgrade_site (None
+    where the check gave no answer, e.g. the module failed before asking)."""
+    serving: dict[str, Any] = {}
+    for item in loop_results:
+        name = str((item.get("__php_upgrade_site") or {}).get("name", "?"))
+        pages = item.get("results") or [{}]
+        serving[name] = pages[0].get("status") if isinstance(pages[0], Mapping) else None
+    return serving
+
+
 def php_upgrade_apache_sites(apache_sites: Iterable[Mapping[str, Any]], docroot: str, name: str,
                              domains: Iterable[str], smoke_urls: list[Any], smoke_host: str, site_user: str,
                              bitrix_sites: Iterable[Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
@@ -57,7 +75,7 @@ def php_upgrade_apache_sites(apache_sites: Iterable[Mapping[str, Any]], docroot:
     own_urls = by_docroot.get(own, {}).get("smoke_urls") or []
     result: list[dict[str, Any]] = [{
         "name": str(name), "docroot": own, "domains": list(domains), "host": str(smoke_host),
-        "smoke_urls": [{"path": str(u), "status": 200, "marker": ""} for u in own_urls] or list(smoke_urls),
+        "smoke_urls": [_smoke_url(u) for u in own_urls] or list(smoke_urls),
         "site_user": str(site_user), "given": True, "checked": True, "problem": None,
     }]
     for site in apache_sites:
@@ -72,7 +90,7 @@ def php_upgrade_apache_sites(apache_sites: Iterable[Mapping[str, Any]], docroot:
             "docroot": path or None,
             "domains": names,
             "host": names[0] if names else "localhost",
-            "smoke_urls": [{"path": str(u), "status": 200, "marker": ""} for u in entry.get("smoke_urls") or []]
+            "smoke_urls": [_smoke_url(u) for u in entry.get("smoke_urls") or []]
             or [{"path": "/", "status": 200, "marker": ""}],
             "site_user": str(entry.get("site_user") or site_user),
             "given": False,
@@ -85,4 +103,4 @@ def php_upgrade_apache_sites(apache_sites: Iterable[Mapping[str, Any]], docroot:
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"php_ini_merge": php_ini_merge, "php_compat_summary": php_compat_summary,
-                "php_upgrade_apache_sites": php_upgrade_apache_sites}
+                "php_upgrade_apache_sites": php_upgrade_apache_sites, "php_upgrade_serving": php_upgrade_serving}

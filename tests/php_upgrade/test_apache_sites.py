@@ -2,7 +2,8 @@
 (filter php_upgrade_apache_sites over bitrix_webstack's apache.sites). Expected values written by hand."""
 from __future__ import annotations
 
-from ansible_collections.bxops.bitrix.plugins.filter.php_upgrade import php_upgrade_apache_sites
+from ansible_collections.bxops.bitrix.plugins.filter.php_upgrade import php_upgrade_apache_sites, php_upgrade_serving
+from ansible_collections.bxops.bitrix.plugins.filter.sites import sites as normalized_sites
 
 APACHE_SITES = [
     {"docroot": "/home/bitrix/www", "server_name": ["vm.bxops.test"], "files": ["/etc/a.conf"], "problem": None},
@@ -68,3 +69,30 @@ def test_under_the_multi_site_loop_the_given_site_takes_its_entrys_pages() -> No
 def test_an_fpm_host_has_only_the_given_site() -> None:
     assert [s["docroot"] for s in php_upgrade_apache_sites([], "/home/bitrix/www", "default", [], ROOT,
                                                            "localhost", "bitrix", [])] == ["/home/bitrix/www"]
+
+
+def test_entries_as_the_sites_filter_gives_them_keep_their_status_and_marker() -> None:
+    """each_site passes bitrix_sites through the sites filter first: smoke URLs arrive as dicts (the BitrixVM
+    matrix failed on this: a dict was read as a path)."""
+    raw = [
+        {"name": "www", "docroot": "/home/bitrix/www", "domains": ["vm.bxops.test"],
+         "smoke_urls": [{"path": "/", "status": 200, "marker": "BXOPS-PAGE-OK home"}]},
+        {"name": "shop", "docroot": "/home/bitrix/ext_www/shop.bxops.test", "domains": ["shop.bxops.test"],
+         "smoke_urls": ["/basket/", {"path": "/order/", "status": [200, 302]}]},
+    ]
+    given = normalized_sites(raw, {})
+    sites = php_upgrade_apache_sites(APACHE_SITES, "/home/bitrix/ext_www/shop.bxops.test", "shop",
+                                     ["shop.bxops.test"], ROOT, "shop.bxops.test", "bitrix", given)
+    assert sites[0]["smoke_urls"] == [{"path": "/basket/", "status": 200, "marker": ""},
+                                      {"path": "/order/", "status": [200, 302], "marker": ""}]
+    assert sites[1]["name"] == "www"
+    assert sites[1]["smoke_urls"] == [{"path": "/", "status": 200, "marker": "BXOPS-PAGE-OK home"}]
+
+
+def test_the_rollback_report_gives_each_sites_status_or_none_when_it_was_not_asked() -> None:
+    loop = [
+        {"__php_upgrade_site": {"name": "www"}, "results": [{"path": "/", "status": 200, "ok": True}]},
+        {"__php_upgrade_site": {"name": "shop"}, "failed": True, "msg": "urls[0]: bad path"},
+        {"__php_upgrade_site": {"name": "blog"}, "results": [{"path": "/", "status": 502, "ok": False}]},
+    ]
+    assert php_upgrade_serving(loop) == {"www": 200, "shop": None, "blog": 502}
