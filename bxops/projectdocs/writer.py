@@ -65,13 +65,15 @@ def _get(document: Any, *path: str) -> Any:
 
 
 def host_view(host: Host) -> dict[str, Any]:
-    """One host's facts, flat, for the templates (audit fields of either schema; absent ones None)."""
+    """One host's facts, flat, for the templates (audit fields of either schema; absent ones None); a site of a
+    host with several sites is one such view, labelled `host / site`."""
     audit = host.audit or {}
     web = _get(audit, "web_stack", "server") or ("nginx + PHP-FPM" if _get(audit, "php", "serving", "socket")
                                                    else None)
     schema = audit.get("schema")
     return {
-        "name": host.name, "environment": host.environment, "address": host.address,
+        "name": host.name, "site": host.site, "label": host.name if host.site is None else f"{host.name} / {host.site}",
+        "environment": host.environment, "address": host.address,
         "domains": host.vars.get("bitrix_domains") or [], "site_user": host.vars.get("bitrix_site_user"),
         "docroot": audit.get("docroot") or host.vars.get("bitrix_docroot"),
         "php_version": _get(audit, "php", "serving", "version") or host.vars.get("bitrix_php_version"),
