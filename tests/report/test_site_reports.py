@@ -234,3 +234,21 @@ def test_site_folders_next_to_the_old_layout(tmp_path: Path) -> None:
     assert [(day.isoformat(), doc["docroot"]) for day, doc in by_host["web1"]] == [
         ("2026-11-05", "/home/bitrix/www"), ("2026-11-05", "/home/bitrix/ext_www/shop.example.ru"),
         ("2026-11-25", "/home/bitrix/www"), ("2026-11-25", "/home/bitrix/ext_www/shop.example.ru")]
+
+
+def test_pending_updates_compare_a_staging_site_with_the_production_site_of_its_name(tmp_path: Path) -> None:
+    """web1-staging runs the same two sites; its shop has sale 23.200.0 (production shop: 23.100.0), its main has
+    main 24.0.0 like production main. Production shop's main 23.0.0 is not compared with staging main's 24.0.0."""
+    from bxops.monthly.data import next_steps
+
+    root = tmp_path / "client"
+    shutil.copytree(FIXTURE / "reports", root / "reports")
+    for site, modules in (("main", {"main": {"version": "24.0.0"}}),
+                          ("shop", {"main": {"version": "23.0.0"}, "sale": {"version": "23.200.0"}})):
+        folder = root / "reports/web1-staging/sites" / site
+        folder.mkdir(parents=True)
+        (folder / "audit-2026-11-26.json").write_text(json.dumps(
+            {"schema": "bxops.audit/2", "modules": modules, "php": {"serving": {"version": "8.3.1"}}}))
+    steps = next_steps(root, MONTH, [])
+    assert steps["pending_updates"] == [
+        {"host": "web1", "site": "shop", "module": "sale", "from": "23.100.0", "to": "23.200.0"}]
