@@ -14,7 +14,7 @@ from bxops.contract import Contract
 from bxops.ledger.database import Ledger
 from bxops.ledger.entries import HistoryFilter, history
 from bxops.ledger.models import Entry, EntryKind, EntryStatus
-from bxops.monthly.sources import audit_reports, infrastructure, month_days
+from bxops.monthly.sources import AuditKey, infrastructure, month_days, site_audit_reports
 from bxops.periods import Month
 from bxops.reports import balance_to_dict
 
@@ -129,15 +129,24 @@ def work_done(entries: list[Entry], client_dir: Path, month: Month) -> dict[str,
     }
 
 
+def _where(key: AuditKey) -> dict[str, Any]:
+    """The host of a finding or a step, and its site on a host with several sites (a one-site host's entries
+    keep the shape they always had: no `site`)."""
+    return {"host": key[0]} if key[1] is None else {"host": key[0], "site": key[1]}
+
+
 def security(client_dir: Path, month: Month) -> dict[str, Any]:
+    """Findings opened, closed and still open over the month, per host and, on a host with several sites, per
+    site (each site's reports are compared with that site's own)."""
     first, last = month_days(month)
-    before = audit_reports(client_dir, None, date.fromordinal(first.toordinal() - 1))
-    during = audit_reports(client_dir, first, last)
+    before = site_audit_reports(client_dir, None, date.fromordinal(first.toordinal() - 1))
+    during = site_audit_reports(client_dir, first, last)
     opened: list[dict[str, Any]] = []
     closed: list[dict[str, Any]] = []
     still: list[dict[str, Any]] = []
-    for host, documents in during.items():
-        baseline_doc = before[host][-1][1] if before.get(host) else documents[0][1]
+    for key, documents in during.items():
+        where = _where(key)
+        baseline_doc = before[key][-1][1] if before.get(key) else documents[0][1]
         baseline = {f["id"]: f for f in (baseline_doc.get("security") or {}).get("findings", [])}
         seen: dict[str, dict[str, Any]] = {}
         for _day, document in documents:
@@ -146,11 +155,11 @@ def security(client_dir: Path, month: Month) -> dict[str, Any]:
         final = {f["id"]: f for f in (documents[-1][1].get("security") or {}).get("findings", [])}
         for ident, finding in seen.items():
             if ident not in baseline:
-                opened.append({"host": host, **_finding(finding)})
+                opened.append({**where, **_finding(finding)})
         for ident, finding in {**baseline, **seen}.items():
             if ident not in final:
-                closed.append({"host": host, **_finding(finding)})
-        still.extend({"host": host, **_finding(f)} for f in final.values())
+                closed.append({**where, **_finding(finding)})
+        still.extend({**where, **_finding(f)} for f in final.values())
     return {"opened": opened, "closed": closed, "open": still, "audited": bool(during)}
 
 
@@ -158,26 +167,124 @@ def _finding(finding: dict[str, Any]) -> dict[str, Any]:
     return {"id": finding.get("id"), "severity": finding.get("severity"), "title": finding.get("title")}
 
 
+def _versions(document: dict[str, Any]) -> dict[str, str]:
+    """Core and module versions of a report: {"main": "24.0.0", ...}."""
+    found = {str(m): str((v or {}).get("version")) for m, v in (document.get("modules") or {}).items()
+             if isinstance(v, dict) and v.get("version")}
+    core = (document.get("core") or {}).get("version")
+    if core and "main" not in found:
+        found["main"] = str(core)
+    return found
+
+
+def _soonest_certificate(document: dict[str, Any]) -> dict[str, Any] | None:
+    """The served certificate that expires first (the one to watch), or the first domain whose certificate
+    could not be read."""
+    certificates = [c for c in document.get("certificates") or [] if isinstance(c, dict)]
+    dated = [c for c in certificates if isinstance(c.get("days_left"), int)]
+    if dated:
+        pick = min(dated, key=lambda c: c["days_left"])
+        return {"domain": pick.get("domain"), "not_after": pick.get("not_after"), "days_left": pick["days_left"]}
+    if certificates:
+        pick = certificates[0]
+        return {"domain": pick.get("domain"), "not_after": None, "days_left": None}
+    return None
+
+
+def site_rows(client_dir: Path, month: Month, sec: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Per host with several sites (reports under `reports/<host>/sites/`), one row per site from its newest
+    report of the month: core version, PHP, open findings, the updates its reports show over the month
+    (versions at the end against the last report before the month, or its first of the month), the
+    certificate that expires first, and the site's home page checks. One-site hosts have none."""
+    first, last = month_days(month)
+    before = site_audit_reports(client_dir, None, date.fromordinal(first.toordinal() - 1))
+    during = site_audit_reports(client_dir, first, last)
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for (host, site), documents in during.items():
+        if site is None:
+            continue
+        day, latest = documents[-1]
+        baseline = before[(host, site)][-1][1] if before.get((host, site)) else documents[0][1]
+        old, new = _versions(baseline), _versions(latest)
+        updates = [{"module": m, "from": old[m], "to": v} for m, v in sorted(new.items()) if m in old and old[m] != v]
+        findings = [f for f in sec["open"] if f["host"] == host and f.get("site") == site]
+        counts: dict[str, int] = {}
+        for finding in findings:
+            counts[str(finding.get("severity"))] = counts.get(str(finding.get("severity")), 0) + 1
+        checks = [(d.get("home_page") or {}).get("status") for _d, d in documents]
+        up = sum(1 for code in checks if isinstance(code, int) and 200 <= code < 400)
+        rows.setdefault(host, []).append({
+            "site": site,
+            "audit_day": day.isoformat(),
+            "docroot": latest.get("docroot"),
+            "core": (latest.get("core") or {}).get("version"),
+            "php": ((latest.get("php") or {}).get("serving") or {}).get("version"),
+            "findings": findings,
+            "findings_by_severity": counts,
+            "updates": updates,
+            "certificate": _soonest_certificate(latest),
+            "checks": len(checks),
+            "uptime_percent": round(100.0 * up / len(checks), 2) if checks else None,
+            "db_bytes": (latest.get("db") or {}).get("bytes") if isinstance((latest.get("db") or {}).get("bytes"),
+                                                                            int) else None,
+        })
+    return rows
+
+
+def site_runs(entries: list[Entry]) -> list[dict[str, Any]]:
+    """Each run of the month over a host with several sites, and what each site's run came to (common's
+    each_site loop, stored in the ledger entry's audit_data["sites"]): which site failed in which run."""
+    found: list[dict[str, Any]] = []
+    for entry in sorted(entries, key=lambda e: (e.started_at, e.id)):
+        if entry.kind != EntryKind.RUN.value:
+            continue
+        sites = (entry.audit_data or {}).get("sites")
+        if not isinstance(sites, dict):
+            continue
+        for host, host_sites in sites.items():
+            if not isinstance(host_sites, list):
+                continue
+            listed = [s for s in host_sites if isinstance(s, dict)]
+            if len(listed) < 2 and all(s.get("status") == "ok" for s in listed):
+                continue  # a one-site host's run that went well: the run list says enough
+            found.append({
+                "run": entry.id,
+                "date": entry.started_at.date().isoformat(),
+                "playbook": entry.playbook,
+                "environment": entry.environment,
+                "status": entry.status,
+                "host": str(host),
+                "sites": [{"site": str(s.get("name", "?")), "status": "ok" if s.get("status") == "ok" else "failed",
+                           "message": str(s.get("message") or "")} for s in listed],
+                "failed": [str(s.get("name", "?")) for s in listed if s.get("status") != "ok"],
+            })
+    return found
+
+
 def next_steps(client_dir: Path, month: Month, infra_hosts: list[Any]) -> dict[str, Any]:
+    """Updates staging ran that production lacks (site by site: a staging site is compared with the production
+    site of the same name), PHP branches near or past their end of life (per site), the disk forecast."""
     _first, last = month_days(month)
-    latest = {host: docs[-1][1] for host, docs in audit_reports(client_dir, None, last).items() if docs}
-    pending: list[dict[str, str]] = []
-    staging = {h: d for h, d in latest.items() if "staging" in h}
-    production = {h: d for h, d in latest.items() if "staging" not in h}
-    for s_doc in staging.values():
+    latest = {key: docs[-1][1] for key, docs in site_audit_reports(client_dir, None, last).items() if docs}
+    pending: list[dict[str, Any]] = []
+    staging = {k: d for k, d in latest.items() if "staging" in k[0]}
+    production = {k: d for k, d in latest.items() if "staging" not in k[0]}
+    for s_key, s_doc in staging.items():
         s_modules = {m: (v or {}).get("version") for m, v in (s_doc.get("modules") or {}).items()}
-        for p_host, p_doc in production.items():
+        for p_key, p_doc in production.items():
+            if p_key[1] != s_key[1]:
+                continue
             for module, version in sorted(s_modules.items()):
                 p_version = ((p_doc.get("modules") or {}).get(module) or {}).get("version")
                 if version and p_version and version != p_version:
-                    pending.append({"host": p_host, "module": module, "from": p_version, "to": version})
+                    pending.append({**_where(p_key), "module": module, "from": p_version, "to": version})
     php_eol: list[dict[str, Any]] = []
-    for host, document in sorted(latest.items()):
+    for key, document in sorted(latest.items(), key=lambda item: (item[0][0], item[0][1] or "")):
         version = str(((document.get("php") or {}).get("serving") or {}).get("version") or "")
         branch = ".".join(version.split(".")[:2])
         if branch in PHP_END_OF_LIFE:
             end = PHP_END_OF_LIFE[branch]
-            php_eol.append({"host": host, "php": branch, "end_of_life": end.isoformat(), "ended": end <= last})
+            php_eol.append({**_where(key), "php": branch, "end_of_life": end.isoformat(), "ended": end <= last})
     forecast: list[dict[str, Any]] = []
     for status in infra_hosts:
         points = status.disk_used
@@ -201,12 +308,16 @@ def collect(ledger: Ledger, contract: Contract, client_dir: Path, month: Month) 
     for item in hours["by_work_type"]:
         item.setdefault("label", item["work_type"])
     infra = infrastructure(client_dir, month)
+    sec = security(client_dir, month)
+    sites = site_rows(client_dir, month, sec)
+    work = work_done(entries, client_dir, month)
+    work["site_runs"] = site_runs(entries)
     document: dict[str, Any] = {
         "client": contract.client,
         "month": str(month),
         "timezone": contract.service.timezone,
         "hours": hours,
-        "work": work_done(entries, client_dir, month),
+        "work": work,
         "infrastructure": {
             "source": infra.source,
             "detail": infra.detail,
@@ -224,11 +335,12 @@ def collect(ledger: Ledger, contract: Contract, client_dir: Path, month: Month) 
                     "disk_used_bytes": h.disk_used[-1][1] if h.disk_used else None,
                     "disk_free_bytes": h.disk_free,
                     "series": {"response_ms": h.response_ms, "db_bytes": h.db_bytes, "disk_used": h.disk_used},
+                    "sites": sites.get(h.host, []),
                 }
                 for h in infra.hosts
             ],
         },
-        "security": security(client_dir, month),
+        "security": sec,
         "next_steps": next_steps(client_dir, month, infra.hosts),
     }
     if contract.service.sla is not None:

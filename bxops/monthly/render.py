@@ -88,7 +88,10 @@ def charts(document: dict[str, Any], gettext: Any) -> dict[str, str]:
             (panels[2], "disk_used", gettext("Disk used, GB"), 1024**3),
         ):
             points = series[key]
-            axes.plot([date.fromisoformat(d).day for d, _v in points], [v / scale for _d, v in points], marker="o")
+            days = [date.fromisoformat(d).day for d, _v in points]
+            # several sites' checks of one day: points, not a line jumping up and down within the day
+            style = "-" if len(set(days)) == len(days) else "none"
+            axes.plot(days, [v / scale for _d, v in points], marker="o", linestyle=style)
             axes.set_title(title, fontsize=9)
             axes.tick_params(labelsize=7)
         found[f"host:{host['host']}"] = _png(figure)

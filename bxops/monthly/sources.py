@@ -1,5 +1,6 @@
 """Infrastructure status of a month: where it comes from is pluggable (`SOURCES`); the audit reports
-(`inventories/<client>/reports/<host>/audit-YYYY-MM-DD.json`, schema bxops.audit/1 or /2) always work."""
+(`inventories/<client>/reports/<host>/audit-YYYY-MM-DD.json`, schema bxops.audit/1 or /2; a host with several
+sites: `reports/<host>/sites/<site>/audit-YYYY-MM-DD.json`) always work."""
 
 from __future__ import annotations
 
@@ -65,28 +66,67 @@ class InfrastructureSource(Protocol):
     def collect(self, client_dir: Path, month: Month) -> Infrastructure: ...
 
 
+#: a report folder's key: the host, and the site for a host with several sites (None: the host's one site)
+AuditKey = tuple[str, str | None]
+SITES_FOLDER = "sites"
+#: what the audit role accepts as a site's folder name (the sites filter's rule)
+_SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+
+def _dated_reports(folder: Path, since: date | None, until: date | None) -> list[tuple[date, dict[str, Any]]]:
+    found: list[tuple[date, dict[str, Any]]] = []
+    for path in sorted(folder.iterdir()):
+        match = _AUDIT_FILE.match(path.name)
+        if match is None or path.is_symlink() or not path.is_file():
+            continue
+        day = date.fromisoformat(match.group(1))
+        if (since is not None and day < since) or (until is not None and day > until):
+            continue
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(document, dict) and str(document.get("schema", "")).startswith("bxops.audit/"):
+            found.append((day, document))
+    return found
+
+
+def site_audit_reports(
+    client_dir: Path, since: date | None = None, until: date | None = None
+) -> dict[AuditKey, list[tuple[date, dict[str, Any]]]]:
+    """Every dated audit report between `since` and `until` (inclusive), oldest first, by (host, site):
+    `reports/<host>/` is (host, None), a one-site host's (or a host's before it had several sites);
+    `reports/<host>/sites/<site>/` is (host, site). Symlinks and odd folder names are passed over."""
+    found: dict[AuditKey, list[tuple[date, dict[str, Any]]]] = {}
+    root = client_dir / "reports"
+    if not root.is_dir() or root.is_symlink():
+        return found
+    for host_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink()):
+        own = _dated_reports(host_dir, since, until)
+        if own:
+            found[(host_dir.name, None)] = own
+        sites_dir = host_dir / SITES_FOLDER
+        if not sites_dir.is_dir() or sites_dir.is_symlink():
+            continue
+        for site_dir in sorted(p for p in sites_dir.iterdir() if p.is_dir() and not p.is_symlink()):
+            if not _SITE_NAME.match(site_dir.name):
+                continue
+            reports = _dated_reports(site_dir, since, until)
+            if reports:
+                found[(host_dir.name, site_dir.name)] = reports
+    return found
+
+
 def audit_reports(
     client_dir: Path, since: date | None = None, until: date | None = None
 ) -> dict[str, list[tuple[date, dict[str, Any]]]]:
-    """Every host's dated audit reports (oldest first), between `since` and `until` (inclusive)."""
+    """Every host's dated audit reports (oldest first), between `since` and `until` (inclusive); a host with
+    several sites: all its sites' reports, by day (see `site_audit_reports` for them one site at a time)."""
     found: dict[str, list[tuple[date, dict[str, Any]]]] = {}
-    root = client_dir / "reports"
-    if not root.is_dir():
-        return found
-    for host_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink()):
-        for path in sorted(host_dir.iterdir()):
-            match = _AUDIT_FILE.match(path.name)
-            if match is None or path.is_symlink():
-                continue
-            day = date.fromisoformat(match.group(1))
-            if (since is not None and day < since) or (until is not None and day > until):
-                continue
-            try:
-                document = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            if isinstance(document, dict) and str(document.get("schema", "")).startswith("bxops.audit/"):
-                found.setdefault(host_dir.name, []).append((day, document))
+    for (host, _site), reports in site_audit_reports(client_dir, since, until).items():
+        found.setdefault(host, []).extend(reports)
+    for reports in found.values():
+        reports.sort(key=lambda item: item[0])  # stable: a day's reports stay in site order
     return found
 
 
@@ -98,7 +138,9 @@ def month_days(month: Month) -> tuple[date, date]:
 
 
 class AuditSource:
-    """The month's audit reports: one check per report (home page up when it answered 2xx/3xx)."""
+    """The month's audit reports: one check per report (home page up when it answered 2xx/3xx). A host with
+    several sites: every site's report is a check of its home page; the database figure of a day is the sum of
+    the sites' databases that day; the disk is the host's."""
 
     name = "audit"
 
@@ -111,6 +153,7 @@ class AuditSource:
         reports = audit_reports(client_dir, first, last)
         for host, documents in reports.items():
             status = HostStatus(host=host, checks=0, up_checks=0)
+            db_by_day: dict[str, int] = {}
             for day, document in documents:
                 page = document.get("home_page") or {}
                 code = page.get("status")
@@ -121,12 +164,15 @@ class AuditSource:
                     status.response_ms.append((day.isoformat(), float(page["response_ms"])))
                 db = document.get("db") or {}
                 if isinstance(db.get("bytes"), int):
-                    status.db_bytes.append((day.isoformat(), int(db["bytes"])))
+                    db_by_day[day.isoformat()] = db_by_day.get(day.isoformat(), 0) + int(db["bytes"])
                 disk = document.get("disk") or {}
                 if isinstance(disk.get("bytes_used"), int):
+                    if status.disk_used and status.disk_used[-1][0] == day.isoformat():
+                        status.disk_used.pop()  # another site's report of the same day: the same disk
                     status.disk_used.append((day.isoformat(), int(disk["bytes_used"])))
                     status.disk_free = int(disk.get("bytes_free", 0))
                     status.disk_total = int(disk.get("bytes_total", 0))
+            status.db_bytes = sorted(db_by_day.items())
             hosts.append(status)
         count = sum(len(documents) for documents in reports.values())
         return Infrastructure("audit", f"{count} audit reports", hosts, count)

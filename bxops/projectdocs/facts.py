@@ -1,6 +1,7 @@
 """What the docs say, gathered from the client's folder: the inventory (environments, hosts, the plain
-group_vars), the playbooks the agency runs, and each host's latest audit report. Secret values are never
-read into the facts: a variable whose name says it is a secret is kept by name and file only."""
+group_vars), the playbooks the agency runs, and each host's latest audit report (each site's, on a host with
+several sites: `reports/<host>/sites/<site>/`). Secret values are never read into the facts: a variable whose
+name says it is a secret is kept by name and file only, and of `bitrix_sites` only the plain keys are kept."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ from typing import Any
 
 import yaml
 
-from bxops.monthly.sources import audit_reports
+from bxops.monthly.sources import AuditKey, site_audit_reports
 from bxops.playbook_roles import playbook_roles
 
 ENVIRONMENTS = ("staging", "production")
 SECRET_NAME = re.compile(r"pass|secret|token|key|credential", re.I)
 #: plain inventory variables shown in the README (values, never secrets)
 SHOWN_VARS = ("bitrix_docroot", "bitrix_site_user", "bitrix_php_version", "bitrix_domains")
+#: the keys of a `bitrix_sites` entry the docs show (never `db`: it holds the site's DB password)
+SHOWN_SITE_KEYS = ("docroot", "site_user", "domains")
 #: the agency's playbooks and what each does for the site, in the README's words
 PLAYBOOKS = {
     "maintenance": "monthly: audit, core and module updates (backup first, staging gate), cleanup, permissions, "
@@ -38,6 +41,8 @@ class Host:
     vars: dict[str, Any]
     audit: dict[str, Any] | None = None
     audit_day: str | None = None
+    #: the site's name on a host with several sites (one Host per site); None for a one-site host
+    site: str | None = None
 
 
 @dataclass
@@ -106,26 +111,91 @@ def _inventory_hosts(inventory: Path) -> dict[str, list[tuple[str, str | None]]]
     return groups
 
 
-def latest_audits(client_dir: Path) -> dict[str, tuple[str, dict[str, Any]]]:
-    """Each host's newest dated audit report (`reports/<host>/audit-YYYY-MM-DD.json`)."""
-    return {host: (day.isoformat(), document) for host, reports in audit_reports(client_dir).items()
+def _host_sites(inventory: Path, client_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    """Each host's own `bitrix_sites` (plain keys only): from its variables in a YAML inventory, or from
+    `host_vars/<host>.yml`."""
+    found: dict[str, list[dict[str, Any]]] = {}
+
+    def walk(body: Any) -> None:
+        if not isinstance(body, dict):
+            return
+        for host, hvars in (body.get("hosts") or {}).items():
+            if isinstance(hvars, dict) and "bitrix_sites" in hvars:
+                found[str(host)] = _plain_sites(hvars["bitrix_sites"])
+        for child in (body.get("children") or {}).values():
+            walk(child)
+
+    if inventory.suffix in (".yml", ".yaml") and inventory.is_file():
+        data = _load_yaml(inventory)
+        if isinstance(data, dict):
+            for body in data.values():
+                walk(body)
+    folder = client_dir / "host_vars"
+    if folder.is_dir() and not folder.is_symlink():
+        for path in sorted(folder.glob("*.y*ml")):
+            if path.is_symlink():
+                continue
+            try:
+                data = _load_yaml(path)
+            except (OSError, yaml.YAMLError):
+                continue
+            if isinstance(data, dict) and "bitrix_sites" in data:
+                found[path.stem] = _plain_sites(data["bitrix_sites"])
+    return found
+
+
+def latest_audits(client_dir: Path) -> dict[AuditKey, tuple[str, dict[str, Any]]]:
+    """Each host's newest dated audit report (`reports/<host>/audit-YYYY-MM-DD.json`), keyed (host, None); on
+    a host with several sites, each site's (`reports/<host>/sites/<site>/`), keyed (host, site)."""
+    return {key: (day.isoformat(), document) for key, reports in site_audit_reports(client_dir).items()
             for day, document in [reports[-1]]}
+
+
+def _plain_sites(value: Any) -> list[dict[str, Any]]:
+    """The `bitrix_sites` of the inventory, only the shown keys of each (name, docroot, site_user, domains)."""
+    if not isinstance(value, list):
+        return []
+    found = []
+    for entry in value:
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+            found.append({"name": entry["name"], **{k: entry[k] for k in SHOWN_SITE_KEYS if k in entry}})
+    return found
+
+
+def _site_vars(merged: dict[str, Any], site: dict[str, Any]) -> dict[str, Any]:
+    shown = {"bitrix_docroot": "docroot", "bitrix_site_user": "site_user", "bitrix_domains": "domains"}
+    return {**merged, **{var: site[key] for var, key in shown.items() if key in site}}
 
 
 def gather(client: str, client_dir: Path, inventory: Path, playbooks_dir: Path) -> Facts:
     groups = _inventory_hosts(inventory) if inventory.suffix in (".yml", ".yaml") else {}
     common, secrets = _group_vars(client_dir, "all")
     audits = latest_audits(client_dir)
+    own_sites = _host_sites(inventory, client_dir)
     hosts: list[Host] = []
     for environment in ENVIRONMENTS:
         env_vars, env_secrets = _group_vars(client_dir, environment)
         secrets += env_secrets
+        group_sites = _plain_sites({**common, **env_vars}.get("bitrix_sites"))
         for name, address in groups.get(environment, []):
+            listed = own_sites.get(name, group_sites)
             merged = {k: v for k, v in {**common, **env_vars}.items() if k in SHOWN_VARS}
-            host = Host(name=name, environment=environment, address=address, vars=merged)
-            if name in audits:
-                host.audit_day, host.audit = audits[name]
-            hosts.append(host)
+            # a host with several sites: a Host per site, the inventory's sites first, then sites only audited
+            site_names = [s["name"] for s in listed]
+            site_names += sorted(site for host, site in audits if host == name and site and site not in site_names)
+            if not site_names:
+                host = Host(name=name, environment=environment, address=address, vars=merged)
+                if (name, None) in audits:
+                    host.audit_day, host.audit = audits[(name, None)]
+                hosts.append(host)
+                continue
+            for site_name in site_names:
+                entry = next((s for s in listed if s["name"] == site_name), {})
+                host = Host(name=name, environment=environment, address=address, vars=_site_vars(merged, entry),
+                            site=site_name)
+                if (name, site_name) in audits:
+                    host.audit_day, host.audit = audits[(name, site_name)]
+                hosts.append(host)
     playbooks = []
     for name, what in PLAYBOOKS.items():
         path = playbooks_dir / f"{name}.yml"

@@ -25,6 +25,15 @@ CHANGELOG_HEAD = (
 TABLE_HEAD = "| date (UTC) | environment | host | module | version from → to | run |\n|---|---|---|---|---|---|\n"
 
 
+#: the audit's web_stack.kind (bitrix_webstack) in the docs' words
+WEB_STACKS = {
+    "nginx+php_fpm": "nginx + PHP-FPM",
+    "nginx+apache_mod_php": "nginx + Apache (mod_php)",
+    "apache_mod_php": "Apache (mod_php)",
+    "nginx": "nginx",
+}
+
+
 @dataclass
 class DocsResult:
     folder: Path
@@ -65,16 +74,19 @@ def _get(document: Any, *path: str) -> Any:
 
 
 def host_view(host: Host) -> dict[str, Any]:
-    """One host's facts, flat, for the templates (audit fields of either schema; absent ones None)."""
+    """One host's facts, flat, for the templates (audit fields of either schema; absent ones None); a site of a
+    host with several sites is one such view, labelled `host / site`."""
     audit = host.audit or {}
-    web = _get(audit, "web_stack", "server") or ("nginx + PHP-FPM" if _get(audit, "php", "serving", "socket")
-                                                   else None)
+    web = WEB_STACKS.get(str(_get(audit, "web_stack", "kind"))) or (
+        "nginx + PHP-FPM" if _get(audit, "php", "serving", "socket") else None)
     schema = audit.get("schema")
     return {
-        "name": host.name, "environment": host.environment, "address": host.address,
+        "name": host.name, "site": host.site, "label": host.name if host.site is None else f"{host.name} / {host.site}",
+        "environment": host.environment, "address": host.address,
         "domains": host.vars.get("bitrix_domains") or [], "site_user": host.vars.get("bitrix_site_user"),
         "docroot": audit.get("docroot") or host.vars.get("bitrix_docroot"),
-        "php_version": _get(audit, "php", "serving", "version") or host.vars.get("bitrix_php_version"),
+        "php_version": _get(audit, "php", "serving", "version") or _get(audit, "web_stack", "php_version")
+        or host.vars.get("bitrix_php_version"),
         "audit_day": host.audit_day, "schema": schema, "audited": bool(audit),
         "os": _get(audit, "os", "name"), "web": web, "db_server": _get(audit, "db", "server_version"),
         "core": _get(audit, "core", "version"), "db_bytes": _get(audit, "db", "bytes"),
