@@ -89,7 +89,7 @@ def db_versions(site: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("site", sorted(SITES))
 def test_audit_saw_nginx_apache_mod_php_74(site: str) -> None:
-    report = json.loads((ephemeral() / "reports" / site / HOSTNAME / "audit-first.json").read_text())
+    report = json.loads((ephemeral() / "reports" / HOSTNAME / "sites" / site / "audit-first.json").read_text())
     assert report["docroot"] == SITES[site]["docroot"]
     assert report["web_stack"] == {"kind": "nginx+apache_mod_php", "php_version": "7.4",
                                    "php_sapi": "apache2handler", "apache_user": "bitrix"}
