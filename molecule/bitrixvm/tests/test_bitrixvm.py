@@ -39,7 +39,8 @@ def planted(site: str) -> dict[str, Any]:
 
 
 def report(site: str, which: str) -> dict[str, Any]:
-    return json.loads((ephemeral() / "reports" / site / HOSTNAME / f"audit-{which}.json").read_text())
+    """The audit's report of one site: reports/<host>/sites/<site>/audit-<first|latest>.json."""
+    return json.loads((ephemeral() / "reports" / HOSTNAME / "sites" / site / f"audit-{which}.json").read_text())
 
 
 def sh(script: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -89,12 +90,12 @@ def db_versions(site: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("site", sorted(SITES))
 def test_audit_saw_nginx_apache_mod_php_74(site: str) -> None:
-    report = json.loads((ephemeral() / "reports" / HOSTNAME / "sites" / site / "audit-first.json").read_text())
-    assert report["docroot"] == SITES[site]["docroot"]
-    assert report["web_stack"] == {"kind": "nginx+apache_mod_php", "php_version": "7.4",
-                                   "php_sapi": "apache2handler", "apache_user": "bitrix"}
-    assert report["php"]["serving"]["version"] == "7.4"
-    assert report["php"]["settings"]["checked"] is True  # the apache2 SAPI's php.ini was read
+    first = report(site, "first")
+    assert first["docroot"] == SITES[site]["docroot"]
+    assert first["web_stack"] == {"kind": "nginx+apache_mod_php", "php_version": "7.4",
+                                  "php_sapi": "apache2handler", "apache_user": "bitrix"}
+    assert first["php"]["serving"]["version"] == "7.4"
+    assert first["php"]["settings"]["checked"] is True  # the apache2 SAPI's php.ini was read
 
 
 def _get(host, site: str, path: str, port: int = 80) -> tuple[str, str]:
