@@ -1,7 +1,8 @@
 # Copyright: bxops maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Test-side filter of the php_upgrade scenario (loaded from beside its playbooks): the generator's truth.json
-pages as php_upgrade_smoke_urls. It lives here, not in plugins/: production code knows nothing of the generator."""
+"""Test-side filter of the php_upgrade and bitrixvm scenarios (loaded from beside their playbooks; bitrixvm's is a
+symlink to this file): the generator's truth.json pages as php_upgrade_smoke_urls. It lives here, not in plugins/:
+production code knows nothing of the generator."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping

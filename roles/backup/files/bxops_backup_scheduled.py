@@ -67,15 +67,6 @@ def write_json(path: str, content: dict, mode: int) -> None:
     bitrix_lock.write_json_atomically(path, content, mode, pretty=True)
 
 
-def read_json(path: str) -> dict:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 @contextlib.contextmanager
 def site_lock(lock: dict, owner: str):  # type: ignore[no-untyped-def]
     """Hold the site's maintenance lock for the run, by the collection's rules (module_utils/bitrix_lock, as
@@ -167,7 +158,7 @@ def main(argv: list[str]) -> int:
         config = json.load(handle)
     offsite_only = "--offsite-only" in argv[2:]
     status_path = config["status_path"]
-    record = read_json(status_path)
+    record = bitrix_lock.read(status_path)  # a JSON object, {} when missing or unreadable
     started = time.time()
     record.update(schema=SCHEMA, docroot=config["docroot"], host=socket.gethostname())
     outcome: dict[str, Any] = {"started": iso(started)}
