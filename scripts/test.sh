@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: lint, pytest (Python code, modules, runner on SQLite and PostgreSQL, generator),
 # and each molecule scenario on podman test hosts. Installs what it needs first (scripts/bootstrap.sh).
-# Usage: scripts/test.sh [scenario ...]   (no argument: everything)
+# Usage: scripts/test.sh [scenario ...]   (no argument: everything; BXOPS_TEST_PYTHON=1 runs lint and pytest
+# with the scenarios given too, e.g. to time a subset like the full run: bench/test_run_like_for_like.sh)
 # BXOPS_TEST_JOBS (default 3) jobs run side by side: the molecule scenarios, longest first (by the
 # expected durations below; a scenario not listed there goes first, its length being unknown), and, in
 # a full run, lint followed by pytest as one more job in the same pool, started with the two longest
@@ -39,6 +40,7 @@ longest_first() {
 
 scenarios=("$@")
 full=false
+[ "${BXOPS_TEST_PYTHON:-0}" = 1 ] && full=true
 if [ ${#scenarios[@]} -eq 0 ]; then
   full=true
   for dir in molecule/*/; do
