@@ -12,12 +12,11 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/bootstrap.sh
 
-# Seconds each scenario took on a 2-core machine shared with other runs (load 6-8; update when a scenario changes
-# much), measured with the pipelined podman connection (molecule/shared/connection_plugins). Only the order
-# matters here: longest first.
+# Seconds each scenario took in a clean-clone CI run (2 cores, three scenarios at a time beside lint and pytest;
+# update when a scenario changes much). Only the order matters here: longest first.
 declare -A expected_seconds=(
-  [bitrixvm]=700 [certificates]=580 [bitrixvm_php]=500 [backup]=335 [monitoring]=330 [php_upgrade]=320
-  [update]=295 [permissions]=240 [bullseye]=205 [hostile]=195 [cleanup]=85 [common]=66 [audit]=57
+  [bitrixvm_php]=660 [bitrixvm]=470 [certificates]=325 [php_upgrade]=290 [monitoring]=280 [update]=270
+  [backup]=260 [permissions]=235 [bullseye]=210 [hostile]=160 [cleanup]=105 [common]=60 [audit]=50
 )
 
 logs=var/test-logs
