@@ -135,12 +135,29 @@ def _where(key: AuditKey) -> dict[str, Any]:
     return {"host": key[0]} if key[1] is None else {"host": key[0], "site": key[1]}
 
 
-def security(client_dir: Path, month: Month) -> dict[str, Any]:
+#: every audit report up to the month's end, by (host, site): read once per report (site_audit_reports)
+Reports = dict[AuditKey, list[tuple[date, dict[str, Any]]]]
+
+
+def _before_and_during(reports: Reports, month: Month) -> tuple[Reports, Reports]:
+    """The reports before the month and those of the month, per (host, site)."""
+    first, _last = month_days(month)
+    before: Reports = {}
+    during: Reports = {}
+    for key, documents in reports.items():
+        earlier = [item for item in documents if item[0] < first]
+        this_month = [item for item in documents if item[0] >= first]
+        if earlier:
+            before[key] = earlier
+        if this_month:
+            during[key] = this_month
+    return before, during
+
+
+def security(reports: Reports, month: Month) -> dict[str, Any]:
     """Findings opened, closed and still open over the month, per host and, on a host with several sites, per
     site (each site's reports are compared with that site's own)."""
-    first, last = month_days(month)
-    before = site_audit_reports(client_dir, None, date.fromordinal(first.toordinal() - 1))
-    during = site_audit_reports(client_dir, first, last)
+    before, during = _before_and_during(reports, month)
     opened: list[dict[str, Any]] = []
     closed: list[dict[str, Any]] = []
     still: list[dict[str, Any]] = []
@@ -191,14 +208,12 @@ def _soonest_certificate(document: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def site_rows(client_dir: Path, month: Month, sec: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+def site_rows(reports: Reports, month: Month, sec: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Per host with several sites (reports under `reports/<host>/sites/`), one row per site from its newest
     report of the month: core version, PHP, open findings, the updates its reports show over the month
     (versions at the end against the last report before the month, or its first of the month), the
     certificate that expires first, and the site's home page checks. One-site hosts have none."""
-    first, last = month_days(month)
-    before = site_audit_reports(client_dir, None, date.fromordinal(first.toordinal() - 1))
-    during = site_audit_reports(client_dir, first, last)
+    before, during = _before_and_during(reports, month)
     rows: dict[str, list[dict[str, Any]]] = {}
     for (host, site), documents in during.items():
         if site is None:
@@ -261,11 +276,15 @@ def site_runs(entries: list[Entry]) -> list[dict[str, Any]]:
     return found
 
 
-def next_steps(client_dir: Path, month: Month, infra_hosts: list[Any]) -> dict[str, Any]:
+def next_steps(client_dir: Path, month: Month, infra_hosts: list[Any],
+               reports: Reports | None = None) -> dict[str, Any]:
     """Updates staging ran that production lacks (site by site: a staging site is compared with the production
-    site of the same name), PHP branches near or past their end of life (per site), the disk forecast."""
+    site of the same name), PHP branches near or past their end of life (per site), the disk forecast.
+    `reports`: the reports up to the month's end when the caller has read them already."""
     _first, last = month_days(month)
-    latest = {key: docs[-1][1] for key, docs in site_audit_reports(client_dir, None, last).items() if docs}
+    if reports is None:
+        reports = site_audit_reports(client_dir, None, last)
+    latest = {key: docs[-1][1] for key, docs in reports.items() if docs}
     pending: list[dict[str, Any]] = []
     staging = {k: d for k, d in latest.items() if "staging" in k[0]}
     production = {k: d for k, d in latest.items() if "staging" not in k[0]}
@@ -308,8 +327,9 @@ def collect(ledger: Ledger, contract: Contract, client_dir: Path, month: Month) 
     for item in hours["by_work_type"]:
         item.setdefault("label", item["work_type"])
     infra = infrastructure(client_dir, month)
-    sec = security(client_dir, month)
-    sites = site_rows(client_dir, month, sec)
+    reports = site_audit_reports(client_dir, None, month_days(month)[1])
+    sec = security(reports, month)
+    sites = site_rows(reports, month, sec)
     work = work_done(entries, client_dir, month)
     work["site_runs"] = site_runs(entries)
     document: dict[str, Any] = {
@@ -341,7 +361,7 @@ def collect(ledger: Ledger, contract: Contract, client_dir: Path, month: Month) 
             ],
         },
         "security": sec,
-        "next_steps": next_steps(client_dir, month, infra.hosts),
+        "next_steps": next_steps(client_dir, month, infra.hosts, reports),
     }
     if contract.service.sla is not None:
         document["sla"] = sla_section(ledger, contract, month)

@@ -61,6 +61,19 @@ def _load_yaml(path: Path) -> Any:
     return yaml.safe_load(text)
 
 
+def _yaml_files(paths: list[Path]) -> list[tuple[Path, Any]]:
+    """Each readable YAML file with its content; symlinks and files that do not parse are left out."""
+    out: list[tuple[Path, Any]] = []
+    for path in paths:
+        if path.is_symlink():
+            continue
+        try:
+            out.append((path, _load_yaml(path)))
+        except (OSError, yaml.YAMLError):
+            continue
+    return out
+
+
 def _group_vars(client_dir: Path, group: str) -> tuple[dict[str, Any], list[dict[str, str]]]:
     """A group's plain variables (secrets left out) and where its secrets live."""
     base = client_dir / "group_vars"
@@ -68,13 +81,7 @@ def _group_vars(client_dir: Path, group: str) -> tuple[dict[str, Any], list[dict
     files += [p for p in (base / f"{group}.yml", base / f"{group}.yaml") if p.is_file()]
     values: dict[str, Any] = {}
     secrets: list[dict[str, str]] = []
-    for path in files:
-        if path.is_symlink():
-            continue
-        try:
-            data = _load_yaml(path)
-        except (OSError, yaml.YAMLError):
-            continue
+    for path, data in _yaml_files(files):
         rel = str(path.relative_to(client_dir))
         if data is None and path.read_text(encoding="utf-8").lstrip().startswith("$ANSIBLE_VAULT"):
             secrets.append({"name": "(encrypted vault)", "file": rel})
@@ -89,10 +96,12 @@ def _group_vars(client_dir: Path, group: str) -> tuple[dict[str, Any], list[dict
     return values, secrets
 
 
-def _inventory_hosts(inventory: Path) -> dict[str, list[tuple[str, str | None]]]:
-    """Hosts of each group of a YAML inventory (children included), with their ansible_host."""
-    data = _load_yaml(inventory) or {}
+def _inventory(inventory: Path) -> tuple[dict[str, list[tuple[str, str | None]]], dict[str, dict[str, Any]]]:
+    """A YAML inventory read once: the hosts of each group (children included) with their ansible_host, and each
+    host's own variables."""
+    data = _load_yaml(inventory) if inventory.suffix in (".yml", ".yaml") else None
     groups: dict[str, list[tuple[str, str | None]]] = {}
+    host_vars: dict[str, dict[str, Any]] = {}
 
     def walk(name: str, body: Any) -> list[tuple[str, str | None]]:
         found: list[tuple[str, str | None]] = []
@@ -100,6 +109,8 @@ def _inventory_hosts(inventory: Path) -> dict[str, list[tuple[str, str | None]]]
             for host, hvars in (body.get("hosts") or {}).items():
                 address = hvars.get("ansible_host") if isinstance(hvars, dict) else None
                 found.append((str(host), str(address) if address is not None else None))
+                if isinstance(hvars, dict):
+                    host_vars[str(host)] = hvars
             for child, child_body in (body.get("children") or {}).items():
                 found += walk(str(child), child_body)
         groups[name] = groups.get(name, []) + found
@@ -108,37 +119,16 @@ def _inventory_hosts(inventory: Path) -> dict[str, list[tuple[str, str | None]]]
     if isinstance(data, dict):
         for name, body in data.items():
             walk(str(name), body)
-    return groups
+    return groups, host_vars
 
 
-def _host_sites(inventory: Path, client_dir: Path) -> dict[str, list[dict[str, Any]]]:
-    """Each host's own `bitrix_sites` (plain keys only): from its variables in a YAML inventory, or from
+def _host_sites(host_vars: dict[str, dict[str, Any]], client_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    """Each host's own `bitrix_sites` (plain keys only): from its variables in the inventory, or from
     `host_vars/<host>.yml`."""
-    found: dict[str, list[dict[str, Any]]] = {}
-
-    def walk(body: Any) -> None:
-        if not isinstance(body, dict):
-            return
-        for host, hvars in (body.get("hosts") or {}).items():
-            if isinstance(hvars, dict) and "bitrix_sites" in hvars:
-                found[str(host)] = _plain_sites(hvars["bitrix_sites"])
-        for child in (body.get("children") or {}).values():
-            walk(child)
-
-    if inventory.suffix in (".yml", ".yaml") and inventory.is_file():
-        data = _load_yaml(inventory)
-        if isinstance(data, dict):
-            for body in data.values():
-                walk(body)
+    found = {host: _plain_sites(hvars["bitrix_sites"]) for host, hvars in host_vars.items() if "bitrix_sites" in hvars}
     folder = client_dir / "host_vars"
     if folder.is_dir() and not folder.is_symlink():
-        for path in sorted(folder.glob("*.y*ml")):
-            if path.is_symlink():
-                continue
-            try:
-                data = _load_yaml(path)
-            except (OSError, yaml.YAMLError):
-                continue
+        for path, data in _yaml_files(sorted(folder.glob("*.y*ml"))):
             if isinstance(data, dict) and "bitrix_sites" in data:
                 found[path.stem] = _plain_sites(data["bitrix_sites"])
     return found
@@ -168,10 +158,10 @@ def _site_vars(merged: dict[str, Any], site: dict[str, Any]) -> dict[str, Any]:
 
 
 def gather(client: str, client_dir: Path, inventory: Path, playbooks_dir: Path) -> Facts:
-    groups = _inventory_hosts(inventory) if inventory.suffix in (".yml", ".yaml") else {}
+    groups, host_vars = _inventory(inventory)
     common, secrets = _group_vars(client_dir, "all")
     audits = latest_audits(client_dir)
-    own_sites = _host_sites(inventory, client_dir)
+    own_sites = _host_sites(host_vars, client_dir)
     hosts: list[Host] = []
     for environment in ENVIRONMENTS:
         env_vars, env_secrets = _group_vars(client_dir, environment)

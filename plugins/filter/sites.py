@@ -80,6 +80,12 @@ def _one_site(one: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def site_name_ok(name: Any) -> bool:
+    """Whether `name` is a site name by the rule bitrix_sites' names follow (one safe folder name: the audit files
+    each site's reports under it)."""
+    return isinstance(name, str) and _NAME_RE.match(name) is not None
+
+
 def sites(bitrix_sites: Any, one_site: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """The normalized list of sites; raises SitesError with every problem found."""
     base = _one_site(dict(one_site or {}))
@@ -158,4 +164,4 @@ class FilterModule:
     """bxops.bitrix sites filter."""
 
     def filters(self) -> dict[str, Any]:
-        return {"sites": sites}
+        return {"sites": sites, "site_name_ok": site_name_ok}

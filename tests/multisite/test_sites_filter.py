@@ -120,3 +120,13 @@ def test_every_smoke_url_problem_of_every_site_in_one_message():
     assert "site a: smoke_urls[0]: path 'x' must start with /" in message
     assert "site a: smoke_urls[1]: status 0 must be an HTTP status" in message
     assert "site b: smoke_urls[0] has unknown keys: colour" in message
+
+
+@pytest.mark.parametrize(("name", "ok"), [
+    ("shop", True), ("shop.bxops.test", True), ("www_2-old", True), ("9lives", True),
+    ("", False), (".hidden", False), ("-x", False), ("a/b", False), ("..", False), ("a b", False),
+    ("x" * 63, True), ("x" * 64, False), (None, False), (7, False),
+])
+def test_site_name_ok_is_one_safe_folder_name(name: object, ok: bool) -> None:
+    """The audit's per-site report folder check (roles/audit/tasks/report.yml) uses this rule."""
+    assert sf.site_name_ok(name) is ok
