@@ -5,10 +5,7 @@
 set -euo pipefail
 
 BXOPS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# The virtualenv is keyed by pyproject.toml, outside the checkout, so a fresh clone (CI) reuses it.
-bxops_deps_hash=$(sha256sum "$BXOPS_ROOT/pyproject.toml" | cut -c1-12)
-BXOPS_VENV="${BXOPS_VENV:-/var/cache/bxops/venv-$bxops_deps_hash}"
-export BXOPS_ROOT BXOPS_VENV
+export BXOPS_ROOT
 export CONTAINERS_CONF="$BXOPS_ROOT/images/containers.conf"
 
 bxops_apt_packages=(podman runc debootstrap uidmap slirp4netns fuse-overlayfs conmon catatonit
@@ -28,7 +25,25 @@ bxops_install_apt() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# pyproject.toml's dependencies with the test extras, one per line (system python3: tomllib, 3.11).
+bxops_requirements() {
+  python3 - "$BXOPS_ROOT/pyproject.toml" <<'PY'
+import sys
+import tomllib
+
+with open(sys.argv[1], "rb") as handle:
+    project = tomllib.load(handle)["project"]
+print("\n".join(project["dependencies"] + project.get("optional-dependencies", {}).get("test", [])))
+PY
+}
+
 bxops_install_venv() {
+  # Keyed by the dependency list (not by the rest of pyproject.toml) and kept outside the checkout, so a
+  # fresh clone (CI) reuses the virtualenv an unchanged list built.
+  local requirements
+  requirements=$(bxops_requirements)
+  BXOPS_VENV="${BXOPS_VENV:-/var/cache/bxops/venv-$(printf '%s\n' "$requirements" | sha256sum | cut -c1-12)}"
+  export BXOPS_VENV
   local stamp="$BXOPS_VENV/.bxops-deps-installed"
   if [ ! -f "$stamp" ]; then
     echo "bxops: preparing the virtualenv in $BXOPS_VENV"
@@ -38,14 +53,7 @@ bxops_install_venv() {
     # The dependencies only (pyproject.toml's, with the test extras): the venv is shared by every
     # checkout on this machine, so no checkout is installed into it. runner.py, the tests (their
     # conftest), mypy and Ansible's callback path all take bxops from their own checkout.
-    "$BXOPS_VENV/bin/python" - "$BXOPS_ROOT/pyproject.toml" >"$BXOPS_VENV/.bxops-requirements.txt" <<'PY'
-import sys
-import tomllib
-
-with open(sys.argv[1], "rb") as handle:
-    project = tomllib.load(handle)["project"]
-print("\n".join(project["dependencies"] + project.get("optional-dependencies", {}).get("test", [])))
-PY
+    printf '%s\n' "$requirements" >"$BXOPS_VENV/.bxops-requirements.txt"
     "$BXOPS_VENV/bin/pip" install -q -r "$BXOPS_VENV/.bxops-requirements.txt"
     touch "$stamp"
   fi
