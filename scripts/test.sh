@@ -120,6 +120,25 @@ run_scenario() {  # name
   echo "$rc" > "$logs/molecule-$name.rc"
 }
 
+# Every ten minutes, the jobs still running and the last line of each one's log: if CI stops the whole run
+# at its time limit, its output still says which job was where.
+heartbeat() {
+  local log name
+  while sleep 600 > /dev/null 2>&1; do  # the sleep left behind at exit holds none of our output open
+    echo "--- $(( $(date +%s) - suite_start )) s in; running:"
+    for log in "$logs"/pytest.log "$logs"/molecule-*.log; do
+      name=$(basename "$log" .log)
+      case $name in *.hung) continue ;; esac
+      [ -f "$logs/$name.rc" ] && continue
+      [ -f "$log" ] && echo "    $name: $(tail -n 1 "$log" | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-150)"
+    done
+  done
+}
+heartbeat &
+heartbeat_pid=$!
+disown "$heartbeat_pid"  # not one of the jobs waited for below
+trap 'kill "$heartbeat_pid" 2>/dev/null || true' EXIT
+
 # Molecule scenarios in parallel (each has its own uniquely named test hosts).
 declare -A start_of
 for name in "${scenarios[@]}"; do
