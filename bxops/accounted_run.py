@@ -62,12 +62,6 @@ class PreparedRun(Target):
     term: Term
 
 
-def _check_work_type(client: str, term: Term, work_type: str | None) -> None:
-    if work_type is not None and work_type not in term.work_types:
-        known = ", ".join(term.work_types)
-        raise BxopsError(f"unknown work type {work_type!r} for {client} (known: {known})")
-
-
 def prepare(settings: Settings, request: RunRequest, located: Target | None = None) -> PreparedRun:
     """Every check that needs no ledger; raises BxopsError on the first problem.
 
@@ -77,7 +71,7 @@ def prepare(settings: Settings, request: RunRequest, located: Target | None = No
     target = located if located is not None else locate(settings, request)
     contract = target.client.contract()
     term = contract.term_for(contract.month_of(utcnow()))
-    _check_work_type(target.client.name, term, request.work_type)
+    term.require_work_type(request.work_type, target.client.name)
     if contract.service.tracker is not None:
         from bxops.trackers.hooks import check_token
 

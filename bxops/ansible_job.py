@@ -155,19 +155,25 @@ LEGACY_OWNER_FILE = "bxops-owner"
 
 
 def _owner_alive(path: Path) -> bool | None:
-    """Whether the runner that made the private folder `path` lives; None when no owner is recorded yet
-    (a folder being set up) or the record cannot be read (another user's)."""
+    """Whether the runner that made the private folder `path` lives; None when no whole owner record is
+    there yet (a folder being set up) or it cannot be read (another user's)."""
     try:
-        return is_identity_alive((path / OWNER_FILE).read_text())
+        record = (path / OWNER_FILE).read_text()
     except FileNotFoundError:
-        pass
+        record = None
     except OSError:
         return None
+    if record is not None:
+        # Only a whole record is judged: an empty or cut one is being written (record_owner writes at once;
+        # a runner of another checkout may not), and removing the folder would break that starting run.
+        return is_identity_alive(record) if len(record.split()) == 3 else None
     try:
         pid, _, ticks = (path / LEGACY_OWNER_FILE).read_text().strip().partition(" ")
     except OSError:
         return None
-    start = process_start(int(pid)) if pid.isdigit() else None
+    if not (pid.isdigit() and ticks.isdigit()):
+        return None  # being written by an older runner, which wrote it in two steps
+    start = process_start(int(pid))
     return start is not None and start.rsplit(" ", 1)[-1] == ticks
 
 
@@ -181,6 +187,14 @@ def remove_stale_private_dirs(tmp: Path | None = None) -> list[Path]:
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path)
     return removed
+
+
+def record_owner(private_data_dir: Path) -> None:
+    """Record this runner as the folder's owner in one step: another runner cleaning up at the same moment
+    sees no owner yet (a folder being set up) or the whole record, never an empty file it would judge dead."""
+    partial = private_data_dir / f".{OWNER_FILE}.partial"
+    partial.write_text(identity(os.getpid()) or "")
+    os.replace(partial, private_data_dir / OWNER_FILE)
 
 
 def _missing_dirs(path: Path) -> list[Path]:
@@ -215,27 +229,15 @@ class AnsibleJob:
     def start(self, *, gated: bool = False) -> None:
         remove_stale_private_dirs()
         _no_close_delay()
-        private_data_dir = Path(tempfile.mkdtemp(prefix=PRIVATE_PREFIX))  # holds extravars; removed after
-        (private_data_dir / OWNER_FILE).write_text(identity(os.getpid()) or "")
-        self._private_data_dir = private_data_dir
-        envvars = _environment(self.spec)
-        envvars[HOST_STATS_FILE_ENV] = str(private_data_dir / HOST_STATS_NAME)
-        # ansible-runner writes the whole environment into the artifacts at once (`command`): secret values
-        # there would outlive a killed runner. It gets placeholders; ansible-playbook the real values.
-        placeholders, secrets = split_secret_environment({**os.environ, **envvars})
-        envvars.update(placeholders)
-        if secrets:
-            envvars[SECRET_ENV_FILE_ENV] = str(write_secret_environment(private_data_dir, secrets))
-        if gated:
-            self._gate = private_data_dir / "gate"
-            self._gate.mkdir()
-            envvars.update(_gate_environment(self._gate))
-        self._created = _missing_dirs(self.spec.artifacts_root)
-        self.spec.artifacts_root.mkdir(parents=True, exist_ok=True)
+        try:
+            envvars = self._prepare_private_data(gated)
+        except OSError as error:  # /tmp full or not writable, the artifacts folder not creatable
+            self._remove_private_data()
+            raise BxopsError(f"ansible-runner could not start: {error}") from None
         spec = self.spec
         try:
             self._thread, self._runner = ansible_runner.run_async(
-                private_data_dir=str(private_data_dir),
+                private_data_dir=str(self._private_data_dir),
                 project_dir=str(spec.project_dir),
                 playbook=str(spec.playbook),
                 inventory=str(spec.inventory),
@@ -257,6 +259,27 @@ class AnsibleJob:
         except Exception as error:  # ansible-runner's ConfigurationError and the like
             self._remove_private_data()
             raise BxopsError(f"ansible-runner could not start: {error}") from None
+
+    def _prepare_private_data(self, gated: bool) -> dict[str, str]:
+        """ansible-runner's private data folder, owned by this runner; the environment of the job."""
+        private_data_dir = Path(tempfile.mkdtemp(prefix=PRIVATE_PREFIX))  # holds extravars; removed after
+        self._private_data_dir = private_data_dir
+        record_owner(private_data_dir)
+        envvars = _environment(self.spec)
+        envvars[HOST_STATS_FILE_ENV] = str(private_data_dir / HOST_STATS_NAME)
+        # ansible-runner writes the whole environment into the artifacts at once (`command`): secret values
+        # there would outlive a killed runner. It gets placeholders; ansible-playbook the real values.
+        placeholders, secrets = split_secret_environment({**os.environ, **envvars})
+        envvars.update(placeholders)
+        if secrets:
+            envvars[SECRET_ENV_FILE_ENV] = str(write_secret_environment(private_data_dir, secrets))
+        if gated:
+            self._gate = private_data_dir / "gate"
+            self._gate.mkdir()
+            envvars.update(_gate_environment(self._gate))
+        self._created = _missing_dirs(self.spec.artifacts_root)
+        self.spec.artifacts_root.mkdir(parents=True, exist_ok=True)
+        return envvars
 
     def _cancel_requested(self) -> bool:
         """ansible-runner's cancel_callback (its thread): True kills ansible-playbook's process group."""

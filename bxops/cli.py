@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gc
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -40,16 +42,22 @@ out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
 
 
-def _open(settings: Settings) -> Ledger:
+@contextmanager
+def opened_ledger(settings: Settings) -> Iterator[Ledger]:
+    """The ledger, for one command: runs whose runner was lost are recorded as interrupted first (and
+    said so); its connections are closed at the end."""
     from bxops.bookkeeping import open_and_recover
 
     ledger, recovered = open_and_recover(settings)
-    for entry in recovered:
-        err.print(
-            f"[magenta]note:[/] run #{entry.id} ({entry.client} {entry.playbook}) had lost its runner: "
-            f"recorded as interrupted after {clock(entry.raw_seconds)} (up to its last heartbeat)"
-        )
-    return ledger
+    try:
+        for entry in recovered:
+            err.print(
+                f"[magenta]note:[/] run #{entry.id} ({entry.client} {entry.playbook}) had lost its runner: "
+                f"recorded as interrupted after {clock(entry.raw_seconds)} (up to its last heartbeat)"
+            )
+        yield ledger
+    finally:
+        ledger.dispose()
 
 
 def _parse_day(text: str | None) -> date | None:
@@ -124,12 +132,9 @@ def run(
         from bxops.accounted_run import execute_run, prepare  # SQLAlchemy, pydantic
 
         prepared = prepare(settings, request, early.target if early is not None else None)
-        ledger = _open(settings)
-        _start_up_done()
-        try:
+        with opened_ledger(settings) as ledger:
+            _start_up_done()
             code = execute_run(settings, ledger, request, prepared, out, err, early)
-        finally:
-            ledger.dispose()
     finally:
         if early is not None:
             early.job.discard()  # never released (a check failed, the run was refused): it ran no task
@@ -150,11 +155,8 @@ def balance(
     contract = find_client(settings.inventories_dir, client).contract()
     wanted = Month.parse(month) if month else contract.month_of(utcnow())
     contract.term_for(wanted)
-    ledger = _open(settings)
-    try:
+    with opened_ledger(settings) as ledger:
         result = client_balance(ledger, contract, wanted)
-    finally:
-        ledger.dispose()
     if as_json:
         out.print_json(to_json(balance_to_dict(result)))
     else:
@@ -199,13 +201,11 @@ def log_work(
     )
     entry_month = contract.month_of(started)
     term = contract.term_for(entry_month)
-    if work_type not in term.work_types:
-        raise BxopsError(f"unknown work type {work_type!r} (known: {', '.join(term.work_types)})")
+    term.require_work_type(work_type, client)
     if environment is not None and environment not in ("staging", "production"):
         raise BxopsError(f"environment must be staging or production, got {environment!r}")
     billing = bill(contract, started, raw, work_type=work_type, ticket=ticket)
-    ledger = _open(settings)
-    try:
+    with opened_ledger(settings) as ledger:
         entry = add_manual(
             ledger,
             ManualWork(
@@ -225,8 +225,6 @@ def log_work(
         )
         share = billing_shares(ledger, client, [entry]).get(entry.id)
         after = client_balance(ledger, contract, entry_month)
-    finally:
-        ledger.dispose()
     if as_json:
         out.print_json(to_json(entry_to_dict(entry, share)))
         return
@@ -271,10 +269,8 @@ def adjust(
         else datetime.combine(wanted.first_day, time(0, 0), tzinfo=contract.zone).astimezone(UTC)
     )
     term = contract.term_for(wanted)
-    if work_type is not None and work_type not in term.work_types:
-        raise BxopsError(f"unknown work type {work_type!r} (known: {', '.join(term.work_types)})")
-    ledger = _open(settings)
-    try:
+    term.require_work_type(work_type, client)
+    with opened_ledger(settings) as ledger:
         entry = add_manual(
             ledger,
             ManualWork(
@@ -291,8 +287,6 @@ def adjust(
                 month=wanted,
             ),
         )
-    finally:
-        ledger.dispose()
     out.print(f"entry #{entry.id}: adjustment of {hours_:+.2f} h in {wanted} ({reason})")
 
 
@@ -320,13 +314,11 @@ def correct(
     settings = load_settings()
     if not reason.strip():
         raise BxopsError("a correction needs a reason")
-    ledger = _open(settings)
-    try:
+    with opened_ledger(settings) as ledger:
         original = get_entry(ledger, entry_id)
         contract = find_client(settings.inventories_dir, original.client).contract()
         term = contract.term_for(Month.from_key(original.month))
-        if work_type is not None and work_type not in term.work_types:
-            raise BxopsError(f"unknown work type {work_type!r} (known: {', '.join(term.work_types)})")
+        term.require_work_type(work_type, original.client)
         raw_seconds: int | None = None
         billed_seconds = parse_duration(billed) if billed is not None else None
         if duration is not None:
@@ -362,8 +354,6 @@ def correct(
             ),
         )
         share = billing_shares(ledger, entry.client, [entry]).get(entry.id)
-    finally:
-        ledger.dispose()
     out.print(f"entry #{entry.id} corrects #{entry_id}: billed {hours(billed_of(entry, share))} ({reason})")
 
 
@@ -419,12 +409,9 @@ def show_history(
     )
     if client is not None:
         find_client(settings.inventories_dir, client)
-    ledger = _open(settings)
-    try:
+    with opened_ledger(settings) as ledger:
         entries = history(ledger, wanted)
         shares = all_billing_shares(ledger, entries)
-    finally:
-        ledger.dispose()
     if as_json:
         out.print_json(to_json([entry_to_dict(entry, shares.get(entry.id)) for entry in entries]))
     else:

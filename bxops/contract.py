@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bxops.errors import ContractError
+from bxops.errors import BxopsError, ContractError
 from bxops.periods import BillingPeriod, Month
 from bxops.rounding import RoundingMode, RoundingPolicy, RoundingScope
 from bxops.sla.terms import ServiceTerms
@@ -195,6 +195,11 @@ class Term(_Strict):
     def work_type_for_role(self, role: str) -> str | None:
         return self.roles.get(role)
 
+    def require_work_type(self, work_type: str | None, client: str) -> None:
+        """A work type given on the command line must be one of this term's (None: not given)."""
+        if work_type is not None and work_type not in self.work_types:
+            raise BxopsError(f"unknown work type {work_type!r} for {client} (known: {', '.join(self.work_types)})")
+
 
 class _ContractFile(_Strict):
     client: str | None = None
@@ -235,8 +240,6 @@ class Contract:
             raise ContractError(f"{self.path}: no contract term in force in {month} (first from {self.first_month})")
         return chosen
 
-    def work_type_exists(self, work_type: str, month: Month) -> bool:
-        return work_type in self.term_for(month).work_types
 
 
 def _format_location(location: tuple[int | str, ...]) -> str:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from bxops.cli import _open, app, out
+from bxops.cli import app, opened_ledger, out
 from bxops.clients import find_client
 from bxops.errors import BxopsError
 from bxops.ledger.ids import utcnow
@@ -61,11 +61,8 @@ def monthly_report(
     from bxops.monthly.data import collect
     from bxops.monthly.render import render
 
-    ledger = _open(settings)
-    try:
+    with opened_ledger(settings) as ledger:
         document = collect(ledger, contract, found.folder, wanted)
-    finally:
-        ledger.dispose()
     document["lang"] = lang
     rendered = render(document, wanted_formats, lang)
     folder = report_folder(found.folder, wanted, out_dir)

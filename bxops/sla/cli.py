@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.table import Table
 
-from bxops.cli import _open, app, err, out
+from bxops.cli import app, err, opened_ledger, out
 from bxops.clients import find_client
 from bxops.durations import clock
 from bxops.errors import BxopsError
@@ -68,11 +68,8 @@ def incident_open(
     if not title.strip():
         raise BxopsError("an incident needs a title")
     opened = parse_at(at, contract.zone)
-    ledger = _open(settings)
-    try:
+    with opened_ledger(settings) as ledger:
         row = open_incident(ledger, client, priority, title, opened, engineer or settings.engineer, ticket)
-    finally:
-        ledger.dispose()
     out.print(f"incident #{row.id} ({priority}) opened at {opened.astimezone(contract.zone).isoformat()}")
 
 
@@ -100,13 +97,10 @@ def incident_pull(
 
     for info in infos:
         from_ticket(client, info, terms)  # an unmapped priority: refused before anything is written
-    ledger = _open(settings)
-    try:
+    with opened_ledger(settings) as ledger:
         for info in infos:
             row = upsert_ticket(ledger, client, terms.type.value, info, terms)
             out.print(f"incident #{row.id}: {info.key} ({row.priority}, {row.status})", highlight=False)
-    finally:
-        ledger.dispose()
 
 
 def _handle_alerts(client: str, payload: object) -> list[str]:
@@ -120,11 +114,8 @@ def _handle_alerts(client: str, payload: object) -> list[str]:
     if terms is None:
         raise BxopsError(f"client {client!r} has no tracker in its contract (section 'tracker')")
     tracker = connect(client, terms)
-    ledger = _open(settings)
-    try:
+    with opened_ledger(settings) as ledger:
         outcome = open_from_alerts(ledger, contract, tracker, payload)
-    finally:
-        ledger.dispose()
         tracker.http.close()
     lines = [f"{fingerprint}: opened {ticket} ({priority})" for fingerprint, ticket, priority in outcome.opened]
     return lines + outcome.repeated + outcome.skipped
@@ -199,8 +190,7 @@ def _change(incident_id: int, verb: str, at: str | None) -> None:
     from bxops.sla.incidents import change_incident
 
     settings = load_settings()
-    ledger = _open(settings)
-    try:
+    with opened_ledger(settings) as ledger:
         with ledger.sessions() as session:
             found = session.get(Incident, incident_id)
             if found is None:
@@ -208,8 +198,6 @@ def _change(incident_id: int, verb: str, at: str | None) -> None:
             client = found.client
         contract = find_client(settings.inventories_dir, client).contract()
         row = change_incident(ledger, incident_id, verb, parse_at(at, contract.zone))
-    finally:
-        ledger.dispose()
     out.print(f"incident #{row.id}: {row.status}")
 
 
@@ -277,11 +265,8 @@ def sla_report(
     wanted = Month.parse(month) if month else contract.month_of(now)
     start, end = month_bounds(wanted, zone)
     sla = contract.service.sla or SlaTerms()
-    ledger = _open(settings)
-    try:
+    with opened_ledger(settings) as ledger:
         rows = incidents_opened_in(ledger, client, start, end)
-    finally:
-        ledger.dispose()
     evaluated = []
     for row in rows:
         if row.priority not in sla.priorities:

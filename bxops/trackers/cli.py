@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from bxops.cli import _open, app, err, out
+from bxops.cli import app, err, opened_ledger, out
 from bxops.clients import find_client
 from bxops.errors import BxopsError
 from bxops.periods import Month
@@ -34,11 +34,8 @@ def sync_command(
         raise BxopsError(f"client {client!r} has no tracker in its contract (section 'tracker')")
     wanted = Month.parse(month) if month else None
     tracker = None if dry_run else connect(client, terms)  # a missing token: refused before the ledger opens
-    ledger = _open(settings)
-    try:
+    with opened_ledger(settings) as ledger:
         report = sync(ledger, client, tracker, wanted, dry_run, progress=lambda line: err.print(line, highlight=False))
-    finally:
-        ledger.dispose()
         if tracker is not None:
             tracker.http.close()
     if as_json:

@@ -36,7 +36,8 @@ def test_concurrent_starts_only_one_fits_the_pool(workspace: Workspace) -> None:
     ]
     results = [(p, *p.communicate(timeout=300)) for p in processes]
     codes = sorted(p.returncode for p, _out, _err in results)
-    assert codes == [0] + [3] * (STARTS - 1), [(p.returncode, err) for p, _o, err in results]
+    # a string, not a list: pytest prints it whole, so a traceback shows where it came from
+    assert codes == [0] + [3] * (STARTS - 1), "\n".join(f"exit {p.returncode}:\n{err}" for p, _o, err in results)
     for process, _out, err in results:
         if process.returncode == 3:
             assert err.startswith("bxops: error: run refused: estimated 0.25 h but 0.25 h remain in "), err
