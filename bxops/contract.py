@@ -241,7 +241,6 @@ class Contract:
         return chosen
 
 
-
 def _format_location(location: tuple[int | str, ...]) -> str:
     text = ""
     for part in location:

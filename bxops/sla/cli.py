@@ -114,8 +114,10 @@ def _handle_alerts(client: str, payload: object) -> list[str]:
     if terms is None:
         raise BxopsError(f"client {client!r} has no tracker in its contract (section 'tracker')")
     tracker = connect(client, terms)
-    with opened_ledger(settings) as ledger:
-        outcome = open_from_alerts(ledger, contract, tracker, payload)
+    try:
+        with opened_ledger(settings) as ledger:
+            outcome = open_from_alerts(ledger, contract, tracker, payload)
+    finally:
         tracker.http.close()
     lines = [f"{fingerprint}: opened {ticket} ({priority})" for fingerprint, ticket, priority in outcome.opened]
     return lines + outcome.repeated + outcome.skipped

@@ -34,8 +34,12 @@ def sync_command(
         raise BxopsError(f"client {client!r} has no tracker in its contract (section 'tracker')")
     wanted = Month.parse(month) if month else None
     tracker = None if dry_run else connect(client, terms)  # a missing token: refused before the ledger opens
-    with opened_ledger(settings) as ledger:
-        report = sync(ledger, client, tracker, wanted, dry_run, progress=lambda line: err.print(line, highlight=False))
+    try:
+        with opened_ledger(settings) as ledger:
+            report = sync(
+                ledger, client, tracker, wanted, dry_run, progress=lambda line: err.print(line, highlight=False)
+            )
+    finally:
         if tracker is not None:
             tracker.http.close()
     if as_json:
